@@ -54,6 +54,8 @@ export const Errors = {
     `plugin sent no handshake line within ${ms} ms${tail(stderr)}`),
   HANDSHAKE_EXITED: define('HANDSHAKE_EXITED', 502, (code: number | null, signal: string | null, stderr: string[]) =>
     `plugin exited before its handshake (${exitText(code, signal)})${tail(stderr)}`),
+  HANDSHAKE_STDOUT_CLOSED: define('HANDSHAKE_STDOUT_CLOSED', 502, (stderr: string[]) =>
+    `plugin closed its stdout without printing a handshake line${tail(stderr)}`),
   HANDSHAKE_BAD_LINE: define('HANDSHAKE_BAD_LINE', 502, (line: string, why: string) =>
     `malformed handshake line ${quote(line)}: ${why}`, (line: string) => ({ line })),
   HANDSHAKE_VERSION: define('HANDSHAKE_VERSION', 502, (line: string, offered: number, supported: number[]) =>
@@ -80,7 +82,75 @@ export const Errors = {
     `plugin process has exited (${exitText(code, signal)})`),
   PLUGIN_UNHEALTHY: define('PLUGIN_UNHEALTHY', 502, (status: string) =>
     `plugin health check answered ${status}, expected SERVING`),
+  // ---- manifest ----
+  MANIFEST_NOT_FOUND: define('MANIFEST_NOT_FOUND', 400, (dir: string) =>
+    `no manifest in ${quote(dir)}: expected one of plugin.json, plugin.yaml, plugin.yml`),
+  MANIFEST_AMBIGUOUS: define('MANIFEST_AMBIGUOUS', 400, (dir: string, names: string[]) =>
+    `${quote(dir)} holds more than one manifest (${names.join(', ')}); keep exactly one`, (dir: string, names: string[]) => ({ names })),
+  MANIFEST_TOO_LARGE: define('MANIFEST_TOO_LARGE', 413, (file: string, size: number, max: number) =>
+    `manifest ${quote(file)} is ${size} bytes; the limit is ${max}`),
+  MANIFEST_SYNTAX: define('MANIFEST_SYNTAX', 400, (file: string, why: string) =>
+    `manifest ${quote(file)} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${why}`),
+  MANIFEST_ALIAS_LIMIT: define('MANIFEST_ALIAS_LIMIT', 400, (file: string, max: number) =>
+    `manifest ${quote(file)} expands YAML aliases more than ${max} times (an alias bomb?); refusing it`),
+  MANIFEST_FORBIDDEN_KEY: define('MANIFEST_FORBIDDEN_KEY', 400, (file: string, path: string, key: string) =>
+    `manifest ${quote(file)} has the key ${quote(key)} at ${path || '(root)'}; __proto__, constructor and prototype are refused`),
+  MANIFEST_INVALID: define('MANIFEST_INVALID', 400, (file: string, problems: FieldProblem[]) =>
+    `manifest ${quote(file)} is invalid:${problemList(problems)}`, (file: string, problems: FieldProblem[]) => ({ problems })),
+  CONFIG_INVALID: define('CONFIG_INVALID', 400, (problems: FieldProblem[]) =>
+    `configuration does not match the settings schema:${problemList(problems)}`, (problems: FieldProblem[]) => ({ problems })),
+  NO_EXECUTABLE_FOR_PLATFORM: define('NO_EXECUTABLE_FOR_PLATFORM', 400, (id: string, key: string, available: string[]) =>
+    `plugin ${quote(id)} has no server executable for ${key}; it has ${available.length ? available.join(', ') : 'none'}`),
+  // ---- bundle ----
+  BUNDLE_TOO_LARGE: define('BUNDLE_TOO_LARGE', 413, (bundle: string, size: number, max: number) =>
+    `bundle ${quote(bundle)} is over the compressed size limit: ${size} bytes read, the limit is ${max}`),
+  BUNDLE_UNCOMPRESSED_TOO_LARGE: define('BUNDLE_UNCOMPRESSED_TOO_LARGE', 413, (entry: string, inflated: number, max: number) =>
+    `bundle inflates past the uncompressed limit of ${max} bytes (stopped at ${inflated} bytes, in entry ${quote(entry)})`,
+    (entry: string, inflated: number, max: number) => ({ entry, inflated, max })),
+  BUNDLE_TOO_MANY_ENTRIES: define('BUNDLE_TOO_MANY_ENTRIES', 413, (entry: string, max: number) =>
+    `bundle has more than ${max} entries (entry ${quote(entry)} is one too many)`),
+  BUNDLE_FILE_TOO_LARGE: define('BUNDLE_FILE_TOO_LARGE', 413, (entry: string, size: number, max: number) =>
+    `bundle entry ${quote(entry)} is ${size} bytes; the per-file limit is ${max}`),
+  BUNDLE_NOT_GZIP: define('BUNDLE_NOT_GZIP', 400, (bundle: string, why: string) =>
+    `bundle ${quote(bundle)} is not a gzip-compressed tar (.tar.gz): ${why}`),
+  BUNDLE_CORRUPT: define('BUNDLE_CORRUPT', 400, (bundle: string, why: string) =>
+    `bundle ${quote(bundle)} is damaged: ${why}`),
+  BUNDLE_UNSAFE_PATH: define('BUNDLE_UNSAFE_PATH', 400, (entry: string, rule: string) =>
+    `bundle entry ${quote(entry)} is refused: ${rule}`, (entry: string, rule: string) => ({ entry, rule })),
+  BUNDLE_UNSUPPORTED_ENTRY: define('BUNDLE_UNSUPPORTED_ENTRY', 400, (entry: string, kind: string) =>
+    `bundle entry ${quote(entry)} is a ${kind}; only regular files and folders are allowed`, (entry: string, kind: string) => ({ entry, kind })),
+  BUNDLE_DUPLICATE_ENTRY: define('BUNDLE_DUPLICATE_ENTRY', 400, (entry: string, normalized: string) =>
+    `bundle entry ${quote(entry)} repeats the path ${quote(normalized)} of an earlier entry; each path may appear once`),
+  BUNDLE_NO_MANIFEST: define('BUNDLE_NO_MANIFEST', 400, (bundle: string, found: string[]) =>
+    `bundle ${quote(bundle)} has no manifest at its root or inside exactly one top-level folder` +
+    (found.length ? `; manifests found at ${found.join(', ')}` : '; expected plugin.json, plugin.yaml or plugin.yml')),
+  BUNDLE_MISSING_FILE: define('BUNDLE_MISSING_FILE', 400, (field: string, file: string) =>
+    `manifest field ${field} names ${quote(file)}, which is not a regular file in the plugin folder`),
+  BUNDLE_DEST_EXISTS: define('BUNDLE_DEST_EXISTS', 409, (dest: string) =>
+    `destination ${quote(dest)} already exists; remove it first or extract elsewhere`),
+  PACK_UNSUPPORTED_FILE: define('PACK_UNSUPPORTED_FILE', 400, (file: string, kind: string) =>
+    `cannot pack ${quote(file)}: it is a ${kind}; bundles hold only regular files and folders`),
+  BUNDLE_UNSIGNED: define('BUNDLE_UNSIGNED', 401, (bundle: string, sigPath: string) =>
+    `bundle ${quote(bundle)} is unsigned (no ${quote(sigPath)}) and signatures are required`),
+  BUNDLE_SIGNATURE_MALFORMED: define('BUNDLE_SIGNATURE_MALFORMED', 400, (sig: string, why: string) =>
+    `signature ${quote(sig)} is not an Ed25519 signature: ${why}; expected 64 raw bytes or their base64`),
+  BUNDLE_SIGNATURE_UNTRUSTED: define('BUNDLE_SIGNATURE_UNTRUSTED', 403, (bundle: string, keyCount: number) =>
+    keyCount === 0
+      ? `bundle ${quote(bundle)} cannot be verified: no trusted public keys are configured`
+      : `signature of bundle ${quote(bundle)} verifies under none of the ${keyCount} trusted key(s): the bundle was changed after signing, or signed by a key that is not trusted`),
+  BAD_KEY: define('BAD_KEY', 400, (source: string, expected: string, why: string) =>
+    `key ${quote(source)} is not ${expected}: ${why}`),
 };
+
+/** One validation problem: the dotted field path and what was expected there. */
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+function problemList(problems: FieldProblem[]): string {
+  return problems.map((p) => `\n  - ${p.path || '(root)'}: ${p.message}`).join('');
+}
 
 function exitText(code: number | null, signal: string | null): string {
   return signal ? `killed by ${signal}` : `exit code ${code}`;

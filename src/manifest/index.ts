@@ -1,0 +1,10 @@
+/** Plugin manifests: types, loading, validation, settings and platform choice. */
+export * from './types';
+export { loadManifest, parseManifest, parseManifestUnchecked, findManifestFile, formatOf, MAX_MANIFEST_BYTES, MAX_YAML_ALIASES } from './load';
+export type { LoadedManifest } from './load';
+export { validateManifest } from './validate';
+export { relativePathProblem } from './check';
+export { validateConfig, maskSecrets, SECRET_MASK } from './settings';
+export { selectExecutable, platformKey } from './platform';
+export type { LaunchTarget } from './platform';
+export { referencedFiles } from './files';

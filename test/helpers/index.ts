@@ -1,0 +1,82 @@
+/** Shared test helpers: temp dirs, fixture paths, log collection and promisified unary calls. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { loadProtos } from '../../src/protocol/proto';
+import type { PluginLogRecord } from '../../src/protocol/log-lines';
+
+export const FIXTURES = path.join(__dirname, '..', 'fixtures');
+export const NODE = process.execPath;
+
+export function fixture(name: string): string {
+  return path.join(FIXTURES, name);
+}
+
+/** A fresh temp dir, short (unix socket paths are limited), removed by the returned cleanup. */
+export function tempDir(prefix = 'pht-'): { dir: string; cleanup(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface EchoClient extends grpc.Client {
+  Say(req: { text?: string; id?: number }, cb: (err: grpc.ServiceError | null, res: { text: string; id: number }) => void): void;
+  CallBack(req: { text?: string; id?: number }, cb: (err: grpc.ServiceError | null, res: { text: string; id: number }) => void): void;
+  Offer(req: { text?: string; id?: number }, cb: (err: grpc.ServiceError | null, res: { text: string; id: number }) => void): void;
+  Print(req: { text?: string; id?: number }, cb: (err: grpc.ServiceError | null, res: { text: string; id: number }) => void): void;
+}
+
+export type EchoCtor = grpc.ServiceClientConstructor & (new (...args: ConstructorParameters<grpc.ServiceClientConstructor>) => EchoClient);
+
+export function echoService(): EchoCtor {
+  const loaded = loadProtos(['echo.proto'], [path.join(FIXTURES, 'proto')]) as unknown as { echo: { Echo: EchoCtor } };
+  return loaded.echo.Echo;
+}
+
+/** Calls a unary method and returns its reply as a promise. */
+export function unary<Req, Res>(fn: (req: Req, cb: (err: grpc.ServiceError | null, res: Res) => void) => void, req: Req): Promise<Res> {
+  return new Promise((resolve, reject) => fn(req, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+/** Collects plugin log records and waits for one that matches. */
+export class LogCollector {
+  readonly records: PluginLogRecord[] = [];
+  private waiters: Array<{ match: (r: PluginLogRecord) => boolean; resolve: (r: PluginLogRecord) => void }> = [];
+
+  readonly onLog = (r: PluginLogRecord): void => {
+    this.records.push(r);
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.match(r)) return true;
+      w.resolve(r);
+      return false;
+    });
+  };
+
+  waitFor(match: (r: PluginLogRecord) => boolean, timeoutMs = 10_000): Promise<PluginLogRecord> {
+    const found = this.records.find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log record within ${timeoutMs} ms; got ${JSON.stringify(this.records.slice(-5))}`)), timeoutMs);
+      this.waiters.push({ match, resolve: (r) => { clearTimeout(timer); resolve(r); } });
+    });
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls until `pid` is gone or the bound passes; returns whether it is gone. */
+export async function waitGone(pid: number, boundMs = 5_000): Promise<boolean> {
+  const until = Date.now() + boundMs;
+  while (Date.now() < until) {
+    if (!isAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !isAlive(pid);
+}

@@ -302,7 +302,7 @@ export class PluginClient {
       const deadline = Date.now() + killGraceMs;
       // An UNAVAILABLE or cancelled reply is the plugin exiting as asked.
       await new Promise<void>((resolve) => controller.Shutdown({}, { deadline }, () => resolve()));
-      await Promise.race([this.exited, delay(Math.max(0, deadline - Date.now()))]);
+      await raceTimeout(this.exited, Math.max(0, deadline - Date.now()));
     }
     if (child) killGroup(this.pid);
     else if (!this.exitInfo) {
@@ -400,6 +400,12 @@ function checkReattachConfig(config: ReattachConfig): void {
   if (!Number.isInteger(c.pid) || (c.pid as number) <= 0) throw Errors.REATTACH_CONFIG('pid', 'a positive integer');
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits for `promise` or `ms`, whichever is first, leaving no timer behind. */
+async function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -35,12 +35,12 @@ export function findManifestFile(dir: string): string {
   return present[0];
 }
 
-/** Reads, parses and validates the manifest of a plugin folder. */
+/** Reads, parses and validates the manifest of a plugin folder; `label` names the folder in errors. */
 export function loadManifest(dir: string, label?: string): LoadedManifest {
   const name = findManifestFile(dir);
   const file = path.join(dir, name);
   const size = fs.statSync(file).size;
-  const shown = label ? path.posix.join(label, name) : file;
+  const shown = label !== undefined ? path.posix.join(label, name) : file;
   if (size > MAX_MANIFEST_BYTES) throw Errors.MANIFEST_TOO_LARGE(shown, size, MAX_MANIFEST_BYTES);
   const format = formatOf(name);
   return { manifest: parseManifest(fs.readFileSync(file), format, shown), file, format };

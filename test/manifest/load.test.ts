@@ -1,20 +1,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Errors, PlughostError, isError } from '../../src/errors';
+import { Errors, isError } from '../../src/errors';
 import { loadManifest, parseManifest, MAX_MANIFEST_BYTES } from '../../src/manifest';
+import { caught } from '../fixtures/expect-error';
 
 const good = { id: 'com.example.hello', name: 'Hello', version: '1.0.0', server: { executable: 'bin/hello' } };
-
-function thrown(fn: () => unknown): PlughostError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PlughostError) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
 
 describe('loading a manifest from a folder', () => {
   let dir: string;
@@ -32,20 +23,20 @@ describe('loading a manifest from a folder', () => {
   it('refuses two manifests, naming both', () => {
     fs.writeFileSync(path.join(dir, 'plugin.json'), JSON.stringify(good));
     fs.writeFileSync(path.join(dir, 'plugin.yml'), 'id: x');
-    const err = thrown(() => loadManifest(dir));
+    const err = caught(() => loadManifest(dir));
     expect(isError(err, Errors.MANIFEST_AMBIGUOUS)).toBe(true);
     expect(err.message).toContain('plugin.json, plugin.yml');
   });
 
   it('says which names it looked for when there is none', () => {
-    const err = thrown(() => loadManifest(dir));
+    const err = caught(() => loadManifest(dir));
     expect(err.code).toBe(Errors.MANIFEST_NOT_FOUND.code);
     expect(err.message).toContain('plugin.json, plugin.yaml, plugin.yml');
   });
 
   it('refuses a manifest over 1 MiB before parsing it', () => {
     fs.writeFileSync(path.join(dir, 'plugin.json'), JSON.stringify({ ...good, description: 'x'.repeat(MAX_MANIFEST_BYTES) }));
-    expect(thrown(() => loadManifest(dir)).code).toBe(Errors.MANIFEST_TOO_LARGE.code);
+    expect(caught(() => loadManifest(dir)).code).toBe(Errors.MANIFEST_TOO_LARGE.code);
   });
 });
 
@@ -57,7 +48,7 @@ describe('hostile manifest text', () => {
       lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${prev}`).join(',')}]`);
     }
     const started = Date.now();
-    const err = thrown(() => parseManifest(lines.join('\n'), 'yaml'));
+    const err = caught(() => parseManifest(lines.join('\n'), 'yaml'));
     expect(err.code).toBe(Errors.MANIFEST_ALIAS_LIMIT.code);
     expect(Date.now() - started).toBeLessThan(2000);
   });
@@ -68,7 +59,7 @@ describe('hostile manifest text', () => {
     ['yaml', 'id: abc\nprops:\n  __proto__:\n    polluted: true\n', '__proto__'],
     ['yaml', 'props:\n  x:\n    prototype: 1\n', 'prototype'],
   ] as const)('refuses a %s manifest with a forbidden key (%#) and pollutes nothing', (format, text, key) => {
-    const err = thrown(() => parseManifest(text, format));
+    const err = caught(() => parseManifest(text, format));
     expect(err.code).toBe(Errors.MANIFEST_FORBIDDEN_KEY.code);
     expect(err.message).toContain(key);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -76,18 +67,18 @@ describe('hostile manifest text', () => {
   });
 
   it('reports syntax errors with the file name', () => {
-    const err = thrown(() => parseManifest('{"id": ', 'json', 'bundle/plugin.json'));
+    const err = caught(() => parseManifest('{"id": ', 'json', 'bundle/plugin.json'));
     expect(err.code).toBe(Errors.MANIFEST_SYNTAX.code);
     expect(err.message).toContain('bundle/plugin.json');
   });
 
   it('refuses duplicate YAML keys', () => {
-    expect(thrown(() => parseManifest('id: abc\nid: def\n', 'yaml')).code).toBe(Errors.MANIFEST_SYNTAX.code);
+    expect(caught(() => parseManifest('id: abc\nid: def\n', 'yaml')).code).toBe(Errors.MANIFEST_SYNTAX.code);
   });
 
   it('refuses absurd nesting instead of overflowing the stack', () => {
     const text = `{"props":${'['.repeat(200)}${']'.repeat(200)}}`;
-    expect(thrown(() => parseManifest(text, 'json')).code).toBe(Errors.MANIFEST_SYNTAX.code);
+    expect(caught(() => parseManifest(text, 'json')).code).toBe(Errors.MANIFEST_SYNTAX.code);
   });
 
   it('parses from a Buffer', () => {

@@ -10,3 +10,4 @@ export {
   readPublicKey, readPrivateKey, fingerprint,
 } from './signature';
 export type { KeyPairPem, KeyInput, VerifiedSignature } from './signature';
+export { missingFiles } from './plugin-dir';

@@ -1,22 +1,30 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Errors } from '../errors';
+import { Errors, FieldProblem } from '../errors';
 import { MANIFEST_FILES, Manifest, referencedFiles } from '../manifest';
+
+function isRegularFile(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The files the manifest names that are not regular files inside `dir`, as field problems. */
+export function missingFiles(manifest: Manifest, dir: string): FieldProblem[] {
+  return referencedFiles(manifest)
+    .filter(({ file }) => !isRegularFile(path.join(dir, file)))
+    .map(({ field, file }) => ({ path: field, message: `expected a regular file at ${JSON.stringify(file)} in the plugin folder` }));
+}
 
 /**
  * Every file the manifest names must be a regular file inside `dir`: checked when packing and
  * when installing, so a bundle missing its executable is refused up front.
  */
 export function checkReferencedFiles(manifest: Manifest, dir: string): void {
-  for (const { field, file } of referencedFiles(manifest)) {
-    let ok = false;
-    try {
-      ok = fs.lstatSync(path.join(dir, file)).isFile();
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw Errors.BUNDLE_MISSING_FILE(field, file);
-  }
+  const missing = referencedFiles(manifest).find(({ file }) => !isRegularFile(path.join(dir, file)));
+  if (missing) throw Errors.BUNDLE_MISSING_FILE(missing.field, missing.file);
 }
 
 function hasManifest(dir: string): boolean {

@@ -1,0 +1,51 @@
+import * as keygen from './commands/keygen';
+import * as manifest from './commands/manifest';
+import * as pack from './commands/pack';
+import * as serve from './commands/serve';
+import * as sign from './commands/sign';
+import * as verify from './commands/verify';
+import { EXIT, UsageError, err, out } from './io';
+
+interface Command {
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = { pack, keygen, sign, verify, manifest, serve };
+
+function help(): string {
+  const rows = [...Object.values(COMMANDS).map((c) => c.usage), 'plughost --help  this text'].map((u) => u.split(/\s{2,}/));
+  const width = Math.max(...rows.map(([synopsis]) => synopsis.length));
+  return ['usage: plughost <command> [options]', '', ...rows.map(([synopsis, what]) => `  ${synopsis.padEnd(width)}  ${what}`)].join('\n');
+}
+
+/**
+ * The plughost command. Returns the exit status instead of exiting, so tests and embedders can
+ * call it; bin/plughost.js sets process.exitCode from it.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    out(help());
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    err(`plughost: unknown command ${JSON.stringify(name)}\n${help()}`);
+    return EXIT.usage;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out(`usage: ${command.usage}`);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      err(`plughost ${name}: ${(e as Error).message}\nusage: ${command.usage}`);
+      return EXIT.usage;
+    }
+    err(`plughost ${name}: ${(e as Error).message}`);
+    return EXIT.failed;
+  }
+}

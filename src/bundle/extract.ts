@@ -43,7 +43,7 @@ export async function extractBundle(bundlePath: string, destDir: string, limits?
   const lim = resolveLimits(limits);
   const dest = path.resolve(destDir);
   const label = path.basename(bundlePath);
-  if (fs.existsSync(dest)) throw Errors.BUNDLE_DEST_EXISTS(dest);
+  if (lexists(dest)) throw Errors.BUNDLE_DEST_EXISTS(dest);
   await checkBundleFile(bundlePath, label, lim);
   const parent = path.dirname(dest);
   const createdParent = await fsp.mkdir(parent, { recursive: true });
@@ -63,6 +63,16 @@ export async function extractBundle(bundlePath: string, destDir: string, limits?
     throw err;
   } finally {
     await fsp.rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Like existsSync, but a dangling symlink counts as existing: it is still something in the way. */
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -160,10 +170,10 @@ async function writeFile(target: string, entryPath: string, body: AsyncIterable<
 
 function describeFailure(err: unknown, label: string, entry: string): unknown {
   if (err instanceof PlughostError) return err;
-  if (err instanceof TarFormatError) return Errors.BUNDLE_CORRUPT(label, `${err.message} (at entry ${JSON.stringify(entry)})`);
+  if (err instanceof TarFormatError) return Errors.BUNDLE_CORRUPT(label, `${err.message} (near entry ${JSON.stringify(entry)})`);
   const code = (err as NodeJS.ErrnoException).code;
   if (typeof code === 'string' && code.startsWith('Z_')) {
-    return Errors.BUNDLE_CORRUPT(label, `the gzip stream is broken at entry ${JSON.stringify(entry)}: ${(err as Error).message}`);
+    return Errors.BUNDLE_CORRUPT(label, `the gzip stream is broken near entry ${JSON.stringify(entry)}: ${(err as Error).message}`);
   }
   return err;
 }

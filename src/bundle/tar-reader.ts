@@ -2,6 +2,8 @@ import { BLOCK, TYPE, decodeHeader, decodePax, isZeroBlock } from './tar-format'
 
 /** Pax and GNU long-name bodies are paths and a few numbers; more is an attack on memory. */
 const MAX_META_BYTES = 64 * 1024;
+/** A real entry has at most a couple of extended headers before it; thousands are a CPU attack. */
+const MAX_META_RUN = 16;
 
 /** A tar entry after pax and GNU long-name records are applied. */
 export interface TarEntry {
@@ -35,7 +37,8 @@ export class TarReader {
     await this.skip(this.remaining);
     this.remaining = 0;
     const meta: { path?: string; linkpath?: string; size?: number } = {};
-    for (;;) {
+    for (let metaRun = 0; ; metaRun++) {
+      if (metaRun > MAX_META_RUN) throw new TarFormatError(`more than ${MAX_META_RUN} extended headers in a row`);
       const block = await this.read(BLOCK);
       if (block === null || isZeroBlock(block)) {
         if (block === null && Object.keys(meta).length) throw new TarFormatError('the archive ends after an extended header, before its entry');

@@ -1,0 +1,69 @@
+/**
+ * What the runtime needs from persistent state. The embedded default is SQLite
+ * (sqlite-store.ts); a clustered PostgreSQL store can implement the same
+ * interface later, which is why every method is async.
+ */
+import type { Manifest, PluginConfig } from '../manifest';
+
+/** The states of design.md. Only `running` plugins receive calls. */
+export type PluginState = 'not_running' | 'starting' | 'running' | 'failed_to_start' | 'failed_to_stay_running' | 'stopping';
+
+export interface PluginRecord {
+  id: string;
+  manifest: Manifest;
+  version: string;
+  /** What the operator asked for; the runtime converges the state toward it. */
+  enabled: boolean;
+  state: PluginState;
+  /** Why the plugin last failed, or null. */
+  lastError: string | null;
+  /** The configuration, validated against the manifest's settings schema, defaults applied. */
+  config: PluginConfig;
+  /** SHA-256 (hex) of the installed bundle's bytes. */
+  bundleSha256: string;
+  /** Milliseconds since the epoch. */
+  installedAt: number;
+  updatedAt: number;
+}
+
+export type PluginPatch = Partial<Pick<PluginRecord, 'enabled' | 'state' | 'lastError' | 'config'>>;
+
+export interface KvSetOptions {
+  /** Time to live in ms; absent or 0 keeps the value until deleted. */
+  ttlMs?: number;
+  /**
+   * Compare-and-set: write only if the current live value equals `expected`
+   * (byte for byte), or, when `expected` is null, only if the key has no live value.
+   */
+  compare?: { expected: Buffer | null };
+}
+
+export interface KvPage {
+  keys: string[];
+  /** The last key of this page when more may follow; pass it back as `after`. */
+  next: string | null;
+}
+
+export interface Store {
+  listPlugins(): Promise<PluginRecord[]>;
+  getPlugin(id: string): Promise<PluginRecord | undefined>;
+  /** Inserts or replaces the whole record (install, upgrade). */
+  putPlugin(record: PluginRecord): Promise<void>;
+  /** Changes some fields and bumps updatedAt; throws if the plugin is unknown. */
+  updatePlugin(id: string, patch: PluginPatch): Promise<PluginRecord>;
+  /** Removes the plugin and all its KV. */
+  deletePlugin(id: string): Promise<void>;
+
+  kvGet(pluginId: string, key: string): Promise<Buffer | undefined>;
+  /** Returns false only when a compare did not match (nothing written). */
+  kvSet(pluginId: string, key: string, value: Buffer, options?: KvSetOptions): Promise<boolean>;
+  /** True when a live value was deleted. */
+  kvDelete(pluginId: string, key: string): Promise<boolean>;
+  /** Live keys starting with `prefix`, in byte order, after `after` (exclusive), at most `limit`. */
+  kvList(pluginId: string, prefix: string, limit: number, after?: string): Promise<KvPage>;
+  kvDeleteAll(pluginId: string): Promise<number>;
+  /** Deletes expired values now; returns how many. */
+  sweepExpired(): Promise<number>;
+
+  close(): Promise<void>;
+}

@@ -82,6 +82,36 @@ export const Errors = {
     `plugin process has exited (${exitText(code, signal)})`),
   PLUGIN_UNHEALTHY: define('PLUGIN_UNHEALTHY', 502, (status: string) =>
     `plugin health check answered ${status}, expected SERVING`),
+  // ---- runtime ----
+  PLUGIN_NOT_FOUND: define('PLUGIN_NOT_FOUND', 404, (id: string) => `no plugin with id ${JSON.stringify(id)} is installed`),
+  PLUGIN_EXISTS: define('PLUGIN_EXISTS', 409, (id: string, version: string) =>
+    `plugin ${JSON.stringify(id)} is already installed (version ${version}); install with force to replace it`),
+  PLUGIN_BUSY: define('PLUGIN_BUSY', 409, (id: string, what: string) =>
+    `plugin ${JSON.stringify(id)} is busy: ${what} is in progress; try again when it is done`),
+  PLUGIN_NOT_RUNNING: define('PLUGIN_NOT_RUNNING', 502, (id: string, state: string) =>
+    `plugin ${JSON.stringify(id)} is not running (state ${state})`),
+  HOST_VERSION_UNSATISFIED: define('HOST_VERSION_UNSATISFIED', 400, (id: string, wanted: string, actual: string) =>
+    `plugin ${JSON.stringify(id)} needs host version ${wanted}; this host is ${actual}`),
+  NO_SERVER_PART: define('NO_SERVER_PART', 400, (id: string, what: string) =>
+    `plugin ${JSON.stringify(id)} has no server part, so it cannot ${what}`),
+  ACTIVATION_FAILED: define('ACTIVATION_FAILED', 502, (id: string, step: string, why: string) =>
+    `plugin ${JSON.stringify(id)} failed to activate during ${step}: ${why}`),
+  CONFIG_REJECTED: define('CONFIG_REJECTED', 400, (id: string, why: string) =>
+    `plugin ${JSON.stringify(id)} rejected the new configuration: ${why}`),
+  HOOK_FAILED: define('HOOK_FAILED', 502, (id: string, hook: string, why: string) =>
+    `hook ${hook} of plugin ${JSON.stringify(id)} failed: ${why}`),
+  HOOK_NOT_IMPLEMENTED: define('HOOK_NOT_IMPLEMENTED', 404, (id: string, hook: string) =>
+    `plugin ${JSON.stringify(id)} does not implement hook ${JSON.stringify(hook)}`),
+  PERMISSION_DENIED: define('PERMISSION_DENIED', 403, (id: string, method: string) =>
+    `plugin ${JSON.stringify(id)} may not invoke ${JSON.stringify(method)}: its manifest's "permissions" does not list it`),
+  API_METHOD_UNKNOWN: define('API_METHOD_UNKNOWN', 404, (method: string) => `the host has no API method ${JSON.stringify(method)}`),
+  KV_BAD_KEY: define('KV_BAD_KEY', 400, (key: string) =>
+    `KV key ${JSON.stringify(key.slice(0, 80))} is invalid: expected 1-256 bytes of UTF-8`),
+  KV_VALUE_TOO_LARGE: define('KV_VALUE_TOO_LARGE', 413, (key: string, size: number, max: number) =>
+    `KV value for ${JSON.stringify(key.slice(0, 80))} is ${size} bytes; the limit is ${max}`),
+  BAD_API_REQUEST: define('BAD_API_REQUEST', 400, (field: string, expected: string) =>
+    `API request field "${field}": expected ${expected}`),
+  HOST_CLOSED: define('HOST_CLOSED', 503, () => 'the plugin host is closed'),
   // ---- manifest ----
   MANIFEST_NOT_FOUND: define('MANIFEST_NOT_FOUND', 400, (dir: string) =>
     `no manifest in ${quote(dir)}: expected one of plugin.json, plugin.yaml, plugin.yml`),
@@ -140,6 +170,18 @@ export const Errors = {
       : `signature of bundle ${quote(bundle)} verifies under none of the ${keyCount} trusted key(s): the bundle was changed after signing, or signed by a key that is not trusted`),
   BAD_KEY: define('BAD_KEY', 400, (source: string, expected: string, why: string) =>
     `key ${quote(source)} is not ${expected}: ${why}`),
+  // ---- store ----
+  STORE_UNKNOWN_PLUGIN: define('STORE_UNKNOWN_PLUGIN', 404, (id: string) =>
+    `no plugin with id ${quote(id)} is installed`, (id: string) => ({ id })),
+  STORE_VERSION_TOO_NEW: define('STORE_VERSION_TOO_NEW', 500, (file: string, found: number, known: number) =>
+    `database ${quote(file)} has schema version ${found}, but this plughost knows versions up to ${known}; ` +
+    'it was written by a newer plughost: upgrade plughost or point it at another data directory'),
+  STORE_OPEN_FAILED: define('STORE_OPEN_FAILED', 500, (file: string, why: string) =>
+    `cannot open the SQLite database ${quote(file)}: ${why}`),
+  STORE_CLOSED: define('STORE_CLOSED', 500, (file: string, method: string) =>
+    `store ${quote(file)} is closed; ${method}() was called after close()`),
+  STORE_BAD_ARGUMENT: define('STORE_BAD_ARGUMENT', 400, (name: string, value: unknown, expected: string) =>
+    `store argument ${name} is ${JSON.stringify(value) ?? String(value)}; expected ${expected}`),
 };
 
 /** One validation problem: the dotted field path and what was expected there. */

@@ -1,0 +1,48 @@
+/**
+ * The plughost contract (proto/plughost/v1): the Hooks service plugins serve
+ * and the API service the host serves back over the broker. Shared by the
+ * runtime and the SDK.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { ProtoGrpcType as ApiProto } from '../gen/api';
+import type { ProtoGrpcType as HooksProto } from '../gen/hooks';
+import { loadProtos } from './proto';
+
+export type HooksCtor = HooksProto['plughost']['v1']['Hooks'];
+export type ApiCtor = ApiProto['plughost']['v1']['API'];
+export type { HooksClient } from '../gen/plughost/v1/Hooks';
+export type { APIClient } from '../gen/plughost/v1/API';
+
+/** Hooks methods a plugin may list in ImplementedResponse.methods. */
+export const LIFECYCLE_METHODS = ['OnActivate', 'OnDeactivate', 'OnConfigurationChange', 'ServeHTTP', 'RunHookStream', 'OnEvent'] as const;
+export type LifecycleMethod = (typeof LIFECYCLE_METHODS)[number];
+
+let loaded: { Hooks: HooksCtor; API: ApiCtor } | undefined;
+
+export function contract(): { Hooks: HooksCtor; API: ApiCtor } {
+  if (!loaded) {
+    const pkg = loadProtos(['plughost/v1/hooks.proto', 'plughost/v1/api.proto']) as unknown as HooksProto & ApiProto;
+    loaded = { Hooks: pkg.plughost.v1.Hooks, API: pkg.plughost.v1.API };
+  }
+  return loaded;
+}
+
+type UnaryMethod<Req, Res> = (req: Req, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
+
+/** A unary call as a promise, with a deadline in ms from now. */
+export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method(req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+  });
+}
+
+/** JSON to the bytes a contract field carries. */
+export function jsonBytes(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value === undefined ? null : value));
+}
+
+/** Bytes of a JSON field back to a value; empty bytes give `fallback`. */
+export function parseJsonBytes<T>(bytes: Buffer | Uint8Array | undefined, fallback: T): T {
+  if (!bytes || bytes.length === 0) return fallback;
+  return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
+}

@@ -1,0 +1,6 @@
+/** The store layer: the interface the runtime uses and its embedded SQLite implementation. */
+export type { Store, PluginRecord, PluginPatch, PluginState, KvSetOptions, KvPage } from './store';
+export { SqliteStore, DEFAULT_SWEEP_INTERVAL_MS, BUSY_TIMEOUT_MS } from './sqlite-store';
+export type { SqliteStoreOptions, Durability } from './sqlite-store';
+export { MIGRATIONS, SCHEMA_VERSION } from './migrations';
+export type { Migration } from './migrations';

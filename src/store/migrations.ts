@@ -1,0 +1,77 @@
+/**
+ * The SQLite schema as an ordered list of migrations. `PRAGMA user_version`
+ * holds the number of the last one applied, so opening a database applies
+ * only what it lacks, and a database written by a newer plughost (a version
+ * we do not know) is refused rather than misread.
+ *
+ * Append new migrations at the end; never edit one that has shipped, since
+ * databases in the field have already run it.
+ */
+import type Database from 'better-sqlite3';
+import { Errors } from '../errors';
+
+export interface Migration {
+  /** 1, 2, 3, ... in order; becomes `user_version` once applied. */
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'plugins and plugin-scoped KV',
+    sql: `
+      CREATE TABLE plugins (
+        id            TEXT PRIMARY KEY NOT NULL,
+        manifest      TEXT NOT NULL CHECK (json_valid(manifest)),
+        version       TEXT NOT NULL,
+        enabled       INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+        state         TEXT NOT NULL,
+        last_error    TEXT,
+        config        TEXT NOT NULL CHECK (json_valid(config)),
+        bundle_sha256 TEXT NOT NULL,
+        installed_at  INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+      );
+      -- No foreign key to plugins: deletePlugin removes a plugin's KV in the
+      -- same transaction, and a KV write should not depend on the order in
+      -- which the runtime writes the plugin record.
+      CREATE TABLE kv (
+        plugin_id  TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        value      BLOB NOT NULL,
+        expires_at INTEGER,
+        PRIMARY KEY (plugin_id, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
+];
+
+/** The schema version this code reads and writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1].version;
+
+export function schemaVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Brings the schema up to SCHEMA_VERSION in one IMMEDIATE transaction, so two
+ * processes opening the same new file do not both run a migration: the second
+ * waits for the write lock, then sees the version the first one set.
+ */
+export function migrate(db: Database.Database, file: string, migrations: readonly Migration[] = MIGRATIONS): number {
+  const known = migrations.length === 0 ? 0 : migrations[migrations.length - 1].version;
+  const apply = db.transaction(() => {
+    const current = schemaVersion(db);
+    if (current > known) throw Errors.STORE_VERSION_TOO_NEW(file, current, known);
+    for (const m of migrations) {
+      if (m.version <= current) continue;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }
+    return current;
+  });
+  return apply.immediate();
+}

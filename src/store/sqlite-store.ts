@@ -1,0 +1,374 @@
+/**
+ * The embedded Store: one SQLite file in WAL mode through better-sqlite3.
+ * better-sqlite3 is synchronous, so every method does its work before it
+ * returns and hands back an already-settled promise; "acknowledged" (the
+ * promise resolved) therefore means "committed". docs/durability.md says what
+ * a commit survives in each durability mode.
+ */
+import Database from 'better-sqlite3';
+import { Errors, PlughostError } from '../errors';
+import type { Manifest, PluginConfig } from '../manifest';
+import { migrate, schemaVersion, SCHEMA_VERSION } from './migrations';
+import type { KvPage, KvSetOptions, PluginPatch, PluginRecord, PluginState, Store } from './store';
+
+/**
+ * 'process-crash': a commit survives the host being killed (SIGKILL, OOM) but
+ * may be lost on power loss or an OS crash (synchronous=NORMAL).
+ * 'power-loss': every commit is fsynced before it returns (synchronous=FULL).
+ */
+export type Durability = 'process-crash' | 'power-loss';
+
+export interface SqliteStoreOptions {
+  /** The database file; SQLite keeps `<file>-wal` and `<file>-shm` beside it. */
+  file: string;
+  /** Default 'process-crash'. */
+  durability?: Durability;
+  /** How often expired KV values are deleted; 0 turns the timer off. Default 60 s. */
+  sweepIntervalMs?: number;
+  /** The clock for expiry and updatedAt, ms since the epoch. Tests move it. */
+  now?: () => number;
+}
+
+export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
+/** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5_000;
+/** Rows per sweep transaction, so a large sweep never holds the write lock for long. */
+const SWEEP_BATCH = 1_000;
+
+const SYNCHRONOUS: Record<Durability, string> = { 'process-crash': 'NORMAL', 'power-loss': 'FULL' };
+
+interface PluginRow {
+  id: string;
+  manifest: string;
+  version: string;
+  enabled: number;
+  state: string;
+  last_error: string | null;
+  config: string;
+  bundle_sha256: string;
+  installed_at: number;
+  updated_at: number;
+}
+
+/** A value is live while it has no expiry or its expiry is still ahead of `now`. */
+const LIVE = '(expires_at IS NULL OR expires_at > @now)';
+
+function prepareStatements(db: Database.Database) {
+  return {
+    listPlugins: db.prepare<[], PluginRow>('SELECT * FROM plugins ORDER BY id'),
+    getPlugin: db.prepare<[string], PluginRow>('SELECT * FROM plugins WHERE id = ?'),
+    putPlugin: db.prepare<PluginRow>(
+      `INSERT INTO plugins (id, manifest, version, enabled, state, last_error, config, bundle_sha256, installed_at, updated_at)
+       VALUES (@id, @manifest, @version, @enabled, @state, @last_error, @config, @bundle_sha256, @installed_at, @updated_at)
+       ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest, version = excluded.version, enabled = excluded.enabled,
+         state = excluded.state, last_error = excluded.last_error, config = excluded.config,
+         bundle_sha256 = excluded.bundle_sha256, installed_at = excluded.installed_at, updated_at = excluded.updated_at`,
+    ),
+    deletePlugin: db.prepare<[string]>('DELETE FROM plugins WHERE id = ?'),
+
+    kvGet: db.prepare<{ pluginId: string; key: string; now: number }, { value: Buffer }>(
+      `SELECT value FROM kv WHERE plugin_id = @pluginId AND key = @key AND ${LIVE}`,
+    ),
+    kvUpsert: db.prepare<{ pluginId: string; key: string; value: Buffer; expiresAt: number | null }>(
+      `INSERT INTO kv (plugin_id, key, value, expires_at) VALUES (@pluginId, @key, @value, @expiresAt)
+       ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+    ),
+    kvDelete: db.prepare<{ pluginId: string; key: string; now: number }, { live: number }>(
+      `DELETE FROM kv WHERE plugin_id = @pluginId AND key = @key RETURNING ${LIVE} AS live`,
+    ),
+    // Two shapes of the same page query: with an upper bound on the key, and
+    // without one (an empty prefix, or a prefix of only U+10FFFF).
+    kvListBounded: db.prepare<{ pluginId: string; lower: string; exclude: string | null; upper: string; now: number; take: number }, { key: string }>(
+      `SELECT key FROM kv WHERE plugin_id = @pluginId AND key >= @lower AND key < @upper AND key IS NOT @exclude AND ${LIVE}
+       ORDER BY key LIMIT @take`,
+    ),
+    kvListOpen: db.prepare<{ pluginId: string; lower: string; exclude: string | null; now: number; take: number }, { key: string }>(
+      `SELECT key FROM kv WHERE plugin_id = @pluginId AND key >= @lower AND key IS NOT @exclude AND ${LIVE}
+       ORDER BY key LIMIT @take`,
+    ),
+    kvDeleteLive: db.prepare<{ pluginId: string; now: number }>(`DELETE FROM kv WHERE plugin_id = @pluginId AND ${LIVE}`),
+    kvDeleteAllOf: db.prepare<[string]>('DELETE FROM kv WHERE plugin_id = ?'),
+    sweepBatch: db.prepare<{ now: number; batch: number }>(
+      `DELETE FROM kv WHERE (plugin_id, key) IN
+         (SELECT plugin_id, key FROM kv WHERE expires_at <= @now LIMIT @batch)`,
+    ),
+  };
+}
+
+export class SqliteStore implements Store {
+  readonly file: string;
+  readonly durability: Durability;
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly stmt: ReturnType<typeof prepareStatements>;
+  private readonly sweepTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private readonly updateTx: (id: string, patch: PluginPatch, now: number) => PluginRecord;
+  private readonly deletePluginTx: (id: string) => void;
+  private readonly casTx: (pluginId: string, key: string, value: Buffer, expiresAt: number | null, expected: Buffer | null, now: number) => boolean;
+  private readonly deleteAllTx: (pluginId: string, now: number) => number;
+
+  /**
+   * Opens (creating if needed) and migrates the database. Throws
+   * STORE_VERSION_TOO_NEW for a file written by a newer plughost and
+   * STORE_OPEN_FAILED when SQLite cannot use the file.
+   */
+  static open(options: SqliteStoreOptions): SqliteStore {
+    const durability = options.durability ?? 'process-crash';
+    if (!(durability in SYNCHRONOUS)) {
+      throw Errors.STORE_BAD_ARGUMENT('durability', durability, "'process-crash' or 'power-loss'");
+    }
+    const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+    if (!Number.isFinite(sweepIntervalMs) || sweepIntervalMs < 0) {
+      throw Errors.STORE_BAD_ARGUMENT('sweepIntervalMs', sweepIntervalMs, 'a number of milliseconds, 0 or more (0 turns sweeping off)');
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(options.file, { timeout: BUSY_TIMEOUT_MS });
+    } catch (err) {
+      throw Errors.STORE_OPEN_FAILED(options.file, (err as Error).message);
+    }
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      // Refuse a newer schema before changing anything in the file (the journal mode is persistent).
+      const found = schemaVersion(db);
+      if (found > SCHEMA_VERSION) throw Errors.STORE_VERSION_TOO_NEW(options.file, found, SCHEMA_VERSION);
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw Errors.STORE_OPEN_FAILED(options.file, `SQLite kept journal_mode ${String(mode)}; WAL is required`);
+      db.pragma(`synchronous = ${SYNCHRONOUS[durability]}`);
+      db.pragma('foreign_keys = ON');
+      migrate(db, options.file);
+      return new SqliteStore(db, options.file, durability, sweepIntervalMs, options.now ?? Date.now);
+    } catch (err) {
+      db.close();
+      if (err instanceof PlughostError) throw err;
+      throw Errors.STORE_OPEN_FAILED(options.file, (err as Error).message);
+    }
+  }
+
+  private constructor(db: Database.Database, file: string, durability: Durability, sweepIntervalMs: number, now: () => number) {
+    this.db = db;
+    this.file = file;
+    this.durability = durability;
+    this.now = now;
+    this.stmt = prepareStatements(db);
+    const s = this.stmt;
+
+    this.updateTx = db.transaction((id: string, patch: PluginPatch, at: number): PluginRecord => {
+      const row = s.getPlugin.get(id);
+      if (!row) throw Errors.STORE_UNKNOWN_PLUGIN(id);
+      const record: PluginRecord = { ...toRecord(row), ...definedFields(patch), updatedAt: at };
+      s.putPlugin.run(toRow(record));
+      return record;
+    }).immediate;
+
+    this.deletePluginTx = db.transaction((id: string): void => {
+      s.kvDeleteAllOf.run(id);
+      s.deletePlugin.run(id);
+    }).immediate;
+
+    // IMMEDIATE takes the write lock before the read, so the compare and the
+    // write are atomic even against another process using the same file.
+    this.casTx = db.transaction(
+      (pluginId: string, key: string, value: Buffer, expiresAt: number | null, expected: Buffer | null, at: number): boolean => {
+        const current = s.kvGet.get({ pluginId, key, now: at })?.value;
+        const matches = expected === null ? current === undefined : current !== undefined && current.equals(expected);
+        if (!matches) return false;
+        s.kvUpsert.run({ pluginId, key, value, expiresAt });
+        return true;
+      },
+    ).immediate;
+
+    this.deleteAllTx = db.transaction((pluginId: string, at: number): number => {
+      const live = s.kvDeleteLive.run({ pluginId, now: at }).changes;
+      s.kvDeleteAllOf.run(pluginId);
+      return live;
+    }).immediate;
+
+    if (sweepIntervalMs > 0) {
+      this.sweepTimer = setInterval(() => this.sweepFromTimer(), sweepIntervalMs);
+      this.sweepTimer.unref();
+    }
+  }
+
+  async listPlugins(): Promise<PluginRecord[]> {
+    this.assertOpen('listPlugins');
+    return this.stmt.listPlugins.all().map(toRecord);
+  }
+
+  async getPlugin(id: string): Promise<PluginRecord | undefined> {
+    this.assertOpen('getPlugin');
+    const row = this.stmt.getPlugin.get(id);
+    return row && toRecord(row);
+  }
+
+  async putPlugin(record: PluginRecord): Promise<void> {
+    this.assertOpen('putPlugin');
+    this.stmt.putPlugin.run(toRow(record));
+  }
+
+  async updatePlugin(id: string, patch: PluginPatch): Promise<PluginRecord> {
+    this.assertOpen('updatePlugin');
+    return this.updateTx(id, patch, this.now());
+  }
+
+  async deletePlugin(id: string): Promise<void> {
+    this.assertOpen('deletePlugin');
+    this.deletePluginTx(id);
+  }
+
+  async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {
+    this.assertOpen('kvGet');
+    return this.stmt.kvGet.get({ pluginId, key, now: this.now() })?.value;
+  }
+
+  async kvSet(pluginId: string, key: string, value: Buffer, options: KvSetOptions = {}): Promise<boolean> {
+    this.assertOpen('kvSet');
+    const now = this.now();
+    const expiresAt = expiryOf(options.ttlMs, now);
+    if (!options.compare) {
+      this.stmt.kvUpsert.run({ pluginId, key, value, expiresAt });
+      return true;
+    }
+    return this.casTx(pluginId, key, value, expiresAt, options.compare.expected, now);
+  }
+
+  async kvDelete(pluginId: string, key: string): Promise<boolean> {
+    this.assertOpen('kvDelete');
+    return this.stmt.kvDelete.get({ pluginId, key, now: this.now() })?.live === 1;
+  }
+
+  async kvList(pluginId: string, prefix: string, limit: number, after?: string): Promise<KvPage> {
+    this.assertOpen('kvList');
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw Errors.STORE_BAD_ARGUMENT('limit', limit, 'a whole number of keys, 1 or more');
+    }
+    // SQLite stores what the strings encode to; compare what it compares.
+    const from = wellFormed(prefix);
+    const past = after === undefined ? undefined : wellFormed(after);
+    const startAfter = past !== undefined && utf8Compare(past, from) >= 0;
+    const lower = startAfter ? past : from;
+    const exclude = startAfter ? past : null;
+    const upper = prefixUpperBound(from);
+    const params = { pluginId, lower, exclude, now: this.now(), take: limit + 1 };
+    const rows = upper === null ? this.stmt.kvListOpen.all(params) : this.stmt.kvListBounded.all({ ...params, upper });
+    const more = rows.length > limit;
+    const keys = rows.slice(0, limit).map((r) => r.key);
+    return { keys, next: more ? keys[keys.length - 1] : null };
+  }
+
+  async kvDeleteAll(pluginId: string): Promise<number> {
+    this.assertOpen('kvDeleteAll');
+    return this.deleteAllTx(pluginId, this.now());
+  }
+
+  async sweepExpired(): Promise<number> {
+    this.assertOpen('sweepExpired');
+    return this.sweep();
+  }
+
+  /** Stops the sweep timer and closes the database. A second call does nothing. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.db.close();
+  }
+
+  private sweep(): number {
+    const now = this.now();
+    let total = 0;
+    for (;;) {
+      const { changes } = this.stmt.sweepBatch.run({ now, batch: SWEEP_BATCH });
+      total += changes;
+      if (changes < SWEEP_BATCH) return total;
+    }
+  }
+
+  private sweepFromTimer(): void {
+    try {
+      this.sweep();
+    } catch {
+      // A busy database or full disk: expired values stay invisible to reads
+      // regardless, and the next tick tries again; a throw here would crash the host.
+    }
+  }
+
+  private assertOpen(method: string): void {
+    if (this.closed) throw Errors.STORE_CLOSED(this.file, method);
+  }
+}
+
+function toRow(r: PluginRecord): PluginRow {
+  return {
+    id: r.id,
+    manifest: JSON.stringify(r.manifest),
+    version: r.version,
+    enabled: r.enabled ? 1 : 0,
+    state: r.state,
+    last_error: r.lastError,
+    config: JSON.stringify(r.config),
+    bundle_sha256: r.bundleSha256,
+    installed_at: r.installedAt,
+    updated_at: r.updatedAt,
+  };
+}
+
+function toRecord(row: PluginRow): PluginRecord {
+  return {
+    id: row.id,
+    manifest: JSON.parse(row.manifest) as Manifest,
+    version: row.version,
+    enabled: row.enabled === 1,
+    state: row.state as PluginState,
+    lastError: row.last_error,
+    config: JSON.parse(row.config) as PluginConfig,
+    bundleSha256: row.bundle_sha256,
+    installedAt: row.installed_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** The patch without keys whose value is undefined, so `{ config: undefined }` keeps the config. */
+function definedFields(patch: PluginPatch): PluginPatch {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as PluginPatch;
+}
+
+function expiryOf(ttlMs: number | undefined, now: number): number | null {
+  if (ttlMs === undefined || ttlMs === 0) return null;
+  if (!Number.isFinite(ttlMs) || ttlMs < 0) {
+    throw Errors.STORE_BAD_ARGUMENT('ttlMs', ttlMs, 'milliseconds to live, more than 0 (0 or absent: no expiry)');
+  }
+  return Math.ceil(now + ttlMs);
+}
+
+/** Lone surrogates become U+FFFD, as they do on their way into SQLite. */
+function wellFormed(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
+/** UTF-8 byte order, which is SQLite's BINARY collation (and code point order, unlike `<` on JS strings). */
+function utf8Compare(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/**
+ * The least string above every string that starts with `prefix`, or null when
+ * there is none to give (empty prefix, or only U+10FFFF): the prefix with its
+ * last code point incremented, after dropping trailing U+10FFFF. Exactly the
+ * keys in [prefix, bound) start with the prefix, so the key index serves the
+ * range and no LIKE escaping is involved.
+ */
+export function prefixUpperBound(prefix: string): string | null {
+  const points = Array.from(prefix, (c) => c.codePointAt(0) as number);
+  while (points.length > 0) {
+    const last = points.pop() as number;
+    if (last < 0x10ffff) {
+      // Surrogate code points are not characters; the next one after U+D7FF is U+E000.
+      const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+      return points.map((p) => String.fromCodePoint(p)).join('') + String.fromCodePoint(next);
+    }
+  }
+  return null;
+}

@@ -8,7 +8,8 @@ import { DEFAULT_MAX_LINE_BYTES } from './constants';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 /** Where a line came from: the process's own pipes, or the StreamStdio service. */
-export type LogSource = 'stderr' | 'stdout' | 'stdio:stdout' | 'stdio:stderr';
+/** `api` and `host` are added by the runtime: records sent through the API's Log call, and the host's own notes about the plugin. */
+export type LogSource = 'stderr' | 'stdout' | 'stdio:stdout' | 'stdio:stderr' | 'api' | 'host';
 
 export interface PluginLogRecord {
   level: LogLevel;

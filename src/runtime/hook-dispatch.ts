@@ -1,0 +1,87 @@
+/**
+ * Running the integrator's hooks across plugins. Notify: every running plugin
+ * that implements the hook, in parallel, each under its own deadline, errors
+ * isolated. Filter: a chain in ascending plugin-id order (stable, and the same
+ * on every host), each plugin seeing the previous one's payload; a plugin that
+ * fails or passes its deadline is skipped (fail-open) unless the hook is
+ * configured fail-closed.
+ */
+import type { RunHookResponse__Output } from '../gen/plughost/v1/RunHookResponse';
+import { Errors } from '../errors';
+import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
+import type { RuntimeMetrics } from './metrics';
+import { errorMessage, type PluginSupervisor } from './supervisor';
+import type { FilterResult, FilterStep, HookCallContext, HookPolicy, NotifyOutcome } from './types';
+
+export class HookDispatcher {
+  constructor(private readonly metrics: RuntimeMetrics) {}
+
+  /** Calls one plugin's hook, timed and under its deadline. */
+  async run(plugin: PluginSupervisor, hook: string, payload: unknown, context: HookCallContext = {}): Promise<RunHookResponse__Output> {
+    const hooks = plugin.hooks;
+    if (!plugin.running || !hooks) throw Errors.PLUGIN_NOT_RUNNING(plugin.id, plugin.state);
+    if (!plugin.implemented.hooks.has(hook)) throw Errors.HOOK_NOT_IMPLEMENTED(plugin.id, hook);
+    const end = this.metrics.hookDuration.startTimer({ plugin: plugin.id, hook });
+    try {
+      const res = await callUnary<object, RunHookResponse__Output>(
+        hooks.RunHook.bind(hooks),
+        { hook, payload: jsonBytes(payload), context: { request_id: context.requestId ?? '', user_id: context.userId ?? '', values: context.values ?? {} } },
+        plugin.hookTimeoutMs,
+      );
+      end({ outcome: res.rejected ? 'rejected' : 'ok' });
+      return res;
+    } catch (err) {
+      end({ outcome: 'error' });
+      throw Errors.HOOK_FAILED(plugin.id, hook, errorMessage(err));
+    }
+  }
+
+  async notify(plugins: PluginSupervisor[], hook: string, payload: unknown, context?: HookCallContext): Promise<NotifyOutcome[]> {
+    const targets = plugins.filter((p) => p.running && p.implemented.hooks.has(hook));
+    return Promise.all(
+      targets.map(async (p) => {
+        const started = Date.now();
+        try {
+          await this.run(p, hook, payload, context);
+          return { pluginId: p.id, ok: true, durationMs: Date.now() - started };
+        } catch (err) {
+          return { pluginId: p.id, ok: false, error: errorMessage(err), durationMs: Date.now() - started };
+        }
+      }),
+    );
+  }
+
+  async filter<P>(plugins: PluginSupervisor[], hook: string, payload: P, policy: HookPolicy = {}, context?: HookCallContext): Promise<FilterResult<P>> {
+    const chain = plugins.filter((p) => p.running && p.implemented.hooks.has(hook)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const steps: FilterStep[] = [];
+    let current = payload;
+    for (const p of chain) {
+      const started = Date.now();
+      try {
+        const res = await this.run(p, hook, current, context);
+        const durationMs = Date.now() - started;
+        if (res.rejected) {
+          steps.push({ pluginId: p.id, outcome: 'rejected', durationMs });
+          return { rejected: true, reason: res.reason || `rejected by ${p.id}`, by: p.id, payload: current, steps };
+        }
+        if (res.payload.length > 0) {
+          current = parseJsonBytes<P>(res.payload, current);
+          steps.push({ pluginId: p.id, outcome: 'changed', durationMs });
+        } else {
+          steps.push({ pluginId: p.id, outcome: 'unchanged', durationMs });
+        }
+      } catch (err) {
+        const error = errorMessage(err);
+        steps.push({ pluginId: p.id, outcome: 'failed', error, durationMs: Date.now() - started });
+        if (policy.failClosed) return { rejected: true, reason: error, by: p.id, payload: current, steps };
+      }
+    }
+    return { rejected: false, payload: current, steps };
+  }
+}
+
+/** Event topic patterns: exact, a prefix ending in "*", or "*" for everything. */
+export function topicMatches(pattern: string, topic: string): boolean {
+  if (pattern === '*' || pattern === topic) return true;
+  return pattern.endsWith('*') && topic.startsWith(pattern.slice(0, -1));
+}

@@ -1,0 +1,2 @@
+export { PluginHost, DEFAULTS } from './plugin-host';
+export type * from './types';

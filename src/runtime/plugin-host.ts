@@ -1,0 +1,411 @@
+/**
+ * PluginHost: the composition root of the runtime. It owns the store, the
+ * bundle installer, one supervisor per installed plugin, hook dispatch, the
+ * event bus and the metrics, and converges each plugin toward what the
+ * operator asked for (enabled or not).
+ */
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import pino from 'pino';
+import { Errors } from '../errors';
+import { validateConfig, maskSecrets, type Manifest } from '../manifest';
+import { callUnary, jsonBytes } from '../protocol/contract';
+import { SqliteStore } from '../store/sqlite-store';
+import type { PluginRecord, Store } from '../store/store';
+import { apiImplementation, type ApiHost } from './api-service';
+import { HookDispatcher, topicMatches } from './hook-dispatch';
+import { BundleInstaller } from './installer';
+import { RuntimeMetrics } from './metrics';
+import { PluginSupervisor, errorMessage, type SupervisorHost } from './supervisor';
+import type {
+  ApiMethods,
+  FilterResult,
+  HookCallContext,
+  HookMap,
+  InstallOptions,
+  NotifyOutcome,
+  PluginConfig,
+  PluginHostOptions,
+  PluginInfo,
+  PluginLogEntry,
+  RuntimeDefaults,
+  StateChange,
+} from './types';
+
+export const DEFAULTS: RuntimeDefaults = {
+  startTimeoutMs: 30_000,
+  hookTimeoutMs: 5_000,
+  killGraceMs: 2_000,
+  healthIntervalMs: 30_000,
+  healthTimeoutMs: 5_000,
+  maxFailures: 3,
+  failureWindowMs: 60 * 60_000,
+  restartBackoffMs: 1_000,
+  restartBackoffMaxMs: 60_000,
+  autoMTLS: false,
+  logBufferSize: 1_000,
+};
+
+/** Events: 'state' (StateChange), 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' ({topic, payload, source}), 'log' (PluginLogEntry). */
+export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiMethods> extends EventEmitter {
+  readonly metrics = new RuntimeMetrics();
+  readonly hostVersion: string;
+  readonly dataDir: string;
+  readonly logger: pino.Logger;
+
+  private readonly supervisors = new Map<string, PluginSupervisor>();
+  private readonly busy = new Map<string, string>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly dispatcher = new HookDispatcher(this.metrics);
+  private readonly defaults: RuntimeDefaults;
+  private readonly api: A;
+  private writes: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly options: PluginHostOptions<A>,
+    private readonly store: Store,
+    private readonly installer: BundleInstaller,
+  ) {
+    super();
+    this.dataDir = options.dataDir;
+    this.hostVersion = options.hostVersion ?? packageVersion();
+    this.logger = options.logger ?? pino({ name: 'plughost' });
+    this.defaults = { ...DEFAULTS, ...options.defaults };
+    this.api = options.api ?? ({} as A);
+  }
+
+  /** Opens the data dir, clears leftovers of an interrupted run, and brings enabled plugins back up. */
+  static async open<H extends HookMap = HookMap, A extends ApiMethods = ApiMethods>(options: PluginHostOptions<A>): Promise<PluginHost<H, A>> {
+    fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    const installer = new BundleInstaller(options.dataDir, { trustedKeys: options.trustedKeys ?? [], requireSignature: options.requireSignature ?? false }, options.bundleLimits);
+    installer.prepare();
+    const store = options.store ?? SqliteStore.open({ file: path.join(options.dataDir, 'plughost.db'), durability: options.durability });
+    const host = new PluginHost<H, A>(options, store, installer);
+    await host.recover();
+    if (options.startPlugins !== false) {
+      await Promise.all([...host.supervisors.values()].filter((s) => s.record.enabled).map((s) => host.startQuietly(s)));
+    }
+    return host;
+  }
+
+  private async recover(): Promise<void> {
+    const records = await this.store.listPlugins();
+    const known = new Set(records.map((r) => r.id));
+    // A folder without a record is an install the host did not finish: it was never acknowledged.
+    for (const dir of this.installer.installedDirs()) if (!known.has(dir)) await this.installer.remove(dir);
+    for (const record of records) {
+      const sup = this.addSupervisor({ ...record, state: 'not_running' });
+      if (!fs.existsSync(this.installer.dirOf(record.id))) {
+        sup.lastError = 'the plugin folder is missing from the data dir; reinstall the bundle';
+      }
+      this.persist(record.id, { state: 'not_running', lastError: sup.lastError });
+    }
+  }
+
+  // ---- operator actions ----
+
+  async install(bundlePath: string, options: InstallOptions = {}): Promise<PluginInfo> {
+    this.assertOpen();
+    const staged = await this.installer.unpack(bundlePath, options.signature);
+    const { manifest } = staged;
+    try {
+      return await this.exclusive(manifest.id, 'install', async () => {
+        const existing = this.supervisors.get(manifest.id);
+        if (existing && !options.force) throw Errors.PLUGIN_EXISTS(manifest.id, existing.record.version);
+        const enabled = existing?.record.enabled ?? false;
+        if (existing) await existing.stop();
+        await this.installer.place(manifest.id, staged.path);
+        const now = Date.now();
+        const record: PluginRecord = {
+          id: manifest.id,
+          manifest,
+          version: manifest.version,
+          enabled,
+          state: 'not_running',
+          lastError: null,
+          config: carryConfig(manifest, existing?.record.config ?? {}),
+          bundleSha256: staged.sha256,
+          installedAt: existing?.record.installedAt ?? now,
+          updatedAt: now,
+        };
+        await this.store.putPlugin(record);
+        const sup = this.addSupervisor(record);
+        this.emit('installed', this.info(sup));
+        if (enabled) await this.startQuietly(sup);
+        return this.info(sup);
+      });
+    } finally {
+      await this.installer.discard(staged.path);
+    }
+  }
+
+  /** Starts the plugin; throws ACTIVATION_FAILED (the reason is also kept in `lastError`). */
+  async enable(id: string): Promise<PluginInfo> {
+    return this.queued(id, async () => {
+      const sup = this.supervisor(id);
+      if (!sup.record.enabled) await this.persist(id, { enabled: true });
+      sup.record.enabled = true;
+      if (sup.state !== 'running') {
+        try {
+          sup.record.config = validateConfig(sup.record.manifest.settings_schema, sup.record.config);
+        } catch (err) {
+          this.onStateChange({ pluginId: id, state: 'failed_to_start', lastError: errorMessage(err) });
+          sup.state = 'failed_to_start';
+          sup.lastError = errorMessage(err);
+          throw err;
+        }
+        await sup.start();
+      }
+      return this.info(sup);
+    });
+  }
+
+  async disable(id: string): Promise<PluginInfo> {
+    return this.queued(id, async () => {
+      const sup = this.supervisor(id);
+      sup.record.enabled = false;
+      await this.persist(id, { enabled: false });
+      await sup.stop();
+      return this.info(sup);
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.exclusive(id, 'remove', async () => {
+      const sup = this.supervisor(id);
+      await sup.stop();
+      await this.store.deletePlugin(id);
+      await this.installer.remove(id);
+      this.supervisors.delete(id);
+      this.metrics.forget(id);
+      this.emit('removed', id);
+    });
+  }
+
+  async list(): Promise<PluginInfo[]> {
+    return [...this.supervisors.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((s) => this.info(s));
+  }
+
+  async get(id: string): Promise<PluginInfo> {
+    return this.info(this.supervisor(id));
+  }
+
+  /** The configuration; secrets masked unless `reveal` is set. */
+  async getConfig(id: string, options: { reveal?: boolean } = {}): Promise<PluginConfig> {
+    const sup = this.supervisor(id);
+    return options.reveal ? { ...sup.record.config } : maskSecrets(sup.record.manifest.settings_schema, sup.record.config);
+  }
+
+  /**
+   * Validates against the settings schema (a masked secret keeps its stored
+   * value), offers it to a running plugin (which may reject it), then stores it.
+   */
+  async setConfig(id: string, config: unknown): Promise<PluginConfig> {
+    const sup = this.supervisor(id);
+    const validated = validateConfig(sup.record.manifest.settings_schema, config, sup.record.config);
+    const hooks = sup.hooks;
+    if (sup.running && hooks && sup.implemented.methods.has('OnConfigurationChange')) {
+      await callUnary(hooks.OnConfigurationChange.bind(hooks), { configuration: jsonBytes(validated) }, sup.hookTimeoutMs).catch((err) => {
+        throw Errors.CONFIG_REJECTED(id, errorMessage(err));
+      });
+    }
+    sup.record.config = validated;
+    await this.persist(id, { config: validated });
+    this.emit('config', id);
+    return maskSecrets(sup.record.manifest.settings_schema, validated);
+  }
+
+  /** Recent log records of one plugin, oldest first. */
+  logs(id: string, limit?: number): PluginLogEntry[] {
+    return this.supervisor(id).logs.toArray(limit);
+  }
+
+  /** The folder a plugin's bundle lives in (for static files). */
+  pluginDir(id: string): string {
+    return this.installer.dirOf(id);
+  }
+
+  // ---- dispatch ----
+
+  notify<K extends keyof H & string>(hook: K, payload: H[K], context?: HookCallContext): Promise<NotifyOutcome[]> {
+    return this.dispatcher.notify([...this.supervisors.values()], hook, payload, context);
+  }
+
+  filter<K extends keyof H & string>(hook: K, payload: H[K], context?: HookCallContext): Promise<FilterResult<H[K]>> {
+    return this.dispatcher.filter([...this.supervisors.values()], hook, payload, this.options.hooks?.[hook], context);
+  }
+
+  /** Calls one plugin's hook directly. */
+  async callHook(id: string, hook: string, payload: unknown, context?: HookCallContext): Promise<{ payload: unknown; rejected: boolean; reason: string }> {
+    const res = await this.dispatcher.run(this.supervisor(id), hook, payload, context);
+    return { payload: res.payload.length ? JSON.parse(res.payload.toString('utf8')) : payload, rejected: res.rejected, reason: res.reason };
+  }
+
+  /** Publishes an event to subscribed plugins (OnEvent) and to 'event' listeners. */
+  publish(topic: string, payload: unknown, sourcePluginId: string | null = null): void {
+    this.emit('event', { topic, payload, source: sourcePluginId });
+    for (const sup of this.supervisors.values()) {
+      const hooks = sup.hooks;
+      if (sup.id === sourcePluginId || !sup.running || !hooks || !sup.implemented.methods.has('OnEvent')) continue;
+      if (!sup.implemented.topics.some((t) => topicMatches(t, topic))) continue;
+      void callUnary(hooks.OnEvent.bind(hooks), { topic, payload: jsonBytes(payload), source_plugin_id: sourcePluginId ?? '' }, sup.hookTimeoutMs).catch(
+        (err) => sup.log('warn', `OnEvent(${topic}) failed: ${errorMessage(err)}`),
+      );
+    }
+  }
+
+  /** Stops every plugin (OnDeactivate, then kill) and closes the store. Leaves nothing running. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.supervisors.values()].map((s) => s.stop().catch(() => undefined)));
+    await this.writes;
+    await this.store.close();
+    this.removeAllListeners();
+  }
+
+  // ---- internals ----
+
+  private addSupervisor(record: PluginRecord): PluginSupervisor {
+    const host: SupervisorHost & ApiHost = {
+      defaults: this.defaults,
+      hostVersion: this.hostVersion,
+      store: this.store,
+      metrics: this.metrics,
+      api: this.api,
+      pluginDir: (id) => this.installer.dirOf(id),
+      apiImplementation: (s) => apiImplementation(host, s),
+      onStateChange: (change) => this.onStateChange(change),
+      onLog: (entry) => this.onLog(entry),
+      onRestart: (id) => this.metrics.restarts.inc({ plugin: id }),
+      saveConfig: (id, config) => this.setConfig(id, config),
+      publish: (topic, payload, source) => this.publish(topic, payload, source),
+      callPlugin: async (_caller, target, hook, payload) => {
+        const sup = this.supervisor(target);
+        return this.dispatcher.run(sup, hook, payload);
+      },
+    };
+    const sup = new PluginSupervisor(host, record);
+    this.supervisors.set(record.id, sup);
+    this.metrics.setState(record.id, record.state);
+    return sup;
+  }
+
+  private onStateChange(change: StateChange): void {
+    this.metrics.setState(change.pluginId, change.state);
+    if (this.supervisors.has(change.pluginId)) void this.persist(change.pluginId, { state: change.state, lastError: change.lastError });
+    this.logger.info({ plugin_id: change.pluginId, state: change.state, last_error: change.lastError ?? undefined }, `plugin ${change.state}`);
+    this.emit('state', change);
+  }
+
+  private onLog(entry: PluginLogEntry): void {
+    if (entry.truncated) this.metrics.droppedLogLines.inc({ plugin: entry.pluginId });
+    this.logger[entry.level]({ ...entry.fields, plugin_id: entry.pluginId, source: entry.source }, entry.message);
+    if (this.listenerCount('log')) this.emit('log', entry);
+  }
+
+  /** Store writes in order, one after another; close() waits for them. */
+  private persist(id: string, patch: Parameters<Store['updatePlugin']>[1]): Promise<void> {
+    const write = this.writes.then(() =>
+      this.store.updatePlugin(id, patch).then(
+        () => undefined,
+        (err) => {
+          if (this.supervisors.has(id)) this.logger.error({ plugin_id: id, err: errorMessage(err) }, 'could not persist plugin state');
+        },
+      ),
+    );
+    this.writes = write;
+    return write;
+  }
+
+  private async startQuietly(sup: PluginSupervisor): Promise<void> {
+    await sup.start().catch((err) => this.logger.warn({ plugin_id: sup.id, err: errorMessage(err) }, 'plugin failed to start'));
+  }
+
+  private supervisor(id: string): PluginSupervisor {
+    this.assertOpen();
+    const sup = this.supervisors.get(id);
+    if (!sup) throw Errors.PLUGIN_NOT_FOUND(id);
+    return sup;
+  }
+
+  /** Runs `fn` with the plugin's lock, or fails at once with 409 when another install/remove holds it. */
+  private async exclusive<T>(id: string, what: string, fn: () => Promise<T>): Promise<T> {
+    const holder = this.busy.get(id);
+    if (holder) throw Errors.PLUGIN_BUSY(id, holder);
+    this.busy.set(id, what);
+    try {
+      return await this.queued(id, fn);
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  /** Serializes operations on one plugin (enable after install, disable during enable...). */
+  private queued<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(id) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(id, settled);
+    void settled.then(() => {
+      if (this.queues.get(id) === settled) this.queues.delete(id);
+    });
+    return run;
+  }
+
+  private info(sup: PluginSupervisor): PluginInfo {
+    const { record } = sup;
+    const m = record.manifest;
+    return {
+      id: record.id,
+      name: m.name,
+      version: record.version,
+      description: m.description,
+      enabled: record.enabled,
+      state: sup.state,
+      lastError: sup.lastError,
+      permissions: m.permissions ?? [],
+      hooks: [...sup.implemented.hooks],
+      hasServer: Boolean(m.server),
+      hasWebapp: Boolean(m.webapp),
+      bundleSha256: record.bundleSha256,
+      installedAt: record.installedAt,
+      updatedAt: record.updatedAt,
+      restarts: sup.restarts,
+      pid: sup.pid,
+      manifest: m,
+    };
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw Errors.HOST_CLOSED();
+  }
+}
+
+/** The old configuration under the new schema when it still fits, else the new defaults, else as it was (enable will say what is missing). */
+function carryConfig(manifest: Manifest, previous: PluginConfig): PluginConfig {
+  for (const candidate of [previous, {}]) {
+    try {
+      return validateConfig(manifest.settings_schema, candidate);
+    } catch {
+      // Try the next candidate.
+    }
+  }
+  return previous;
+}
+
+function packageVersion(): string {
+  let dir = __dirname;
+  for (;;) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+    const parent = path.dirname(dir);
+    if (parent === dir) return '0.0.0';
+    dir = parent;
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * One plugin's life: launch through the protocol layer, Implemented, the API
+ * on the broker, OnActivate; health checks; restart with backoff after a crash
+ * or failed check; parking after too many failures in a window; stop with
+ * OnDeactivate, then kill. Each launch has a generation number so that the exit
+ * of a process we already replaced or stopped is never mistaken for a crash.
+ */
+import * as path from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import semver from 'semver';
+import { Errors, PlughostError } from '../errors';
+import { selectExecutable } from '../manifest';
+import type { BrokerServer } from '../protocol/broker';
+import { PluginClient, type ExitInfo } from '../protocol/client';
+import { callUnary, contract, jsonBytes, type HooksClient } from '../protocol/contract';
+import type { PluginLogRecord } from '../protocol/log-lines';
+import type { PluginRecord, PluginState } from '../store/store';
+import type { ImplementedResponse__Output } from '../gen/plughost/v1/ImplementedResponse';
+import { LogBuffer } from './log-buffer';
+import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
+
+/** What a supervisor needs from its host. */
+export interface SupervisorHost {
+  readonly defaults: RuntimeDefaults;
+  readonly hostVersion: string;
+  pluginDir(id: string): string;
+  apiImplementation(supervisor: PluginSupervisor): grpc.UntypedServiceImplementation;
+  onStateChange(change: StateChange): void;
+  onLog(entry: PluginLogEntry): void;
+  onRestart(id: string): void;
+}
+
+export interface Implemented {
+  methods: Set<string>;
+  hooks: Set<string>;
+  topics: string[];
+}
+
+export class PluginSupervisor {
+  state: PluginState = 'not_running';
+  lastError: string | null = null;
+  restarts = 0;
+  implemented: Implemented = { methods: new Set(), hooks: new Set(), topics: [] };
+  hooks: HooksClient | undefined;
+  readonly logs: LogBuffer<PluginLogEntry>;
+
+  private client: PluginClient | undefined;
+  private apiServer: BrokerServer | undefined;
+  private desired = false;
+  private generation = 0;
+  private failures: number[] = [];
+  private restartTimer: NodeJS.Timeout | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly host: SupervisorHost,
+    public record: PluginRecord,
+  ) {
+    this.logs = new LogBuffer(host.defaults.logBufferSize);
+  }
+
+  get pid(): number | undefined {
+    return this.client?.pid;
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Deadline for one hook call to this plugin. */
+  get hookTimeoutMs(): number {
+    return this.record.manifest.limits?.hook_timeout_ms ?? this.host.defaults.hookTimeoutMs;
+  }
+
+  /** Starts the plugin; throws (after recording failed_to_start) when activation fails. */
+  async start(): Promise<void> {
+    this.desired = true;
+    this.failures = [];
+    this.clearTimers();
+    try {
+      await this.launch();
+    } catch (err) {
+      if (this.desired) this.setState('failed_to_start', errorMessage(err));
+      throw err;
+    }
+  }
+
+  /** OnDeactivate under the hook deadline, then kill. Leaves the plugin not_running. */
+  async stop(): Promise<void> {
+    this.desired = false;
+    this.generation++;
+    this.clearTimers();
+    const client = this.client;
+    if (client) {
+      this.setState('stopping', this.lastError);
+      if (this.hooks && this.implemented.methods.has('OnDeactivate')) {
+        await callUnary(this.hooks.OnDeactivate.bind(this.hooks), {}, this.hookTimeoutMs).catch((err) =>
+          this.log('warn', `OnDeactivate failed: ${errorMessage(err)}`),
+        );
+      }
+      await this.teardown();
+    }
+    if (this.state !== 'failed_to_start' && this.state !== 'failed_to_stay_running') this.setState('not_running', null);
+    else this.setState('not_running', this.lastError);
+  }
+
+  private async launch(): Promise<void> {
+    const generation = ++this.generation;
+    const { manifest, config } = this.record;
+    this.setState('starting', this.lastError);
+    this.implemented = { methods: new Set(), hooks: new Set(), topics: [] };
+    if (!manifest.server) {
+      // A webapp-only plugin has no process: it is running as soon as it is enabled.
+      this.setState('running', null);
+      return;
+    }
+    const wanted = manifest.min_host_version;
+    if (wanted) {
+      const range = semver.validRange(semver.valid(wanted) ? `>=${wanted}` : wanted);
+      if (!range || !semver.satisfies(this.host.hostVersion, range, { includePrerelease: true })) {
+        throw Errors.HOST_VERSION_UNSATISFIED(this.id, wanted, this.host.hostVersion);
+      }
+    }
+    const dir = this.host.pluginDir(this.id);
+    const target = selectExecutable(manifest);
+    const memory = manifest.limits?.memory_mb;
+    const [cmd, args] =
+      target.kind === 'node'
+        ? [process.execPath, [...(memory ? [`--max-old-space-size=${memory}`] : []), path.join(dir, target.entry), ...(manifest.args ?? [])]]
+        : [path.join(dir, target.path), manifest.args ?? []];
+    const client = await PluginClient.start({
+      cmd,
+      args,
+      cwd: dir,
+      env: manifest.env,
+      startTimeoutMs: manifest.limits?.start_timeout_ms ?? this.host.defaults.startTimeoutMs,
+      killGraceMs: this.host.defaults.killGraceMs,
+      autoMTLS: this.host.defaults.autoMTLS,
+      onLog: (record) => this.pluginLog(record),
+    }).catch((err) => {
+      throw Errors.ACTIVATION_FAILED(this.id, 'launch', errorMessage(err));
+    });
+    if (generation !== this.generation) {
+      await client.kill();
+      return;
+    }
+    this.client = client;
+    void client.exited.then((info) => this.onExit(generation, info));
+    const { Hooks, API } = contract();
+    const hooks = client.client(Hooks);
+    const startMs = manifest.limits?.start_timeout_ms ?? this.host.defaults.startTimeoutMs;
+    try {
+      const implemented = await callUnary<object, ImplementedResponse__Output>(hooks.Implemented.bind(hooks), {}, startMs).catch((err) => {
+        throw Errors.ACTIVATION_FAILED(this.id, 'Implemented', errorMessage(err));
+      });
+      this.implemented = {
+        methods: new Set(implemented.methods),
+        hooks: new Set(implemented.hooks),
+        topics: implemented.event_topics,
+      };
+      const apiId = client.broker.nextId();
+      this.apiServer = await client.broker.acceptAndServe(apiId, [{ definition: API.service, implementation: this.host.apiImplementation(this) }]);
+      this.hooks = hooks;
+      if (this.implemented.methods.has('OnActivate')) {
+        await callUnary(
+          hooks.OnActivate.bind(hooks),
+          { api_broker_id: apiId, plugin_id: this.id, manifest: jsonBytes(manifest), configuration: jsonBytes(config), host_version: this.host.hostVersion },
+          startMs,
+        ).catch((err) => {
+          throw Errors.ACTIVATION_FAILED(this.id, 'OnActivate', errorMessage(err));
+        });
+      }
+    } catch (err) {
+      this.generation++;
+      await this.teardown();
+      throw err;
+    }
+    if (generation !== this.generation) return;
+    this.setState('running', null);
+    this.scheduleHealthCheck(generation);
+  }
+
+  private onExit(generation: number, info: ExitInfo): void {
+    if (generation !== this.generation || !this.desired) return;
+    this.generation++;
+    const how = info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
+    const tail = this.logs
+      .toArray(5)
+      .filter((e) => e.source === 'stderr')
+      .map((e) => e.message)
+      .join(' | ');
+    void this.teardown().then(() => this.failed(`plugin process exited unexpectedly (${how})${tail ? `; last stderr: ${tail}` : ''}`));
+  }
+
+  /** Counts a failure; restarts with backoff, or parks the plugin after too many in the window. */
+  private failed(reason: string): void {
+    if (!this.desired) return;
+    const now = Date.now();
+    const { maxFailures, failureWindowMs, restartBackoffMs, restartBackoffMaxMs } = this.host.defaults;
+    this.failures = this.failures.filter((t) => now - t < failureWindowMs);
+    this.failures.push(now);
+    if (this.failures.length >= maxFailures) {
+      this.desired = false;
+      const minutes = Math.round(failureWindowMs / 60_000);
+      this.setState('failed_to_stay_running', `${reason} (${this.failures.length} failures within ${minutes} min; parked until enabled again)`);
+      return;
+    }
+    const delay = Math.min(restartBackoffMaxMs, restartBackoffMs * 2 ** (this.failures.length - 1));
+    this.setState('starting', reason);
+    this.log('warn', `restarting in ${delay} ms after: ${reason}`);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.desired) return;
+      this.restarts++;
+      this.host.onRestart(this.id);
+      this.launch().catch((err) => this.failed(errorMessage(err)));
+    }, delay);
+  }
+
+  private scheduleHealthCheck(generation: number): void {
+    const { healthIntervalMs, healthTimeoutMs } = this.host.defaults;
+    this.healthTimer = setTimeout(async () => {
+      this.healthTimer = undefined;
+      const client = this.client;
+      if (generation !== this.generation || !client) return;
+      try {
+        await client.ping(healthTimeoutMs);
+        if (generation === this.generation) this.scheduleHealthCheck(generation);
+      } catch (err) {
+        if (generation !== this.generation) return;
+        this.generation++;
+        await this.teardown();
+        this.failed(`health check failed: ${errorMessage(err)}`);
+      }
+    }, healthIntervalMs);
+  }
+
+  private async teardown(): Promise<void> {
+    const client = this.client;
+    const api = this.apiServer;
+    this.client = undefined;
+    this.apiServer = undefined;
+    this.hooks = undefined;
+    if (this.state === 'running') this.setState('starting', this.lastError);
+    await api?.close();
+    await client?.kill();
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.restartTimer);
+    clearTimeout(this.healthTimer);
+    this.restartTimer = undefined;
+    this.healthTimer = undefined;
+  }
+
+  private setState(state: PluginState, lastError: string | null): void {
+    const changed = state !== this.state || lastError !== this.lastError;
+    this.state = state;
+    this.lastError = lastError;
+    if (changed) this.host.onStateChange({ pluginId: this.id, state, lastError });
+  }
+
+  private pluginLog(record: PluginLogRecord): void {
+    const entry = { ...record, pluginId: this.id };
+    this.logs.push(entry);
+    this.host.onLog(entry);
+  }
+
+  /** A record from the host about this plugin, kept with the plugin's own logs. */
+  log(level: PluginLogRecord['level'], message: string, fields: Record<string, unknown> = {}): void {
+    this.pluginLog({ level, message, fields, time: Date.now(), source: 'host' });
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof PlughostError) return err.message;
+  const e = err as grpc.ServiceError;
+  if (e && typeof e === 'object' && typeof e.details === 'string' && e.details) return e.details;
+  return e instanceof Error ? e.message : String(err);
+}

@@ -1,0 +1,139 @@
+/**
+ * The integrator's view of the runtime: options, typed hooks and API methods,
+ * and what dispatch returns.
+ */
+import type pino from 'pino';
+import type { KeyInput } from '../bundle';
+import type { BundleLimits } from '../bundle/limits';
+import type { Manifest, PluginConfig } from '../manifest';
+import type { PluginLogRecord } from '../protocol/log-lines';
+import type { PluginState, Store } from '../store/store';
+
+/** Hook name → payload type, e.g. `{ NoteWillBeSaved: Note; NoteSaved: Note }`. */
+export type HookMap = Record<string, unknown>;
+
+/** Who is calling an integrator API method: always taken from the plugin's connection. */
+export interface InvokeCaller {
+  pluginId: string;
+}
+
+/**
+ * Method name → implementation. Plugins reach a method through `Invoke` only
+ * when their manifest lists its name under `permissions`.
+ */
+export type ApiMethods = Record<string, (args: never, caller: InvokeCaller) => unknown>;
+
+export interface RuntimeDefaults {
+  /** For the handshake line. Manifest `limits.start_timeout_ms` overrides. Default 30 s. */
+  startTimeoutMs: number;
+  /** Deadline of one hook call. Manifest `limits.hook_timeout_ms` overrides. Default 5 s. */
+  hookTimeoutMs: number;
+  /** Shutdown → SIGKILL grace. Default 2 s. */
+  killGraceMs: number;
+  healthIntervalMs: number;
+  healthTimeoutMs: number;
+  /** Failures (crashes, failed health checks, failed restarts) within `failureWindowMs` that park a plugin. Default 3. */
+  maxFailures: number;
+  failureWindowMs: number;
+  /** First restart delay; doubles per failure up to the max. */
+  restartBackoffMs: number;
+  restartBackoffMaxMs: number;
+  autoMTLS: boolean;
+  /** Records kept per plugin in its log ring buffer. */
+  logBufferSize: number;
+}
+
+export interface HookPolicy {
+  /** A filter plugin that fails or passes its deadline rejects the payload instead of being skipped. */
+  failClosed?: boolean;
+}
+
+export interface PluginHostOptions<A extends ApiMethods = ApiMethods> {
+  /** Where bundles are unpacked and the SQLite file lives. Created if missing. */
+  dataDir: string;
+  /** The integrator's API methods callable by plugins through Invoke. */
+  api?: A;
+  /** Ed25519 public keys (PEM) that may sign bundles. */
+  trustedKeys?: KeyInput[];
+  /** Refuse bundles without a valid signature from a trusted key. */
+  requireSignature?: boolean;
+  /** The version plugins see and `min_host_version` is checked against. Default: this package's version. */
+  hostVersion?: string;
+  logger?: pino.Logger;
+  /** Default: SQLite in dataDir. */
+  store?: Store;
+  /** SQLite durability, when the default store is used. */
+  durability?: 'process-crash' | 'power-loss';
+  defaults?: Partial<RuntimeDefaults>;
+  /** Per-hook dispatch policy, by hook name. */
+  hooks?: Record<string, HookPolicy>;
+  bundleLimits?: Partial<BundleLimits>;
+  /** Start enabled plugins during open (default true); open waits for them. */
+  startPlugins?: boolean;
+}
+
+/** A plugin as `list()` and `get()` show it. */
+export interface PluginInfo {
+  id: string;
+  name: string;
+  version: string;
+  description?: string;
+  enabled: boolean;
+  state: PluginState;
+  lastError: string | null;
+  permissions: string[];
+  hooks: string[];
+  hasServer: boolean;
+  hasWebapp: boolean;
+  bundleSha256: string;
+  installedAt: number;
+  updatedAt: number;
+  restarts: number;
+  /** The plugin process id while it runs. */
+  pid?: number;
+  manifest: Manifest;
+}
+
+export interface InstallOptions {
+  /** Replace an installed plugin with the same id. */
+  force?: boolean;
+  /** Path of a detached signature; default `<bundle>.sig` when present. */
+  signature?: string;
+}
+
+/** What one plugin did with a notify hook. */
+export interface NotifyOutcome {
+  pluginId: string;
+  ok: boolean;
+  error?: string;
+  durationMs: number;
+}
+
+export interface FilterStep {
+  pluginId: string;
+  outcome: 'unchanged' | 'changed' | 'rejected' | 'failed';
+  error?: string;
+  durationMs: number;
+}
+
+export type FilterResult<P> =
+  | { rejected: false; payload: P; steps: FilterStep[] }
+  | { rejected: true; reason: string; by: string; payload: P; steps: FilterStep[] };
+
+export interface HookCallContext {
+  requestId?: string;
+  userId?: string;
+  values?: Record<string, string>;
+}
+
+export interface PluginLogEntry extends PluginLogRecord {
+  pluginId: string;
+}
+
+export interface StateChange {
+  pluginId: string;
+  state: PluginState;
+  lastError: string | null;
+}
+
+export type { PluginState, PluginConfig };

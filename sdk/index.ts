@@ -1,5 +1,34 @@
-/** plughost/sdk: what plugin authors import. Never imports the host runtime. */
+/**
+ * plughost/sdk: what TypeScript plugin authors import. It carries the plugin
+ * side of the protocol only; never the host runtime, server or store.
+ */
+export { definePlugin, type Plugin, type ServeOptions } from './define';
+export { reject } from './rejection';
+export { PluginApiError } from './api-client';
+export type {
+  ApiMap,
+  EventContext,
+  EventHandler,
+  HookCall,
+  HookContext,
+  HookHandler,
+  HookMap,
+  HookOutcome,
+  HttpContext,
+  JsonValue,
+  KVPage,
+  KVSetOptions,
+  KVStore,
+  LogLevel,
+  Logger,
+  Manifest,
+  PluginApi,
+  PluginContext,
+  PluginDefinition,
+  Rejection,
+  SettingValue,
+  SettingsMap,
+} from './types';
+/** The protocol layer, for a plugin that serves its own gRPC services beside or instead of the Hooks contract. */
 export { servePlugin, type ServePluginOptions, type ServedPlugin, type ServeContext } from '../src/protocol/server';
-export { createPluginLogger, type PluginLogger } from '../src/protocol/plugin-log';
-export { loadProtos } from '../src/protocol/proto';
 export type { ServiceRegistration, BrokerConnection, BrokerServer, GrpcBroker } from '../src/protocol/broker';

@@ -1,0 +1,157 @@
+/**
+ * ctx.api: the host's API service (dialled over the broker at activation)
+ * wrapped in typed, promise-based helpers. JSON is encoded here so authors
+ * never see bytes fields unless they ask for them (kv.getBytes/setBytes).
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { APIClient } from '../src/gen/plughost/v1/API';
+import type { PluginLogger } from '../src/protocol/plugin-log';
+import { jsonBytes, parseJsonBytes } from '../src/protocol/contract';
+import type { ApiMap, HookOutcome, KVPage, KVSetOptions, KVStore, LogLevel, Logger, Manifest, PluginApi, SettingsMap } from './types';
+
+/** How long one API call may take before it fails. */
+const API_CALL_TIMEOUT_MS = 30_000;
+
+/** An API call the host refused or failed; `code` is the gRPC status name (e.g. "PERMISSION_DENIED"). */
+export class PluginApiError extends Error {
+  constructor(readonly method: string, readonly code: string, message: string) {
+    super(`${method}: ${message}`);
+    this.name = 'PluginApiError';
+  }
+}
+
+const STATUS_NAMES: Record<number, string> = {
+  1: 'CANCELLED', 2: 'UNKNOWN', 3: 'INVALID_ARGUMENT', 4: 'DEADLINE_EXCEEDED', 5: 'NOT_FOUND', 6: 'ALREADY_EXISTS',
+  7: 'PERMISSION_DENIED', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 10: 'ABORTED', 12: 'UNIMPLEMENTED',
+  13: 'INTERNAL', 14: 'UNAVAILABLE', 16: 'UNAUTHENTICATED',
+};
+
+type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
+
+/** Tracks log calls in flight, so a hook can wait for its logs to reach the host before it answers. */
+export class PendingLogs {
+  private readonly inFlight = new Set<Promise<void>>();
+
+  add(p: Promise<void>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  async settle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+}
+
+export function createApi<Api extends ApiMap, Config extends SettingsMap>(
+  client: APIClient,
+  fallbackLog: PluginLogger,
+  pending: PendingLogs,
+): PluginApi<Api, Config> {
+  const call = <Req, Res>(method: string, req: Req): Promise<Res> =>
+    new Promise((resolve, reject) => {
+      const fn = (client as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: Callback<Res>) => void>)[method];
+      fn.call(client, req, { deadline: Date.now() + API_CALL_TIMEOUT_MS }, (err, res) => {
+        if (err) reject(new PluginApiError(method, STATUS_NAMES[err.code] ?? String(err.code), err.details || err.message));
+        else resolve(res as Res);
+      });
+    });
+
+  const log = (level: LogLevel) => (message: string, fields?: Record<string, unknown>): void => {
+    const sent = call('Log', { level, message, fields: fields ? jsonBytes(fields) : Buffer.alloc(0) }).then(
+      () => undefined,
+      (err: Error) => fallbackLog[level](message, { ...fields, api_log_error: err.message }),
+    );
+    pending.add(sent);
+  };
+  const logger: Logger = { trace: log('trace'), debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+
+  const setBytes = async (key: string, value: Uint8Array, options: KVSetOptions<Uint8Array> = {}): Promise<boolean> => {
+    const compare = options.expected !== undefined || options.expectAbsent === true;
+    const res = await call<object, { ok: boolean }>('KVSet', {
+      key,
+      value: Buffer.from(value),
+      ttl_ms: options.ttlMs ?? 0,
+      compare,
+      expected: options.expected !== undefined ? Buffer.from(options.expected) : Buffer.alloc(0),
+      expected_absent: options.expectAbsent === true,
+    });
+    return res.ok;
+  };
+  const getBytes = async (key: string): Promise<Uint8Array | undefined> => {
+    const res = await call<object, { found: boolean; value: Buffer }>('KVGet', { key });
+    return res.found ? res.value : undefined;
+  };
+  const listPage = async (prefix = '', options: { pageSize?: number; pageToken?: string } = {}): Promise<KVPage> => {
+    const res = await call<object, { keys: string[]; next_page_token: string }>('KVList', {
+      prefix,
+      page_size: options.pageSize ?? 0,
+      page_token: options.pageToken ?? '',
+    });
+    return { keys: res.keys, nextPageToken: res.next_page_token };
+  };
+
+  const kv: KVStore = {
+    async get<T>(key: string): Promise<T | undefined> {
+      const bytes = await getBytes(key);
+      return bytes === undefined ? undefined : parseJsonBytes<T>(bytes, undefined as T);
+    },
+    set<T>(key: string, value: T, options: KVSetOptions<T> = {}): Promise<boolean> {
+      const { expected, ...rest } = options;
+      return setBytes(key, jsonBytes(value), expected === undefined ? rest : { ...rest, expected: jsonBytes(expected) });
+    },
+    getBytes,
+    setBytes,
+    async delete(key: string): Promise<boolean> {
+      return (await call<object, { deleted: boolean }>('KVDelete', { key })).deleted;
+    },
+    async deleteAll(): Promise<number> {
+      return Number((await call<object, { deleted: string }>('KVDeleteAll', {})).deleted);
+    },
+    async *list(prefix = '', options: { pageSize?: number } = {}): AsyncIterableIterator<string> {
+      let pageToken = '';
+      do {
+        const page = await listPage(prefix, { pageSize: options.pageSize, pageToken });
+        yield* page.keys;
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+    },
+    listPage,
+  };
+
+  return {
+    async getConfiguration() {
+      return parseJsonBytes<Config>((await call<object, { configuration: Buffer }>('GetConfiguration', {})).configuration, {} as Config);
+    },
+    async saveConfiguration(config: Config) {
+      await call('SaveConfiguration', { configuration: jsonBytes(config) });
+    },
+    async getManifest() {
+      return parseJsonBytes<Manifest>((await call<object, { manifest: Buffer }>('GetManifest', {})).manifest, {} as Manifest);
+    },
+    async getHostVersion() {
+      return (await call<object, { version: string }>('GetHostVersion', {})).version;
+    },
+    log: logger,
+    kv,
+    events: {
+      async publish(topic: string, payload?: unknown) {
+        await call('PublishEvent', { topic, payload: jsonBytes(payload) });
+      },
+    },
+    plugins: {
+      async call<T>(pluginId: string, hook: string, payload: T): Promise<HookOutcome<T>> {
+        const res = await call<object, { payload: Buffer; rejected: boolean; reason: string }>('CallPlugin', {
+          plugin_id: pluginId,
+          hook,
+          payload: jsonBytes(payload),
+        });
+        if (res.rejected) return { rejected: true, reason: res.reason };
+        return { rejected: false, payload: parseJsonBytes<T>(res.payload, payload) };
+      },
+    },
+    async invoke<M extends keyof Api & string>(method: M, ...args: Parameters<Api[M]>): Promise<Awaited<ReturnType<Api[M]>>> {
+      const res = await call<object, { payload: Buffer }>('Invoke', { method, payload: jsonBytes(args[0]) });
+      return parseJsonBytes<Awaited<ReturnType<Api[M]>>>(res.payload, undefined as Awaited<ReturnType<Api[M]>>);
+    },
+  };
+}

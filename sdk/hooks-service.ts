@@ -1,0 +1,179 @@
+/**
+ * The Hooks service of an SDK plugin: each contract method mapped onto the
+ * author's definition. Activation dials the host's API through the broker
+ * before the author's onActivate runs, so ctx.api works in every handler.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { APIClient } from '../src/gen/plughost/v1/API';
+import type { HooksHandlers } from '../src/gen/plughost/v1/Hooks';
+import type { ImplementedResponse } from '../src/gen/plughost/v1/ImplementedResponse';
+import type { OnActivateRequest__Output } from '../src/gen/plughost/v1/OnActivateRequest';
+import type { OnConfigurationChangeRequest__Output } from '../src/gen/plughost/v1/OnConfigurationChangeRequest';
+import type { OnEventRequest__Output } from '../src/gen/plughost/v1/OnEventRequest';
+import type { RunHookRequest__Output } from '../src/gen/plughost/v1/RunHookRequest';
+import type { RunHookResponse } from '../src/gen/plughost/v1/RunHookResponse';
+import type { RunHookStreamRequest__Output } from '../src/gen/plughost/v1/RunHookStreamRequest';
+import type { RunHookStreamResponse } from '../src/gen/plughost/v1/RunHookStreamResponse';
+import type { BrokerConnection, ServiceRegistration } from '../src/protocol/broker';
+import { contract, jsonBytes, parseJsonBytes } from '../src/protocol/contract';
+import type { ServeContext } from '../src/protocol/server';
+import { PendingLogs, createApi } from './api-client';
+import { reject as makeRejection, isRejection } from './rejection';
+import { serveHttpCall } from './serve-http';
+import { matchesTopic } from './topics';
+import type { EventHandler, HookContext, HookHandler, JsonValue, Manifest, PluginApi, PluginContext, PluginDefinition, SettingsMap } from './types';
+
+type Definition = PluginDefinition<Record<string, unknown>, never, SettingsMap>;
+type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
+type Empty = object;
+
+interface Active {
+  ctx: PluginContext<never, SettingsMap> & { config: SettingsMap };
+  conn: BrokerConnection;
+}
+
+/** The lists ImplementedResponse carries, derived from what the definition has. */
+export function implementedOf(def: Definition): ImplementedResponse {
+  const methods = ['OnActivate', 'OnConfigurationChange'];
+  if (def.onDeactivate) methods.push('OnDeactivate');
+  if (def.serveHTTP) methods.push('ServeHTTP');
+  const hooks = Object.keys(def.hooks ?? {}).filter((h) => typeof def.hooks?.[h] === 'function');
+  if (hooks.length) methods.push('RunHookStream');
+  const eventTopics = Object.keys(def.events ?? {});
+  if (eventTopics.length) methods.push('OnEvent');
+  return { methods, hooks, event_topics: eventTopics };
+}
+
+/** Builds the Hooks service registration for `def`, served by servePlugin. */
+export function hooksService(def: Definition, serve: ServeContext): ServiceRegistration {
+  const pending = new PendingLogs();
+  let active: Active | undefined;
+  const implemented = implementedOf(def);
+
+  const needActive = (): Active => {
+    if (!active) throw status(grpc.status.FAILED_PRECONDITION, 'the plugin has not been activated yet (OnActivate first)');
+    return active;
+  };
+  /** Runs `fn`, waits for the logs it wrote, and answers; a thrown error becomes the call's status. */
+  const unary = <Req, Res>(fn: (req: Req) => Promise<Res>): Unary<Req, Res> => (call, cb) => {
+    fn(call.request).then(
+      async (res) => {
+        await pending.settle();
+        cb(null, res);
+      },
+      async (err: unknown) => {
+        await pending.settle();
+        cb(toStatus(err));
+      },
+    );
+  };
+
+  const runHook = async (req: RunHookRequest__Output): Promise<RunHookResponse> => {
+    const handler = def.hooks?.[req.hook] as HookHandler<unknown, never, SettingsMap> | undefined;
+    if (!handler) throw status(grpc.status.UNIMPLEMENTED, `this plugin does not implement hook ${JSON.stringify(req.hook)}`);
+    const { ctx } = needActive();
+    const payload = parseJsonBytes<unknown>(req.payload, null);
+    const hookCtx: HookContext<never, SettingsMap> = Object.assign(Object.create(ctx) as PluginContext<never, SettingsMap>, {
+      call: {
+        hook: req.hook,
+        requestId: req.context?.request_id ?? '',
+        userId: req.context?.user_id ?? '',
+        values: req.context?.values ?? {},
+      },
+      reject: makeRejection,
+    });
+    const result = await handler(payload, hookCtx);
+    if (isRejection(result)) return { rejected: true, reason: result.reason, payload: Buffer.alloc(0) };
+    return { payload: result === undefined ? Buffer.alloc(0) : jsonBytes(result), rejected: false, reason: '' };
+  };
+
+  const implementation: HooksHandlers = {
+    Implemented: unary<Empty, ImplementedResponse>(async () => implemented),
+    OnActivate: unary<OnActivateRequest__Output, Empty>(async (req) => {
+      const conn = await serve.broker.dial(req.api_broker_id);
+      const api = createApi<never, SettingsMap>(conn.client(contract().API) as APIClient, serve.log, pending);
+      const config = parseJsonBytes<SettingsMap>(req.configuration, {});
+      const ctx = {
+        api: api as PluginApi<never, SettingsMap>,
+        log: api.log,
+        pluginId: req.plugin_id,
+        manifest: parseJsonBytes<Manifest>(req.manifest, {} as Manifest),
+        hostVersion: req.host_version,
+        config,
+      };
+      active?.conn.close();
+      active = { ctx, conn };
+      try {
+        await def.onActivate?.(ctx);
+      } catch (err) {
+        active = undefined;
+        conn.close();
+        throw err;
+      }
+      return {};
+    }),
+    OnDeactivate: unary<Empty, Empty>(async () => {
+      await def.onDeactivate?.(needActive().ctx);
+      return {};
+    }),
+    OnConfigurationChange: unary<OnConfigurationChangeRequest__Output, Empty>(async (req) => {
+      const a = needActive();
+      const config = parseJsonBytes<SettingsMap>(req.configuration, {});
+      await def.onConfigurationChange?.(config, a.ctx);
+      a.ctx.config = config;
+      return {};
+    }),
+    RunHook: unary<RunHookRequest__Output, RunHookResponse>(runHook),
+    RunHookStream: (call) => {
+      call.on('error', () => undefined);
+      call.on('end', () => call.end());
+      call.on('data', (msg: RunHookStreamRequest__Output) => {
+        const req = msg.request;
+        const done = (res: RunHookStreamResponse) => void pending.settle().then(() => call.write(res));
+        if (!req) return done({ call_id: msg.call_id, error: 'RunHookStreamRequest has no request' });
+        runHook(req).then(
+          (response) => done({ call_id: msg.call_id, response }),
+          (err: Error) => done({ call_id: msg.call_id, error: err.message || String(err) }),
+        );
+      });
+    },
+    OnEvent: unary<OnEventRequest__Output, Empty>(async (req) => {
+      const { ctx } = needActive();
+      const payload = parseJsonBytes<JsonValue>(req.payload, null);
+      const eventCtx = Object.assign(Object.create(ctx) as PluginContext<never, SettingsMap>, {
+        topic: req.topic,
+        sourcePluginId: req.source_plugin_id,
+      });
+      for (const [pattern, handler] of Object.entries(def.events ?? {}) as Array<[string, EventHandler<never, SettingsMap>]>) {
+        if (matchesTopic(pattern, req.topic)) await handler(payload, eventCtx);
+      }
+      return {};
+    }),
+    ServeHTTP: (call) => {
+      const serveHTTP = def.serveHTTP;
+      if (!serveHTTP || !active) {
+        call.destroy(status(serveHTTP ? grpc.status.FAILED_PRECONDITION : grpc.status.UNIMPLEMENTED, 'ServeHTTP is not available'));
+        return;
+      }
+      const { ctx } = active;
+      serveHttpCall(
+        call,
+        async (request, head) =>
+          serveHTTP(request, Object.assign(Object.create(ctx) as PluginContext<never, SettingsMap>, { userId: head.user_id, remoteAddr: head.remote_addr })),
+        (err) => ctx.log.error('serveHTTP failed', { error: err.stack ?? err.message }),
+      );
+    },
+  };
+  return { definition: contract().Hooks.service, implementation: implementation as unknown as grpc.UntypedServiceImplementation };
+}
+
+/** A gRPC status error with `message` as its details. */
+function status(code: grpc.status, message: string): grpc.ServiceError {
+  return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+}
+
+function toStatus(err: unknown): grpc.ServiceError {
+  if (err && typeof err === 'object' && typeof (err as { code?: unknown }).code === 'number' && 'details' in err) return err as grpc.ServiceError;
+  const message = err instanceof Error ? err.message : String(err);
+  return status(grpc.status.UNKNOWN, message || 'the plugin handler failed');
+}

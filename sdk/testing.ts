@@ -1,0 +1,259 @@
+/**
+ * plughost/sdk/testing: runs a plugin as a real child process over real gRPC
+ * against an in-memory host, so an author can test hooks, HTTP routes, KV and
+ * events, and inspect what the plugin logged, published and invoked. A `.ts`
+ * entry is bundled first exactly as `plughost pack` bundles it.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import type { HooksClient } from '../src/gen/plughost/v1/Hooks';
+import type { RunHookResponse__Output } from '../src/gen/plughost/v1/RunHookResponse';
+import type { RunHookStreamRequest } from '../src/gen/plughost/v1/RunHookStreamRequest';
+import type { RunHookStreamResponse__Output } from '../src/gen/plughost/v1/RunHookStreamResponse';
+import type { BrokerServer } from '../src/protocol/broker';
+import { PluginClient } from '../src/protocol/client';
+import { contract } from '../src/protocol/contract';
+import type { PluginLogRecord } from '../src/protocol/log-lines';
+import { TS_ENTRY, bundlePlugin } from './build';
+import { MemoryHost, type ApiImplementation, type Invocation, type LogRecord, type MemoryHostOptions, type PublishedEvent } from './test-host/memory-api';
+import { fetchThroughPlugin, type TestRequestInit } from './test-host/http-client';
+import { matchesTopic } from './topics';
+import type { ApiMap, HookMap, HookOutcome, JsonValue, Manifest, SettingsMap } from './types';
+
+export type { Invocation, LogRecord, PublishedEvent, TestRequestInit };
+
+export interface TestHostOptions<Api extends ApiMap = ApiMap, Config extends SettingsMap = SettingsMap> {
+  /** Configuration over the settings schema's defaults. */
+  config?: Partial<Config>;
+  /** The integrator's API methods the plugin may invoke (the manifest's permissions still apply). */
+  api?: { [M in keyof Api]?: (args: Parameters<Api[M]>[0]) => ReturnType<Api[M]> | Promise<Awaited<ReturnType<Api[M]>>> };
+  /** Default: the plugin.json found from the entry's folder upward, else a minimal manifest allowing every `api` method. */
+  manifest?: Manifest;
+  hostVersion?: string;
+  callPlugin?: MemoryHostOptions['callPlugin'];
+  startTimeoutMs?: number;
+  /** Deadline of each hook call. Default 10 s. */
+  hookTimeoutMs?: number;
+}
+
+export interface HookCallOptions {
+  requestId?: string;
+  userId?: string;
+  values?: Record<string, string>;
+  /** "stream" sends the call over the RunHookStream fast path instead of RunHook. */
+  via?: 'unary' | 'stream';
+}
+
+export interface TestHost<Hooks extends HookMap = HookMap> {
+  readonly pluginId: string;
+  readonly implemented: { methods: string[]; hooks: string[]; eventTopics: string[] };
+  /** Runs a hook as a filter would; an unchanged payload comes back as sent. */
+  runHook<K extends keyof Hooks & string>(hook: K, payload: Hooks[K], options?: HookCallOptions): Promise<HookOutcome<Hooks[K]>>;
+  /** Runs a hook as a notification: the result is dropped, a failure still throws. */
+  notify<K extends keyof Hooks & string>(hook: K, payload: Hooks[K], options?: HookCallOptions): Promise<void>;
+  /** An HTTP request through ServeHTTP; `path` is below the plugin's prefix ("/hello?x=1"). */
+  fetch(path: string, init?: TestRequestInit): Promise<Response>;
+  /** Delivers an event through OnEvent; resolves false (sending nothing) when no subscription matches. */
+  publish(topic: string, payload?: JsonValue, sourcePluginId?: string): Promise<boolean>;
+  /** A new configuration through OnConfigurationChange; it is kept only if the plugin accepts it. */
+  configure(config: Partial<SettingsMap>): Promise<void>;
+  deactivate(): Promise<void>;
+  readonly config: SettingsMap;
+  /** The plugin's KV as stored, read directly. */
+  readonly kv: {
+    get<T = JsonValue>(key: string): T | undefined;
+    getBytes(key: string): Buffer | undefined;
+    set(key: string, value: unknown, ttlMs?: number): void;
+    keys(prefix?: string): string[];
+  };
+  /** Records sent through the API's Log call. */
+  readonly logs: readonly LogRecord[];
+  /** The process's own stderr/stdout lines, parsed. */
+  readonly output: readonly PluginLogRecord[];
+  readonly published: readonly PublishedEvent[];
+  readonly invocations: readonly Invocation[];
+  /** Stops the plugin (Shutdown, then SIGKILL of its group) and removes every temp file. */
+  close(): Promise<void>;
+}
+
+export async function createTestHost<Hooks extends HookMap = HookMap, Api extends ApiMap = ApiMap, Config extends SettingsMap = SettingsMap>(
+  pluginEntry: string,
+  options: TestHostOptions<Api, Config> = {},
+): Promise<TestHost<Hooks>> {
+  const entry = path.resolve(pluginEntry);
+  const api = (options.api ?? {}) as ApiImplementation;
+  const manifest = options.manifest ?? findManifest(entry) ?? defaultManifest(entry, Object.keys(api));
+  const hookTimeoutMs = options.hookTimeoutMs ?? 10_000;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'phsdk-'));
+  const output: PluginLogRecord[] = [];
+  let plugin: PluginClient | undefined;
+  let apiServer: BrokerServer | undefined;
+  let stream: HookStream | undefined;
+  const cleanup = async () => {
+    stream?.close();
+    await apiServer?.close();
+    await plugin?.kill();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
+  try {
+    const script = TS_ENTRY.test(entry) ? bundlePlugin(entry, path.join(tmp, 'plugin.js')).outFile : entry;
+    plugin = await PluginClient.start({ cmd: process.execPath, args: [script], onLog: (r) => output.push(r), startTimeoutMs: options.startTimeoutMs });
+    const hooks = plugin.client(contract().Hooks) as unknown as HooksClient;
+    const unary = <Req, Res>(method: string, req: Req): Promise<Res> =>
+      new Promise((resolve, reject) => {
+        const fn = (hooks as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void>)[method];
+        fn.call(hooks, req, { deadline: Date.now() + hookTimeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+      });
+
+    const config = { ...defaults(manifest), ...options.config } as SettingsMap;
+    const host: MemoryHost = new MemoryHost({
+      manifest,
+      config,
+      hostVersion: options.hostVersion ?? '0.1.0',
+      api,
+      callPlugin: options.callPlugin,
+      deliverConfiguration: (c) => configure(c),
+    });
+    const configure = async (next: Partial<SettingsMap>) => {
+      const merged = { ...defaults(manifest), ...next } as SettingsMap;
+      await unary('OnConfigurationChange', { configuration: Buffer.from(JSON.stringify(merged)) });
+      host.config = merged;
+    };
+    const implementedRaw = await unary<object, { methods: string[]; hooks: string[]; event_topics: string[] }>('Implemented', {});
+    const implemented = { methods: implementedRaw.methods, hooks: implementedRaw.hooks, eventTopics: implementedRaw.event_topics };
+    const apiId = plugin.broker.nextId();
+    apiServer = await plugin.broker.acceptAndServe(apiId, [{ definition: contract().API.service, implementation: host.implementation() }]);
+    await unary('OnActivate', {
+      api_broker_id: apiId,
+      plugin_id: manifest.id,
+      manifest: Buffer.from(JSON.stringify(manifest)),
+      configuration: Buffer.from(JSON.stringify(host.config)),
+      host_version: options.hostVersion ?? '0.1.0',
+    });
+
+    const outcome = <T>(sent: T, res: RunHookResponse__Output): HookOutcome<T> =>
+      res.rejected
+        ? { rejected: true, reason: res.reason }
+        : { rejected: false, payload: res.payload.length ? (JSON.parse(res.payload.toString('utf8')) as T) : sent };
+    const runHook = async <T>(hook: string, payload: T, o: HookCallOptions = {}): Promise<HookOutcome<T>> => {
+      const request = {
+        hook,
+        payload: Buffer.from(JSON.stringify(payload ?? null)),
+        context: { request_id: o.requestId ?? '', user_id: o.userId ?? '', values: o.values ?? {} },
+      };
+      if (o.via === 'stream') {
+        stream ??= new HookStream(hooks);
+        return outcome(payload, await stream.call(request, hookTimeoutMs));
+      }
+      return outcome(payload, await unary<object, RunHookResponse__Output>('RunHook', request));
+    };
+
+    const running = plugin;
+    return {
+      pluginId: manifest.id,
+      implemented,
+      runHook,
+      notify: async (hook, payload, o) => void (await runHook(hook, payload, o)),
+      fetch: (p, init) => fetchThroughPlugin(hooks, p, init),
+      publish: async (topic, payload = null, source = '') => {
+        if (!implemented.eventTopics.some((pattern) => matchesTopic(pattern, topic))) return false;
+        await unary('OnEvent', { topic, payload: Buffer.from(JSON.stringify(payload)), source_plugin_id: source });
+        return true;
+      },
+      configure,
+      deactivate: async () => void (await unary('OnDeactivate', {})),
+      get config() {
+        return host.config;
+      },
+      kv: {
+        get: <T>(key: string) => {
+          const v = host.kv.get(key);
+          return v === undefined ? undefined : (JSON.parse(v.toString('utf8')) as T);
+        },
+        getBytes: (key) => host.kv.get(key),
+        set: (key, value, ttlMs) => void host.kv.set(key, Buffer.from(JSON.stringify(value)), ttlMs),
+        keys: (prefix) => host.kv.keys(prefix),
+      },
+      logs: host.logs,
+      output,
+      published: host.published,
+      invocations: host.invocations,
+      close: async () => {
+        if (running) await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** The RunHookStream fast path: one stream, calls matched by call_id. */
+class HookStream {
+  private readonly duplex: grpc.ClientDuplexStream<RunHookStreamRequest, RunHookStreamResponse__Output>;
+  private nextId = 1;
+  private readonly waiting = new Map<string, { resolve(r: RunHookResponse__Output): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
+
+  constructor(hooks: HooksClient) {
+    this.duplex = hooks.RunHookStream();
+    this.duplex.on('data', (msg: RunHookStreamResponse__Output) => {
+      const w = this.waiting.get(String(msg.call_id));
+      if (!w) return;
+      this.waiting.delete(String(msg.call_id));
+      clearTimeout(w.timer);
+      if (msg.error || !msg.response) w.reject(new Error(msg.error || 'RunHookStream answer without a response'));
+      else w.resolve(msg.response);
+    });
+    this.duplex.on('error', (err: Error) => this.failAll(err));
+    this.duplex.on('end', () => this.failAll(new Error('RunHookStream ended')));
+  }
+
+  call(req: RunHookStreamRequest['request'], timeoutMs: number): Promise<RunHookResponse__Output> {
+    const id = String(this.nextId++);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`hook call ${id} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer });
+      this.duplex.write({ call_id: id, request: req, timeout_ms: timeoutMs });
+    });
+  }
+
+  close(): void {
+    this.failAll(new Error('test host closed'));
+    this.duplex.cancel();
+  }
+
+  private failAll(err: Error): void {
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.waiting.clear();
+  }
+}
+
+function defaults(manifest: Manifest): SettingsMap {
+  const out: SettingsMap = {};
+  for (const s of manifest.settings_schema?.settings ?? []) if (s.default !== undefined) out[s.key] = s.default;
+  return out;
+}
+
+/** The nearest plugin.json from the entry's folder up to the project root (the first folder with package.json). */
+function findManifest(entry: string): Manifest | undefined {
+  let dir = path.dirname(entry);
+  for (;;) {
+    const file = path.join(dir, 'plugin.json');
+    if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Manifest;
+    const parent = path.dirname(dir);
+    if (parent === dir || fs.existsSync(path.join(dir, 'package.json'))) return undefined;
+    dir = parent;
+  }
+}
+
+function defaultManifest(entry: string, methods: string[]): Manifest {
+  return { id: 'test.plugin', name: 'test plugin', version: '0.0.0', server: { runtime: 'node', entry: path.basename(entry) }, permissions: methods };
+}

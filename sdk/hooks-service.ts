@@ -161,6 +161,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
         async (request, head) =>
           serveHTTP(request, Object.assign(Object.create(ctx) as PluginContext<never, SettingsMap>, { userId: head.user_id, remoteAddr: head.remote_addr })),
         (err) => ctx.log.error('serveHTTP failed', { error: err.stack ?? err.message }),
+        () => pending.settle(),
       );
     },
   };

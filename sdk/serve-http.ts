@@ -11,11 +11,16 @@ import { StreamedBody, fromHeaderList, pumpBody, toHeaderList, writePart } from 
 
 type HttpCall = grpc.ServerDuplexStream<HTTPRequestPart__Output, HTTPResponsePart>;
 
-/** Runs the handler for the request on `call`; `onError` hears about a handler that threw. */
+/**
+ * Runs the handler for the request on `call`. `onError` hears about a handler
+ * that threw; `settle` runs before the head is sent (it waits for the logs the
+ * handler wrote, so they reach the host before the response does).
+ */
 export function serveHttpCall(
   call: HttpCall,
   handle: (request: Request, head: HTTPRequestHead__Output) => Promise<Response>,
   onError: (err: Error) => void,
+  settle: () => Promise<void>,
 ): void {
   const abort = new AbortController();
   const body = new StreamedBody(call);
@@ -48,6 +53,7 @@ export function serveHttpCall(
       onError(err as Error);
       response = new Response('internal error in plugin', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
     }
+    await settle();
     if (cancelled) {
       await response.body?.cancel();
       return;

@@ -48,6 +48,8 @@ export interface HookCallOptions {
 
 export interface TestHost<Hooks extends HookMap = HookMap> {
   readonly pluginId: string;
+  /** The plugin's process id. */
+  readonly pid: number;
   readonly implemented: { methods: string[]; hooks: string[]; eventTopics: string[] };
   /** Runs a hook as a filter would; an unchanged payload comes back as sent. */
   runHook<K extends keyof Hooks & string>(hook: K, payload: Hooks[K], options?: HookCallOptions): Promise<HookOutcome<Hooks[K]>>;
@@ -153,6 +155,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
     const running = plugin;
     return {
       pluginId: manifest.id,
+      pid: running.pid,
       implemented,
       runHook,
       notify: async (hook, payload, o) => void (await runHook(hook, payload, o)),

@@ -32,13 +32,15 @@ export interface BundleResult {
  * PLUGHOST_ESBUILD; a clear error when neither has it.
  */
 export function loadEsbuild(): Esbuild {
-  const candidates = [process.env.PLUGHOST_ESBUILD, 'esbuild'].filter((c): c is string => Boolean(c));
+  const fromProject = (): string => require.resolve('esbuild', { paths: [process.cwd()] });
+  const candidates: Array<[string, () => string]> = [['esbuild', () => 'esbuild'], ['esbuild from the current folder', fromProject]];
+  if (process.env.PLUGHOST_ESBUILD) candidates.unshift([process.env.PLUGHOST_ESBUILD, () => process.env.PLUGHOST_ESBUILD as string]);
   const failures: string[] = [];
-  for (const id of candidates) {
+  for (const [label, resolve] of candidates) {
     try {
-      return require(id) as Esbuild;
+      return require(resolve()) as Esbuild;
     } catch (err) {
-      failures.push(`${id}: ${(err as Error).message.split('\n')[0]}`);
+      failures.push(`${label}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
   throw new Error(

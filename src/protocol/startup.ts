@@ -83,6 +83,7 @@ export function waitForHandshakeLine(
     });
     const timer = setTimeout(() => finish(() => reject(Errors.HANDSHAKE_TIMEOUT(timeoutMs, tail.lines()))), timeoutMs);
     void exited.then(async (info) => {
+      if (settled) return;
       await tail.settle(500);
       finish(() => reject(Errors.HANDSHAKE_EXITED(info.code, info.signal, tail.lines())));
     });

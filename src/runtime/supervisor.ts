@@ -240,6 +240,8 @@ export class PluginSupervisor {
   }
 
   private async teardown(): Promise<void> {
+    clearTimeout(this.healthTimer);
+    this.healthTimer = undefined;
     const client = this.client;
     const api = this.apiServer;
     this.client = undefined;

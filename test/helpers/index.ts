@@ -80,3 +80,29 @@ export async function waitGone(pid: number, boundMs = 5_000): Promise<boolean> {
   }
   return !isAlive(pid);
 }
+
+/**
+ * Records where each pending, referenced timer was created, so a test can
+ * assert that close() left none of ours behind.
+ */
+export function trackTimers(): { pendingFrom(pathPart: string): string[] } {
+  const pending = new Map<NodeJS.Timeout, string>();
+  const realSet = global.setTimeout;
+  const realClear = global.clearTimeout;
+  const patchedSet = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const timer: NodeJS.Timeout = realSet(() => {
+      pending.delete(timer);
+      fn(...args);
+    }, ms);
+    pending.set(timer, new Error().stack?.split('\n').slice(2, 4).join(' | ') ?? '');
+    return timer;
+  }) as unknown as typeof setTimeout;
+  global.setTimeout = Object.assign(patchedSet, { __promisify__: realSet.__promisify__ });
+  global.clearTimeout = ((timer?: NodeJS.Timeout) => {
+    if (timer) pending.delete(timer);
+    realClear(timer);
+  }) as typeof clearTimeout;
+  return {
+    pendingFrom: (pathPart) => [...pending.entries()].filter(([t, where]) => t.hasRef() && where.includes(pathPart)).map(([, where]) => where),
+  };
+}

@@ -4,10 +4,11 @@ import pino from 'pino';
 import { PluginHost } from '../../src/runtime';
 import { Errors } from '../../src/errors';
 import type { StateChange } from '../../src/runtime/types';
-import { isAlive, tempDir, waitGone } from '../helpers';
+import { isAlive, tempDir, trackTimers, waitGone } from '../helpers';
 import { fixtureBundle } from './fixtures';
 
 const silent = pino({ level: 'silent' });
+const timers = trackTimers();
 type Hooks = { Append: { text: string }; Notify: { n: number }; Slow: Record<string, never>; Kv: Record<string, unknown>; [k: string]: unknown };
 
 let work: { dir: string; cleanup(): void };
@@ -20,6 +21,8 @@ afterEach(async () => {
   await host?.close();
   host = undefined;
   work.cleanup();
+  // Nothing of ours may keep the process alive after close().
+  expect(timers.pendingFrom('/src/')).toEqual([]);
 });
 
 async function open(extra: Partial<Parameters<typeof PluginHost.open>[0]> = {}): Promise<PluginHost<Hooks>> {
@@ -262,3 +265,4 @@ test('close() leaves no plugin process behind', async () => {
   await expect(h.list()).resolves.toHaveLength(2);
   await expect(h.get('com.test.x1')).rejects.toMatchObject({ code: Errors.HOST_CLOSED.code });
 });
+

@@ -14,6 +14,8 @@ const SUITES = [
   { name: 'protocol', module: './protocol', print: printProtocol },
   { name: 'go-anchor', module: './go-anchor', print: printAnchor },
   { name: 'extract', module: './extract', print: printGeneric },
+  { name: 'store', module: './store', print: printGeneric },
+  { name: 'spawn', module: './spawn', print: printGeneric },
   { name: 'runtime', module: './runtime', print: printGeneric },
 ];
 

@@ -112,6 +112,20 @@ export const Errors = {
   BAD_API_REQUEST: define('BAD_API_REQUEST', 400, (field: string, expected: string) =>
     `API request field "${field}": expected ${expected}`),
   HOST_CLOSED: define('HOST_CLOSED', 503, () => 'the plugin host is closed'),
+  // ---- server ----
+  AUTH_MISSING: define('AUTH_MISSING', 401, () => 'missing admin token: send "Authorization: Bearer <token>"'),
+  AUTH_WRONG: define('AUTH_WRONG', 403, () => 'the admin token is not valid'),
+  UPLOAD_TOO_LARGE: define('UPLOAD_TOO_LARGE', 413, (what: string, limit: number) =>
+    `${what} is larger than the limit of ${limit} bytes (${Math.round(limit / 1048576)} MiB)`),
+  UPLOAD_MISSING: define('UPLOAD_MISSING', 400, (field: string) =>
+    `no bundle in the request: send a multipart field "${field}" or an application/gzip body`),
+  UPLOAD_BAD_CONTENT_TYPE: define('UPLOAD_BAD_CONTENT_TYPE', 415, (got: string) =>
+    `content type ${JSON.stringify(got)} is not accepted here; expected multipart/form-data or application/gzip`),
+  UPLOAD_INCOMPLETE: define('UPLOAD_INCOMPLETE', 400, (why: string) => `the upload did not complete: ${why}`),
+  BAD_BODY: define('BAD_BODY', 400, (why: string) => `bad request body: ${why}`),
+  BAD_URL: define('BAD_URL', 400, (url: string, why: string) => `URL ${JSON.stringify(url.slice(0, 300))} is not accepted: ${why}`),
+  DOWNLOAD_FAILED: define('DOWNLOAD_FAILED', 502, (url: string, why: string) => `downloading ${url.slice(0, 300)} failed: ${why}`),
+  NOT_FOUND: define('NOT_FOUND', 404, (what: string) => `${what} was not found`),
   // ---- manifest ----
   MANIFEST_NOT_FOUND: define('MANIFEST_NOT_FOUND', 400, (dir: string) =>
     `no manifest in ${quote(dir)}: expected one of plugin.json, plugin.yaml, plugin.yml`),

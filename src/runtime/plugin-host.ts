@@ -8,6 +8,9 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
+import type * as grpc from '@grpc/grpc-js';
+import type { HTTPRequestPart } from '../gen/plughost/v1/HTTPRequestPart';
+import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePart';
 import { Errors } from '../errors';
 import { validateConfig, maskSecrets, type Manifest } from '../manifest';
 import { callUnary, jsonBytes } from '../protocol/contract';
@@ -241,6 +244,18 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   async callHook(id: string, hook: string, payload: unknown, context?: HookCallContext): Promise<{ payload: unknown; rejected: boolean; reason: string }> {
     const res = await this.dispatcher.run(this.supervisor(id), hook, payload, context);
     return { payload: res.payload.length ? JSON.parse(res.payload.toString('utf8')) : payload, rejected: res.rejected, reason: res.reason };
+  }
+
+  /**
+   * Opens the plugin's ServeHTTP stream (for the server's plugin routes).
+   * Throws PLUGIN_NOT_FOUND, PLUGIN_NOT_RUNNING, or HOOK_NOT_IMPLEMENTED when it serves no HTTP.
+   */
+  openHttpStream(id: string): grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__Output> {
+    const sup = this.supervisor(id);
+    const hooks = sup.hooks;
+    if (!sup.running || !hooks) throw Errors.PLUGIN_NOT_RUNNING(id, sup.state);
+    if (!sup.implemented.methods.has('ServeHTTP')) throw Errors.HOOK_NOT_IMPLEMENTED(id, 'ServeHTTP');
+    return hooks.ServeHTTP();
   }
 
   /** Publishes an event to subscribed plugins (OnEvent) and to 'event' listeners. */

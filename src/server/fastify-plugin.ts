@@ -1,0 +1,60 @@
+/**
+ * plughost as a Fastify plugin: the admin API, plugin HTTP routes, static
+ * files, /healthz and /metrics. An integrator registers it in their own app,
+ * under any prefix: `app.register(plughostRoutes, { host, adminToken, prefix: '/ext' })`.
+ */
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { PlughostError } from '../errors';
+import type { PluginHost } from '../runtime';
+import { adminRoutes } from './admin-routes';
+import { openApiDocument } from './openapi';
+import { pluginHttpRoutes } from './plugin-http';
+import { errorBody, fromFastifyError } from './replies';
+
+export interface PlughostRoutesOptions {
+  host: PluginHost;
+  adminToken: string;
+  /** Largest bundle accepted by upload or URL install. Default 50 MiB (the bundle limit). */
+  maxUploadBytes?: number;
+  /** Time allowed for install-from-url. Default 60 s. */
+  urlTimeoutMs?: number;
+  /** Maps a request to the user id plugins see in Plughost-User-Id; null for anonymous. */
+  authenticate?: (request: FastifyRequest) => Promise<string | null | undefined> | string | null | undefined;
+  /** Where the admin API lives, relative to the plugin's prefix. Default "/api/v1". */
+  apiPrefix?: string;
+}
+
+export const plughostRoutes: FastifyPluginAsync<PlughostRoutesOptions> = async (app: FastifyInstance, options) => {
+  const { host } = options;
+  const apiPrefix = options.apiPrefix ?? '/api/v1';
+  app.setErrorHandler((err: FastifyError | PlughostError, request, reply) => {
+    if (err instanceof PlughostError) return reply.status(err.status).send(errorBody(err));
+    const { status, body } = fromFastifyError(err as FastifyError);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    return reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: { code: 'PLUGHOST_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: {} } }),
+  );
+
+  app.get('/healthz', async () => {
+    const plugins = await host.list();
+    const states: Record<string, number> = {};
+    for (const p of plugins) states[p.state] = (states[p.state] ?? 0) + 1;
+    return { status: 'ok', version: host.hostVersion, plugins: states };
+  });
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(host.metrics.registry.contentType);
+    return host.metrics.registry.metrics();
+  });
+  app.get(`${apiPrefix}/openapi.json`, async (request) => openApiDocument(host.hostVersion, `${request.routeOptions.url?.replace(/\/openapi\.json$/, '') ?? apiPrefix}`));
+
+  await app.register(adminRoutes, {
+    prefix: apiPrefix,
+    host,
+    adminToken: options.adminToken,
+    maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
+    urlTimeoutMs: options.urlTimeoutMs ?? 60_000,
+  });
+  await app.register(pluginHttpRoutes, { host, authenticate: options.authenticate });
+};

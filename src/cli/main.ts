@@ -1,6 +1,8 @@
+import * as conformance from './commands/conformance';
 import * as keygen from './commands/keygen';
 import * as manifest from './commands/manifest';
 import * as pack from './commands/pack';
+import * as plugin from './commands/plugin';
 import * as serve from './commands/serve';
 import * as sign from './commands/sign';
 import * as verify from './commands/verify';
@@ -11,7 +13,7 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { pack, keygen, sign, verify, manifest, serve };
+const COMMANDS: Record<string, Command> = { pack, keygen, sign, verify, manifest, serve, plugin, conformance };
 
 function help(): string {
   const rows = [...Object.values(COMMANDS).map((c) => c.usage), 'plughost --help  this text'].map((u) => u.split(/\s{2,}/));

@@ -1,0 +1,119 @@
+/**
+ * The API service a conformance run serves the plugin over the broker: the
+ * runtime's own implementation (same validation, same gRPC codes) over an
+ * in-memory store, with every call recorded so the report can say what the
+ * plugin did with it.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Errors } from '../errors';
+import { validateConfig, type Manifest, type PluginConfig } from '../manifest';
+import { apiImplementation, type ApiHost } from '../runtime/api-service';
+import { LogBuffer } from '../runtime/log-buffer';
+import { RuntimeMetrics } from '../runtime/metrics';
+import type { PluginSupervisor } from '../runtime/supervisor';
+import type { PluginLogEntry } from '../runtime/types';
+import { MemoryStore } from './memory-store';
+import type { ApiCallRecord, CheckId } from './types';
+
+export interface ApiDouble {
+  implementation: grpc.UntypedServiceImplementation;
+  calls: ApiCallRecord[];
+  /** The plugin's configuration: the manifest's defaults, or what it saved since. */
+  readonly config: PluginConfig;
+  /** Records sent through API.Log. */
+  logs: PluginLogEntry[];
+  /** Events sent through API.PublishEvent. */
+  published: Array<{ topic: string; payload: unknown }>;
+  /** Which check later calls are attributed to. */
+  setPhase(phase: CheckId): void;
+  close(): Promise<void>;
+}
+
+const LOG_CAPACITY = 200;
+
+/** The configuration the plugin starts with: the schema's defaults, or {} when they do not validate. */
+export function defaultConfig(manifest: Manifest): PluginConfig {
+  try {
+    return validateConfig(manifest.settings_schema, {});
+  } catch {
+    return {};
+  }
+}
+
+export function createApiDouble(manifest: Manifest, hostVersion: string): ApiDouble {
+  const store = new MemoryStore();
+  const config = defaultConfig(manifest);
+  const logs = new LogBuffer<PluginLogEntry>(LOG_CAPACITY);
+  const calls: ApiCallRecord[] = [];
+  const published: ApiDouble['published'] = [];
+  let phase: CheckId = 'activate';
+
+  // apiImplementation reads only the caller's id, record and log buffer from its supervisor.
+  const subject = {
+    id: manifest.id,
+    logs,
+    record: {
+      id: manifest.id,
+      manifest,
+      version: manifest.version,
+      enabled: true,
+      state: 'running',
+      lastError: null,
+      config,
+      bundleSha256: '',
+      installedAt: Date.now(),
+      updatedAt: Date.now(),
+    },
+  } as unknown as PluginSupervisor;
+  void store.putPlugin(subject.record);
+
+  const host: ApiHost = {
+    store,
+    metrics: new RuntimeMetrics(),
+    hostVersion,
+    api: {},
+    saveConfig: async (_id, next) => {
+      const validated = validateConfig(manifest.settings_schema, next, subject.record.config);
+      subject.record.config = validated;
+      return validated;
+    },
+    publish: (topic, payload) => void published.push({ topic, payload }),
+    callPlugin: async (_caller, target) => {
+      throw Errors.PLUGIN_NOT_FOUND(target);
+    },
+  };
+
+  const real = apiImplementation(host, subject);
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const [method, handler] of Object.entries(real)) {
+    implementation[method] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const record: ApiCallRecord = { method, outcome: 'pending', during: phase };
+      calls.push(record);
+      (handler as grpc.handleUnaryCall<unknown, unknown>)(call, (err, value) => {
+        if (err) {
+          record.outcome = typeof err.code === 'number' ? grpc.status[err.code] : 'UNKNOWN';
+          record.error = err.details ?? (err as Error).message;
+        } else {
+          record.outcome = 'OK';
+        }
+        callback(err, value);
+      });
+    }) as grpc.handleUnaryCall<unknown, unknown>;
+  }
+
+  return {
+    implementation,
+    calls,
+    get config() {
+      return subject.record.config;
+    },
+    get logs() {
+      return logs.toArray();
+    },
+    published,
+    setPhase: (next) => {
+      phase = next;
+    },
+    close: () => store.close(),
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * A Store kept in memory, for one conformance run: the plugin under test gets
+ * the runtime's real API service (same validation, same errors) over storage
+ * that leaves nothing on disk.
+ */
+import { Errors } from '../errors';
+import type { KvPage, KvSetOptions, PluginPatch, PluginRecord, Store } from '../store/store';
+
+interface Entry {
+  value: Buffer;
+  /** Epoch ms after which the value is gone; Infinity for none. */
+  expiresAt: number;
+}
+
+const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+export class MemoryStore implements Store {
+  private readonly plugins = new Map<string, PluginRecord>();
+  private readonly kv = new Map<string, Map<string, Entry>>();
+
+  async listPlugins(): Promise<PluginRecord[]> {
+    return [...this.plugins.values()].map((r) => ({ ...r }));
+  }
+
+  async getPlugin(id: string): Promise<PluginRecord | undefined> {
+    const r = this.plugins.get(id);
+    return r && { ...r };
+  }
+
+  async putPlugin(record: PluginRecord): Promise<void> {
+    this.plugins.set(record.id, { ...record });
+  }
+
+  async updatePlugin(id: string, patch: PluginPatch): Promise<PluginRecord> {
+    const r = this.plugins.get(id);
+    if (!r) throw Errors.STORE_UNKNOWN_PLUGIN(id);
+    const next = { ...r, ...patch, updatedAt: Date.now() };
+    this.plugins.set(id, next);
+    return { ...next };
+  }
+
+  async deletePlugin(id: string): Promise<void> {
+    this.plugins.delete(id);
+    this.kv.delete(id);
+  }
+
+  async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {
+    return this.live(pluginId, key)?.value;
+  }
+
+  async kvSet(pluginId: string, key: string, value: Buffer, options: KvSetOptions = {}): Promise<boolean> {
+    const current = this.live(pluginId, key);
+    if (options.compare) {
+      const { expected } = options.compare;
+      if (expected === null ? current !== undefined : !current || !current.value.equals(expected)) return false;
+    }
+    const ttl = options.ttlMs ?? 0;
+    this.space(pluginId).set(key, { value: Buffer.from(value), expiresAt: ttl > 0 ? Date.now() + ttl : Infinity });
+    return true;
+  }
+
+  async kvDelete(pluginId: string, key: string): Promise<boolean> {
+    const had = this.live(pluginId, key) !== undefined;
+    this.space(pluginId).delete(key);
+    return had;
+  }
+
+  async kvList(pluginId: string, prefix: string, limit: number, after?: string): Promise<KvPage> {
+    const keys = [...this.space(pluginId).keys()]
+      .filter((k) => k.startsWith(prefix) && (after === undefined || byteOrder(k, after) > 0) && this.live(pluginId, k))
+      .sort(byteOrder);
+    const page = keys.slice(0, limit);
+    return { keys: page, next: keys.length > limit ? page[page.length - 1] : null };
+  }
+
+  async kvDeleteAll(pluginId: string): Promise<number> {
+    const n = [...this.space(pluginId).keys()].filter((k) => this.live(pluginId, k)).length;
+    this.kv.delete(pluginId);
+    return n;
+  }
+
+  async sweepExpired(): Promise<number> {
+    let n = 0;
+    for (const [pluginId, space] of this.kv) for (const key of [...space.keys()]) if (!this.live(pluginId, key)) n++;
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.plugins.clear();
+    this.kv.clear();
+  }
+
+  /** A plugin's values; expiry is applied lazily on read, so no timer is ever left running. */
+  private space(pluginId: string): Map<string, Entry> {
+    let space = this.kv.get(pluginId);
+    if (!space) this.kv.set(pluginId, (space = new Map()));
+    return space;
+  }
+
+  private live(pluginId: string, key: string): Entry | undefined {
+    const space = this.kv.get(pluginId);
+    const e = space?.get(key);
+    if (e && e.expiresAt <= Date.now()) {
+      space!.delete(key);
+      return undefined;
+    }
+    return e;
+  }
+}

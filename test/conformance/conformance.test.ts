@@ -1,0 +1,137 @@
+/**
+ * plughost conformance against the example plugins (TypeScript, Python, Go),
+ * a plugin that passes everything, and one deliberately broken plugin per
+ * check, each of which must fail that check and only that one.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { packBundle } from '../../src/bundle';
+import { runConformance, type CheckId, type ConformanceReport } from '../../src/conformance';
+import { NODE, tempDir } from '../helpers';
+import { ROOT, describeWith, goPeer, pythonPeer } from './polyglot-peers';
+
+const BIN = path.join(ROOT, 'bin', 'plughost.js');
+const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'conformance');
+const fixture = (name: string) => ({ target: NODE, args: [path.join(FIXTURES, `${name}.js`)], cookieWaitMs: 1500 });
+
+let work: ReturnType<typeof tempDir>;
+beforeAll(() => {
+  work = tempDir('phct-');
+});
+afterAll(() => work.cleanup());
+
+function failed(report: ConformanceReport): CheckId[] {
+  return report.checks.filter((c) => c.status === 'fail').map((c) => c.id);
+}
+
+function expectConforms(report: ConformanceReport): void {
+  const problems = report.checks.filter((c) => c.status === 'fail').map((c) => `${c.title}: expected ${c.expected}; got ${c.got}`);
+  expect(problems).toEqual([]);
+  expect(report.ok).toBe(true);
+  expect(report.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['cookie', 'handshake', 'health', 'implemented', 'activate', 'hook', 'shutdown']));
+}
+
+test('a plugin that keeps every rule passes every check, in order', async () => {
+  const report = await runConformance(fixture('good'));
+  expectConforms(report);
+  expect(report.checks.map((c) => [c.id, c.status])).toEqual([
+    ['cookie', 'pass'],
+    ['handshake', 'pass'],
+    ['health', 'pass'],
+    ['implemented', 'pass'],
+    ['activate', 'pass'],
+    ['hook', 'pass'],
+    ['http', 'pass'],
+    ['shutdown', 'pass'],
+  ]);
+  expect(report.apiCalls).toEqual([{ method: 'KVSet', outcome: 'OK', during: 'activate' }]);
+  expect(report.checks.find((c) => c.id === 'activate')!.detail).toContain('called KVSet (OK)');
+});
+
+const broken: Array<[string, CheckId, RegExp, RegExp]> = [
+  ['no-cookie', 'cookie', /exit without serving/, /printed "1\|1\|unix\|.*\|grpc\|" and kept running/],
+  ['bad-handshake', 'handshake', /CORE\|APP\|NETWORK\|ADDRESS\|grpc\|CERT/, /protocol "netrpc" .* is not supported/],
+  ['unhealthy', 'health', /SERVING/, /NOT_SERVING/],
+  ['bad-implemented', 'implemented', /methods from OnActivate/, /unknown method names "ServeHttp"/],
+  ['activate-fails', 'activate', /OnActivate to return OK \(the API is served on broker id 1\)/, /UNAVAILABLE: no API on broker id 101/],
+  ['hook-unimplemented', 'hook', /handle every hook listed/, /UNIMPLEMENTED: unknown hook Sample/],
+  ['http-no-head', 'http', /head\.status 100-599/, /without head/],
+  ['ignores-shutdown', 'shutdown', /exits with code 0 within the grace period/, /still running 1000 ms after Shutdown/],
+];
+
+describe.each(broken)('broken plugin %s', (name, check, expected, got) => {
+  test(`fails the ${check} check, and only that one, saying what was expected and what came`, async () => {
+    const report = await runConformance({ ...fixture(name), graceMs: 1000 });
+    expect(failed(report)).toEqual([check]);
+    expect(report.ok).toBe(false);
+    const failure = report.checks.find((c) => c.status === 'fail')!;
+    expect(failure.expected).toMatch(expected);
+    expect(failure.got).toMatch(got);
+  });
+});
+
+test('the TypeScript hello example, packed, conforms', async () => {
+  const bundle = path.join(work.dir, 'hello.tar.gz');
+  const packed = spawnSync(NODE, [BIN, 'pack', path.join(ROOT, 'examples', 'hello'), '-o', bundle], { encoding: 'utf8' });
+  expect(packed.stderr).toBe('');
+  const report = await runConformance({ target: bundle });
+  expectConforms(report);
+  expect(report.pluginId).toBe('com.example.hello');
+  expect(report.checks.filter((c) => c.id === 'hook').map((c) => c.title)).toEqual(['RunHook "NoteWillBeSaved" with payload {}', 'RunHook "NoteSaved" with payload {}']);
+});
+
+const python = pythonPeer();
+describeWith(python, 'Python example (Debian python3-grpcio)')('the Python example', () => {
+  test('packed as a bundle, conforms; OnActivate reaches KV through the broker', async () => {
+    const bundle = path.join(work.dir, 'python.tar.gz');
+    await packBundle(path.join(ROOT, 'examples', 'python'), bundle);
+    const report = await runConformance({ target: bundle });
+    expectConforms(report);
+    expect(report.apiCalls.filter((c) => c.during === 'activate').map((c) => c.method)).toEqual(['KVGet', 'KVSet', 'Log']);
+    expect(report.checks.find((c) => c.id === 'http')!.detail).toMatch(/^200, \d+ body bytes \(application\/json\)$/);
+  });
+});
+
+const goStage = path.join(tempDir('phgo-').dir);
+const go = goPeer(goStage);
+afterAll(() => fs.rmSync(goStage, { recursive: true, force: true }));
+describeWith(go, 'Go example (Debian go-plugin 1.0.1)')('the Go example (go-plugin 1.0.1)', () => {
+  test('packed as a bundle, conforms; OnActivate reaches KV through the broker', async () => {
+    const bundle = path.join(work.dir, 'go.tar.gz');
+    await packBundle(goStage, bundle);
+    const report = await runConformance({ target: bundle });
+    expectConforms(report);
+    expect(report.apiCalls.filter((c) => c.during === 'activate').map((c) => c.method)).toEqual(['KVGet', 'KVSet', 'Log']);
+  });
+});
+
+describe('the plughost conformance command', () => {
+  const cli = (...args: string[]) => spawnSync(NODE, [BIN, 'conformance', ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  test('prints a report and exits 0 for a conforming plugin; --json prints the report object', () => {
+    const text = cli(NODE, path.join(FIXTURES, 'good.js'));
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/PASS {2}refuses to run without PLUGHOST_PLUGIN=plughost/);
+    expect(text.stdout).toMatch(/8 passed, 0 failed, 0 skipped .*: the plugin conforms/);
+    const json = cli('--json', NODE, path.join(FIXTURES, 'good.js'));
+    expect(json.status).toBe(0);
+    const report = JSON.parse(json.stdout) as ConformanceReport;
+    expect(report.ok).toBe(true);
+    expect(report.checks).toHaveLength(8);
+  });
+
+  test('exits 1 and shows expected and got for a failing plugin', () => {
+    const r = cli('--grace-ms', '500', NODE, path.join(FIXTURES, 'ignores-shutdown.js'));
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/FAIL {2}Controller\.Shutdown, then exit within 500 ms/);
+    expect(r.stdout).toMatch(/expected: after GRPCController\/Shutdown/);
+    expect(r.stdout).toMatch(/got: +still running 500 ms after Shutdown/);
+  });
+
+  test('a wrong command line is a usage error', () => {
+    const r = cli();
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('usage: plughost conformance');
+  });
+});

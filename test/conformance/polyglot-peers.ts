@@ -48,3 +48,17 @@ export function describeWith(peer: Peer, what: string): jest.Describe {
   process.stderr.write(`SKIP ${what}: ${message}\n`);
   return describe.skip;
 }
+
+/** Polls until `pid` is gone or `boundMs` passes; true when it is still alive then. */
+export async function isAliveAfter(pid: number, boundMs: number): Promise<boolean> {
+  const until = Date.now() + boundMs;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return false;
+    }
+    if (Date.now() > until) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -196,6 +196,19 @@ export const Errors = {
     `store ${quote(file)} is closed; ${method}() was called after close()`),
   STORE_BAD_ARGUMENT: define('STORE_BAD_ARGUMENT', 400, (name: string, value: unknown, expected: string) =>
     `store argument ${name} is ${JSON.stringify(value) ?? String(value)}; expected ${expected}`),
+  // ---- provisioning ----
+  PROVISION_READ_FAILED: define('PROVISION_READ_FAILED', 400, (file: string, why: string) =>
+    `cannot read the provisioning file ${quote(file)}: ${why}`),
+  PROVISION_SYNTAX: define('PROVISION_SYNTAX', 400, (file: string, why: string) =>
+    `provisioning file ${quote(file)} is not valid YAML or JSON: ${why}`),
+  PROVISION_INVALID: define('PROVISION_INVALID', 400, (file: string, problems: FieldProblem[]) =>
+    `provisioning file ${quote(file)} has ${problems.length} problem(s):${problemList(problems)}`, (_file: string, problems: FieldProblem[]) => ({ problems })),
+  PROVISION_PLUGIN_UNREADABLE: define('PROVISION_PLUGIN_UNREADABLE', 400, (at: string, source: string, why: string) =>
+    `${at} (${quote(source)}): ${why}`),
+  PROVISION_DUPLICATE_ID: define('PROVISION_DUPLICATE_ID', 400, (id: string, first: string, second: string) =>
+    `${first} and ${second} both declare plugin ${quote(id)}; declare each plugin once`),
+  PROVISION_STEP_FAILED: define('PROVISION_STEP_FAILED', 500, (id: string, step: string, why: string) =>
+    `provisioning could not ${step} plugin ${quote(id)}: ${why}`),
 };
 
 /** One validation problem: the dotted field path and what was expected there. */

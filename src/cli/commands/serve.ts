@@ -1,7 +1,10 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { converge, formatReport, loadProvisionFile, planProvision } from '../../provision';
 import { startServer } from '../../server';
 import { EXIT, UsageError, out } from '../io';
+import * as pack from './pack';
 
 export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml]  run the plugin host and its REST API';
 
@@ -10,16 +13,32 @@ export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      'data-dir': { type: 'string', default: process.env.PLUGHOST_DATA_DIR ?? './data' },
-      port: { type: 'string', short: 'p', default: process.env.PLUGHOST_PORT ?? '8065' },
-      host: { type: 'string', default: process.env.PLUGHOST_HOST ?? '127.0.0.1' },
+      'data-dir': { type: 'string' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
       config: { type: 'string', short: 'c' },
     },
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${values.port}: expected a port number 0-65535`);
-  const dataDir = path.resolve(values['data-dir']!);
-  const server = await startServer({ dataDir, port, host: values.host });
+  // A bad provisioning file is refused here, before the server or any plugin starts.
+  const provision = values.config ? loadProvisionFile(values.config) : undefined;
+  const planned = provision ? await planProvision(provision.plugins) : [];
+  // Command line, then environment, then the provisioning file, then the defaults.
+  const portText = values.port ?? process.env.PLUGHOST_PORT ?? (provision?.port !== undefined ? String(provision.port) : '8065');
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${portText}: expected a port number 0-65535`);
+  const dataDir = path.resolve(values['data-dir'] ?? process.env.PLUGHOST_DATA_DIR ?? provision?.dataDir ?? './data');
+  const host = values.host ?? process.env.PLUGHOST_HOST ?? provision?.host ?? '127.0.0.1';
+  const hostOptions = provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : undefined;
+  const server = await startServer({ dataDir, port, host, hostOptions });
+  if (provision) {
+    try {
+      const report = await converge(server.host, planned, { packFolder: (dir, outFile) => pack.run([dir, '-o', outFile]).then(() => undefined) });
+      for (const line of formatReport(provision.file, report)) out(line);
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
+  }
   const token = server.tokenGenerated ? server.adminToken : '(see the admin-token file in the data dir, or PLUGHOST_ADMIN_TOKEN)';
   out(`plughost ${server.host.hostVersion} listening on ${server.url}`);
   out(`data dir: ${dataDir}`);

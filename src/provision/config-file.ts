@@ -1,0 +1,203 @@
+/**
+ * The provisioning file (`plughost serve --config plughost.yaml`): server settings and the
+ * plugins the host must have. Everything is checked before anything starts, and every
+ * problem is listed with its field path, so an operator fixes the file in one round.
+ * Relative paths are relative to the file's own folder, not to where serve was started.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as YAML from 'yaml';
+import { readPublicKey } from '../bundle';
+import { Errors } from '../errors';
+import { findManifestFile, type SettingValue } from '../manifest';
+import { Problems, describe, isObject, join, type Obj } from '../manifest/check';
+
+/** A provisioning file is a short list; anything bigger is a mistake. */
+export const MAX_PROVISION_BYTES = 1024 * 1024;
+/** Aliases let an operator reuse a settings block; more than this is an expansion attack. */
+export const MAX_PROVISION_ALIASES = 50;
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const BUNDLE_SUFFIX = /\.(tar\.gz|tgz)$/;
+
+const ROOT_KEYS = ['data_dir', 'host', 'port', 'require_signature', 'trusted_keys', 'plugins'] as const;
+const PLUGIN_KEYS = ['path', 'enabled', 'settings', 'signature'] as const;
+
+/** One declared plugin, with its paths made absolute. */
+export interface PluginDeclaration {
+  /** Where it was declared, e.g. `plugins[2]`, for messages. */
+  at: string;
+  /** A bundle file or a plugin folder. */
+  path: string;
+  kind: 'bundle' | 'folder';
+  /** Default true: a plugin is declared to run it. */
+  enabled: boolean;
+  /** Values to hold; keys not listed keep what the host has. */
+  settings?: Record<string, SettingValue>;
+  signature?: string;
+}
+
+export interface ProvisionFile {
+  /** Absolute path of the file read. */
+  file: string;
+  dataDir?: string;
+  host?: string;
+  port?: number;
+  requireSignature?: boolean;
+  trustedKeys: string[];
+  plugins: PluginDeclaration[];
+}
+
+/** Reads and checks a provisioning file; throws PROVISION_* errors naming every problem. */
+export function loadProvisionFile(file: string): ProvisionFile {
+  const absolute = path.resolve(file);
+  let text: string;
+  try {
+    const size = fs.statSync(absolute).size;
+    if (size > MAX_PROVISION_BYTES) throw new Error(`it is ${size} bytes; the limit is ${MAX_PROVISION_BYTES}`);
+    text = fs.readFileSync(absolute, 'utf8');
+  } catch (err) {
+    throw Errors.PROVISION_READ_FAILED(absolute, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message);
+  }
+  return checkProvision(parseProvisionText(text, absolute), absolute);
+}
+
+/** Parses YAML (JSON is YAML too, but a .json file gets JSON's own messages) with alias and key limits. */
+export function parseProvisionText(text: string, file: string): unknown {
+  let value: unknown;
+  if (file.endsWith('.json')) {
+    try {
+      value = JSON.parse(text.replace(/^\uFEFF/, ''));
+    } catch (err) {
+      throw Errors.PROVISION_SYNTAX(file, (err as Error).message);
+    }
+  } else {
+    const doc = YAML.parseDocument(text, { schema: 'core', uniqueKeys: true, prettyErrors: true });
+    if (doc.errors.length) throw Errors.PROVISION_SYNTAX(file, doc.errors.map((e) => e.message).join('; '));
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_PROVISION_ALIASES });
+    } catch (err) {
+      const why = (err as Error).message;
+      throw Errors.PROVISION_SYNTAX(file, /alias/i.test(why) ? `too many alias expansions (the limit is ${MAX_PROVISION_ALIASES})` : why);
+    }
+  }
+  const bad = forbiddenKey(value, '');
+  if (bad !== null) throw Errors.PROVISION_INVALID(file, [{ path: bad, message: 'this key is not allowed (it could change object prototypes)' }]);
+  return value;
+}
+
+function forbiddenKey(value: unknown, at: string): string | null {
+  if (value === null || typeof value !== 'object') return null;
+  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [join(at, i), v]) : Object.entries(value).map(([k, v]) => [join(at, k), v]);
+  if (!Array.isArray(value)) for (const key of Object.keys(value)) if (FORBIDDEN_KEYS.has(key)) return join(at, key);
+  for (const [where, child] of entries) {
+    const found = forbiddenKey(child, where);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+/** Checks a parsed file; `file` locates relative paths and names the file in errors. */
+export function checkProvision(value: unknown, file: string): ProvisionFile {
+  const p = new Problems();
+  const dir = path.dirname(file);
+  const resolve = (v: string) => path.resolve(dir, v);
+  if (!isObject(value)) {
+    p.expected('', `an object with any of ${ROOT_KEYS.join(', ')}`, value);
+    throw Errors.PROVISION_INVALID(file, p.list);
+  }
+  p.onlyKeys(value, '', ROOT_KEYS);
+  const dataDir = p.string(value, 'data_dir', '', { min: 1, what: 'a folder path' });
+  const host = p.string(value, 'host', '', { min: 1, what: 'a host name or address to listen on, e.g. 127.0.0.1' });
+  const port = value.port;
+  if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) p.expected('port', 'a port number 0-65535', port);
+  p.boolean(value, 'require_signature', '');
+  const trustedKeys: string[] = [];
+  p.stringList(value, 'trusted_keys', '', (item, at) => {
+    const key = resolve(item);
+    const why = keyProblem(key);
+    if (why) p.add(at, why);
+    trustedKeys.push(key);
+  });
+  if (value.require_signature === true && trustedKeys.length === 0) {
+    p.add('require_signature', 'is true but trusted_keys lists no public key; no bundle could be installed');
+  }
+  const plugins: PluginDeclaration[] = [];
+  if (value.plugins !== undefined && !Array.isArray(value.plugins)) p.expected('plugins', 'a list of { path, enabled, settings }', value.plugins);
+  if (Array.isArray(value.plugins)) {
+    value.plugins.forEach((item, i) => {
+      const declared = checkPlugin(item, join('plugins', i), resolve, p);
+      if (declared) plugins.push(declared);
+    });
+  }
+  if (p.list.length) throw Errors.PROVISION_INVALID(file, p.list);
+  return {
+    file,
+    dataDir: dataDir === undefined ? undefined : resolve(dataDir),
+    host,
+    port: port as number | undefined,
+    requireSignature: value.require_signature as boolean | undefined,
+    trustedKeys,
+    plugins,
+  };
+}
+
+function checkPlugin(item: unknown, at: string, resolve: (p: string) => string, p: Problems): PluginDeclaration | undefined {
+  if (!isObject(item)) return void p.expected(at, 'an object with path, enabled and settings', item);
+  p.onlyKeys(item, at, PLUGIN_KEYS);
+  p.boolean(item, 'enabled', at);
+  const settings = checkSettings(item, at, p);
+  const signatureText = p.string(item, 'signature', at, { min: 1, what: 'the path of a detached signature file' });
+  const signature = signatureText === undefined ? undefined : resolve(signatureText);
+  if (signature !== undefined && !isKind(signature, 'file')) p.add(join(at, 'signature'), `${signature} is not a file`);
+  const text = p.string(item, 'path', at, { required: true, min: 1, what: 'the path of a bundle (.tar.gz) or a plugin folder' });
+  if (text === undefined) return undefined;
+  const source = resolve(text);
+  const kind = sourceKind(source, join(at, 'path'), p);
+  if (!kind) return undefined;
+  return { at, path: source, kind, enabled: item.enabled !== false, settings, signature };
+}
+
+function checkSettings(item: Obj, at: string, p: Problems): Record<string, SettingValue> | undefined {
+  const settings = p.object(item, 'settings', at);
+  if (!settings) return undefined;
+  const where = join(at, 'settings');
+  for (const [key, v] of Object.entries(settings)) {
+    if (!['string', 'number', 'boolean'].includes(typeof v)) p.add(join(where, key), `expected a text, number or true/false value, got ${describe(v)}`);
+  }
+  return settings as Record<string, SettingValue>;
+}
+
+function sourceKind(source: string, at: string, p: Problems): PluginDeclaration['kind'] | undefined {
+  if (isKind(source, 'dir')) {
+    try {
+      findManifestFile(source);
+      return 'folder';
+    } catch (err) {
+      return void p.add(at, `${source} is a folder without a usable manifest: ${(err as Error).message}`);
+    }
+  }
+  if (isKind(source, 'file')) {
+    if (BUNDLE_SUFFIX.test(source)) return 'bundle';
+    return void p.add(at, `${source} is a file but not a bundle; expected a .tar.gz made by plughost pack, or a plugin folder`);
+  }
+  return void p.add(at, `${source} does not exist; expected a bundle (.tar.gz) or a plugin folder`);
+}
+
+function keyProblem(file: string): string | null {
+  if (!isKind(file, 'file')) return `${file} is not a file; expected an Ed25519 public key (PEM)`;
+  try {
+    readPublicKey(file);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function isKind(p: string, kind: 'file' | 'dir'): boolean {
+  try {
+    const stat = fs.statSync(p);
+    return kind === 'file' ? stat.isFile() : stat.isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -41,7 +41,9 @@ export async function logs(args: string[]): Promise<number> {
   let stop = false;
   void stopped.then(() => { stop = true; });
   while (!stop) {
-    await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, FOLLOW_INTERVAL_MS).unref())]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([stopped, new Promise((resolve) => { timer = setTimeout(resolve, FOLLOW_INTERVAL_MS); })]);
+    clearTimeout(timer);
     if (stop) break;
     const next = await client.request<PluginLogEntry[]>('GET', path, undefined, { limit: String(FOLLOW_WINDOW) });
     emit(newSince(seen, next));

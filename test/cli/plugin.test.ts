@@ -1,0 +1,181 @@
+/**
+ * `plughost plugin ...` as a user runs it: the built CLI in a child process against a real
+ * server on a loopback port, with the hello example's bundle.
+ */
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import { startServer, type RunningServer } from '../../src/server';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'bin', 'plughost.js');
+const TOKEN = 'cli-test-token';
+const ID = 'com.example.hello';
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('plughost plugin', () => {
+  let work: string;
+  let bundle: string;
+  let server: RunningServer;
+
+  const cli = (args: string[], env: Record<string, string | undefined> = {}): Promise<Run> =>
+    new Promise((resolve) => {
+      const childEnv = { ...process.env, PLUGHOST_URL: server.url, PLUGHOST_TOKEN: TOKEN, ...env };
+      execFile(process.execPath, [BIN, ...args], { cwd: work, env: childEnv as NodeJS.ProcessEnv }, (error, stdout, stderr) =>
+        resolve({ status: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+      );
+    });
+  const ok = async (...args: string[]): Promise<string> => {
+    const r = await cli(args);
+    if (r.status !== 0) throw new Error(`plughost ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok(...args, '--json')) as T;
+  const hello = async () => (await fetch(`${server.url}/plugins/${ID}/hello`)).json() as Promise<{ greeting: string; visits: number }>;
+
+  beforeAll(async () => {
+    spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+    expect(fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'commands', 'plugin.js'))).toBe(true);
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'plughost-clip-'));
+    bundle = path.join(work, 'hello.tar.gz');
+    const packed = spawnSync(process.execPath, [BIN, 'pack', path.join(ROOT, 'examples', 'hello'), '-o', bundle], { encoding: 'utf8' });
+    expect(packed.stderr).toBe('');
+    server = await startServer({ dataDir: path.join(work, 'data'), port: 0, adminToken: TOKEN, logger: pino({ level: 'silent' }) });
+  }, 180_000);
+
+  afterAll(async () => {
+    await server?.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('adds, enables, lists and shows a plugin, in tables and in JSON', async () => {
+    const added = await cli(['plugin', 'add', bundle, '--enable']);
+    expect(added.status).toBe(0);
+    expect(added.stdout).toContain(`installed ${ID} 0.1.0`);
+    expect(added.stdout).toContain(`enabled ${ID}: running`);
+    // stderr is not a terminal here, so the progress is one final line.
+    expect(added.stderr).toMatch(/^uploading hello\.tar\.gz: sent [\d.]+ KiB in [\d.]+ s/);
+    expect((await hello()).greeting).toBe('Hello');
+
+    expect(await ok('plugin', 'list')).toMatch(new RegExp(`^ID\\s+VERSION\\s+ENABLED\\s+STATE.*\\n${ID.replace(/\./g, '\\.')}\\s+0\\.1\\.0\\s+yes\\s+running`));
+    const listed = await json<Array<{ id: string; state: string }>>('plugin', 'list');
+    expect(listed.map((p) => [p.id, p.state])).toEqual([[ID, 'running']]);
+    expect(await ok('plugin', 'show', ID)).toMatch(/settings:\s+greeting \(text\), api_key \(secret\)/);
+    const shown = await json<{ id: string; enabled: boolean; manifest: { version: string } }>('plugin', 'show', ID);
+    expect([shown.id, shown.enabled, shown.manifest.version]).toEqual([ID, true, '0.1.0']);
+  });
+
+  it('refuses a second add without --force with the server message, and replaces with --force', async () => {
+    const again = await cli(['plugin', 'add', bundle]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/plughost plugin add: .*com\.example\.hello.*\(HTTP 409 PLUGHOST_ERR_\w+\)/);
+    const forced = await json<{ id: string; enabled: boolean }>('plugin', 'add', bundle, '--force');
+    expect([forced.id, forced.enabled]).toEqual([ID, true]);
+  });
+
+  it('gets and sets configuration typed by the settings schema, masking secrets', async () => {
+    expect(await ok('plugin', 'config', 'set', ID, 'greeting=Bonjour', 'api_key=s3cret')).toMatch(/greeting\s+Bonjour\napi_key\s+\*{8}/);
+    expect((await hello()).greeting).toBe('Bonjour');
+    expect(await json('plugin', 'config', 'get', ID)).toEqual({ greeting: 'Bonjour', api_key: '********' });
+    // Setting one key keeps the others, the secret included.
+    await ok('plugin', 'config', 'set', ID, 'greeting=Hi');
+    expect((await server.host.getConfig(ID, { reveal: true }))).toEqual({ greeting: 'Hi', api_key: 's3cret' });
+    const file = path.join(work, 'config.json');
+    fs.writeFileSync(file, JSON.stringify({ greeting: 'From a file' }));
+    expect(await json('plugin', 'config', 'set', ID, '--file', file)).toEqual({ greeting: 'From a file' });
+    expect((await hello()).greeting).toBe('From a file');
+
+    const unknown = await cli(['plugin', 'config', 'set', ID, 'colour=blue']);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toContain('colour: unknown setting; expected one of greeting, api_key');
+    expect(unknown.stderr).toContain('HTTP 400 PLUGHOST_ERR_CONFIG_INVALID');
+    const nothing = await cli(['plugin', 'config', 'set', ID]);
+    expect([nothing.status, nothing.stderr]).toEqual([2, expect.stringContaining('nothing to set')]);
+  });
+
+  it('prints logs, as text, JSON, and followed until interrupted', async () => {
+    expect(await ok('plugin', 'logs', ID, '--limit', '50')).toMatch(/^\d{4}-\d\d-\d\dT\S+Z INFO  hello plugin activated greeting=Hello/m);
+    const records = await json<Array<{ message: string; pluginId: string }>>('plugin', 'logs', ID);
+    expect(records.some((r) => r.message === 'hello plugin activated')).toBe(true);
+    expect((await cli(['plugin', 'logs', ID, '--limit', 'lots'])).status).toBe(2);
+
+    const child = spawn(process.execPath, [BIN, 'plugin', 'logs', ID, '--follow', '--limit', '1', '--json'], {
+      env: { ...process.env, PLUGHOST_URL: server.url, PLUGHOST_TOKEN: TOKEN },
+    });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await until(() => text.includes('\n'));
+    // A restart of the plugin logs a new activation line, which --follow must pick up.
+    await server.host.disable(ID);
+    await server.host.enable(ID);
+    await until(() => text.trim().split('\n').length >= 2);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { message: string });
+    expect(lines[lines.length - 1].message).toBe('hello plugin activated');
+  });
+
+  it('disables, enables and removes', async () => {
+    expect(await ok('plugin', 'disable', ID)).toBe(`disabled ${ID} 0.1.0: not_running\n`);
+    expect((await fetch(`${server.url}/plugins/${ID}/hello`)).status).toBe(502);
+    expect((await json<{ state: string }>('plugin', 'enable', ID)).state).toBe('running');
+    expect(await json('plugin', 'remove', ID)).toEqual({ removed: ID });
+    expect(await ok('plugin', 'list')).toBe('no plugins installed\n');
+  });
+
+  it('installs from a URL', async () => {
+    const files = http.createServer((req, res) => {
+      if (req.url !== '/hello.tar.gz') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/gzip' });
+      fs.createReadStream(bundle).pipe(res);
+    });
+    await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+    try {
+      const r = await cli(['plugin', 'install-url', `${base}/hello.tar.gz`, '--enable']);
+      expect(r.stdout).toBe(`installed ${ID} 0.1.0 from ${base}/hello.tar.gz\nenabled ${ID}: running\n`);
+      const missing = await cli(['plugin', 'install-url', `${base}/missing.tar.gz`, '--force']);
+      expect(missing.status).toBe(1);
+      expect(missing.stderr).toMatch(/answered 404.*\(HTTP \d+ PLUGHOST_ERR_DOWNLOAD_FAILED\)/);
+    } finally {
+      await new Promise((resolve) => files.close(resolve));
+      await ok('plugin', 'remove', ID);
+    }
+  });
+
+  it('fails with the server message and status: unknown plugin, wrong or missing token, no server', async () => {
+    for (const args of [['show', 'no.such.plugin'], ['enable', 'no.such.plugin'], ['remove', 'no.such.plugin'], ['logs', 'no.such.plugin'], ['config', 'get', 'no.such.plugin']]) {
+      const r = await cli(['plugin', ...args]);
+      expect([r.status, r.stdout]).toEqual([1, '']);
+      expect(r.stderr).toBe(`plughost plugin ${args[0]}: no plugin with id "no.such.plugin" is installed (HTTP 404 PLUGHOST_ERR_PLUGIN_NOT_FOUND)\n`);
+    }
+    const wrong = await cli(['plugin', 'list', '--token', 'nope']);
+    expect([wrong.status, wrong.stderr]).toEqual([1, 'plughost plugin list: the admin token is not valid (HTTP 403 PLUGHOST_ERR_AUTH_WRONG)\n']);
+    const missing = await cli(['plugin', 'list'], { PLUGHOST_TOKEN: undefined });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('no admin token: pass --token or set PLUGHOST_TOKEN');
+    const down = await cli(['plugin', 'list', '--url', 'http://127.0.0.1:1']);
+    expect([down.status, down.stderr]).toEqual([1, 'plughost plugin list: cannot reach plughost at http://127.0.0.1:1: ECONNREFUSED\n']);
+    const usage = await cli(['plugin', 'frob']);
+    expect([usage.status, usage.stderr]).toEqual([2, expect.stringContaining('unknown subcommand "frob"')]);
+    expect((await cli(['plugin', 'add', path.join(work, 'nothing.tar.gz')])).stderr).toContain('is not a file');
+  });
+});
+
+async function until(check: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,0 +1,128 @@
+'use strict';
+/**
+ * bench/server.js: the HTTP path through a plugin beside the same handlers as plain Fastify
+ * routes in the same process, and a 5 MiB bundle installed over REST. Clients run in a
+ * worker thread over loopback with keep-alive agents. Run alone with `node bench/server.js`
+ * after `npm run build`; it exports run() in the shape bench/run.js expects of a suite.
+ */
+const { execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
+const Fastify = require('fastify');
+const pino = require('pino');
+const { startServer } = require('../dist/src/server');
+const { AdminClient } = require('../dist/src/cli/client');
+const { packBundle } = require('../dist/src/bundle');
+const { median, round, table } = require('./lib');
+const handlers = require('./fixtures/server/handlers');
+
+const ROOT = path.join(__dirname, '..');
+const PLUGIN_ID = 'com.plughost.bench';
+const SMALL = { concurrency: Number(process.env.BENCH_CONCURRENCY ?? 32), total: Number(process.env.BENCH_REQUESTS ?? 20000), rounds: 3 };
+const STREAM_BYTES = 100 * 1024 * 1024;
+const INSTALL_BYTES = 5 * 1024 * 1024;
+const INSTALL_ROUNDS = 7;
+
+function load(data) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(path.join(__dirname, 'fixtures', 'server', 'load.js'), { workerData: data });
+    worker.once('message', (m) => (m.error ? reject(new Error(m.error)) : resolve(m.result)));
+    worker.once('error', reject);
+  });
+}
+
+/** The same handlers as the plugin, as plain Fastify routes. */
+async function directApp() {
+  const app = Fastify({ logger: false, bodyLimit: STREAM_BYTES * 2 });
+  app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+  app.get('/ping', async () => handlers.ping());
+  app.post('/upload', async (request) => handlers.countBytes(request.body));
+  app.get('/download', async (request, reply) => {
+    const { Readable } = require('node:stream');
+    return reply.type('application/octet-stream').send(Readable.from(handlers.produce(Number(request.query.bytes))));
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { app, base: `http://127.0.0.1:${app.server.address().port}` };
+}
+
+/** A plain plugin folder with 5 MiB of random (incompressible) bytes beside its entry. */
+async function bigBundle(dir) {
+  const folder = path.join(dir, 'big');
+  fs.mkdirSync(folder);
+  fs.writeFileSync(path.join(folder, 'plugin.json'), JSON.stringify({ id: 'com.plughost.bench.big', name: 'Big', version: '1.0.0', server: { runtime: 'node', entry: 'main.js' } }));
+  fs.writeFileSync(path.join(folder, 'main.js'), '// never started by the bench\n');
+  fs.writeFileSync(path.join(folder, 'blob.bin'), crypto.randomBytes(INSTALL_BYTES));
+  const out = path.join(dir, 'big.tar.gz');
+  await packBundle(folder, out);
+  return out;
+}
+
+async function run() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'plughost-bench-srv-'));
+  const bundle = path.join(work, 'bench.tar.gz');
+  execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plughost.js'), 'pack', path.join(__dirname, 'fixtures', 'server', 'plugin'), '-o', bundle], { stdio: 'ignore' });
+  const server = await startServer({ dataDir: path.join(work, 'data'), port: 0, adminToken: 'bench', logger: pino({ level: 'warn' }) });
+  const direct = await directApp();
+  const client = new AdminClient({ url: server.url, token: 'bench' });
+  try {
+    await client.upload({ bundle });
+    await client.request('POST', `/plugins/${PLUGIN_ID}/enable`);
+    const via = `${server.url}/plugins/${PLUGIN_ID}`;
+
+    // Alternating rounds, so drift on a shared machine falls on both sides.
+    const smallRuns = { plugin: [], direct: [] };
+    for (let i = 0; i < SMALL.rounds; i++) {
+      smallRuns.direct.push(await load({ kind: 'small', url: `${direct.base}/ping`, ...SMALL }));
+      smallRuns.plugin.push(await load({ kind: 'small', url: `${via}/ping`, ...SMALL }));
+    }
+    const best = (runs) => runs.reduce((a, b) => (b.req_per_s > a.req_per_s ? b : a));
+    const small = { plugin: best(smallRuns.plugin), direct: best(smallRuns.direct) };
+
+    const streams = {};
+    for (const direction of ['upload', 'download']) {
+      const url = (base) => (direction === 'upload' ? `${base}/upload` : `${base}/download?bytes=${STREAM_BYTES}`);
+      const d = [];
+      const p = [];
+      for (let i = 0; i < 2; i++) {
+        d.push((await load({ kind: 'stream', direction, bytes: STREAM_BYTES, url: url(direct.base) })).mb_per_s);
+        p.push((await load({ kind: 'stream', direction, bytes: STREAM_BYTES, url: url(via) })).mb_per_s);
+      }
+      streams[direction] = { plugin: Math.max(...p), direct: Math.max(...d) };
+    }
+
+    const big = await bigBundle(work);
+    const installs = [];
+    for (let i = 0; i < INSTALL_ROUNDS; i++) {
+      const t = process.hrtime.bigint();
+      await client.upload({ bundle: big, query: { force: 'true' } });
+      installs.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+
+    const rows = [
+      { measure: `small GET, ${SMALL.concurrency} clients: req/s`, plugin: round(small.plugin.req_per_s, 0), direct: round(small.direct.req_per_s, 0), ratio: round(small.plugin.req_per_s / small.direct.req_per_s, 2), aim: '>= 0.40' },
+      { measure: 'small GET: p50 ms', plugin: round(small.plugin.p50_ms, 2), direct: round(small.direct.p50_ms, 2), ratio: '', aim: '' },
+      { measure: 'small GET: p99 ms', plugin: round(small.plugin.p99_ms, 2), direct: round(small.direct.p99_ms, 2), ratio: '', aim: '' },
+      ...['upload', 'download'].map((dir) => ({
+        measure: `100 MiB ${dir}: MB/s`, plugin: round(streams[dir].plugin, 0), direct: round(streams[dir].direct, 0), ratio: round(streams[dir].plugin / streams[dir].direct, 2), aim: '>= 0.50',
+      })),
+      { measure: `install 5 MiB bundle over REST: ms (median of ${INSTALL_ROUNDS})`, plugin: round(median(installs), 1), direct: '', ratio: '', aim: '' },
+    ];
+    return { name: 'HTTP through a plugin vs the same handlers as plain Fastify routes', rows };
+  } finally {
+    await direct.app.close();
+    await server.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+module.exports = { run };
+
+if (require.main === module) {
+  run().then((r) => console.log(table(r.name, Object.keys(r.rows[0]), r.rows)), (err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}

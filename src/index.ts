@@ -1,3 +1,10 @@
 /** plughost: the host's public surface. */
 export * from './protocol';
+export { PluginHost, DEFAULTS as RUNTIME_DEFAULTS } from './runtime';
+export type * from './runtime/types';
+export { startServer, plughostRoutes, type ServerOptions, type RunningServer, type PlughostRoutesOptions } from './server';
+export * from './manifest';
+export * from './bundle';
+export type { Store, PluginRecord, PluginState, KvSetOptions, KvPage } from './store/store';
+export { SqliteStore } from './store';
 export { PlughostError, Errors, isError } from './errors';

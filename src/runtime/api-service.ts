@@ -83,7 +83,7 @@ export function apiImplementation(host: ApiHost, plugin: PluginSupervisor): grpc
     Log: async (req) => {
       const level = LEVELS.has(req.level as LogLevel) ? (req.level as LogLevel) : 'info';
       const fields = safeFields(req.fields as Buffer);
-      plugin.logs.push({ level, message: String(req.message ?? ''), fields, time: Date.now(), source: 'api', pluginId: id });
+      plugin.log(level, String(req.message ?? ''), fields, 'api');
       return {};
     },
     KVSet: async (req) => {

@@ -80,7 +80,9 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   }
 
   /** Opens the data dir, clears leftovers of an interrupted run, and brings enabled plugins back up. */
-  static async open<H extends HookMap = HookMap, A extends ApiMethods = ApiMethods>(options: PluginHostOptions<A>): Promise<PluginHost<H, A>> {
+  static async open<H extends HookMap = HookMap, A extends ApiMethods = ApiMethods>(given: PluginHostOptions<A>): Promise<PluginHost<H, A>> {
+    // Plugins run with their own folder as cwd: every path handed to them must be absolute.
+    const options = { ...given, dataDir: path.resolve(given.dataDir) };
     fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     const installer = new BundleInstaller(options.dataDir, { trustedKeys: options.trustedKeys ?? [], requireSignature: options.requireSignature ?? false }, options.bundleLimits);
     installer.prepare();

@@ -272,9 +272,9 @@ export class PluginSupervisor {
     this.host.onLog(entry);
   }
 
-  /** A record from the host about this plugin, kept with the plugin's own logs. */
-  log(level: PluginLogRecord['level'], message: string, fields: Record<string, unknown> = {}): void {
-    this.pluginLog({ level, message, fields, time: Date.now(), source: 'host' });
+  /** A record about this plugin (from the host, or sent by the plugin through the API's Log), kept with its own logs. */
+  log(level: PluginLogRecord['level'], message: string, fields: Record<string, unknown> = {}, source: 'host' | 'api' = 'host'): void {
+    this.pluginLog({ level, message, fields, time: Date.now(), source });
   }
 }
 

@@ -37,7 +37,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
 
   app.post('/plugins', async (request, reply) => {
     const force = (request.query as { force?: string }).force === 'true';
-    const tmp = await requestTempDir();
+    const tmp = requestTempDir();
     try {
       const { bundle, signature } = await receiveBundle(request, tmp.dir, options.maxUploadBytes);
       const info = await host.install(bundle, { force, signature });
@@ -58,7 +58,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     },
   }, async (request, reply) => {
     const body = request.body as { url: string; signature_url?: string; force?: boolean };
-    const tmp = await requestTempDir();
+    const tmp = requestTempDir();
     try {
       const bundle = path.join(tmp.dir, 'bundle.tar.gz');
       await download(body.url, bundle, options.maxUploadBytes, options.urlTimeoutMs);

@@ -10,9 +10,13 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Errors, PlughostError } from '../errors';
 
-/** A temp folder for one request's files; remove() deletes it. */
-export async function requestTempDir(): Promise<{ dir: string; remove(): Promise<void> }> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'plughost-up-'));
+/**
+ * A temp folder for one request's files; remove() deletes it. Synchronous on
+ * purpose: a multipart body must be handed to the parser before the handler
+ * first awaits, or a body that has already ended is never seen to end.
+ */
+export function requestTempDir(): { dir: string; remove(): Promise<void> } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plughost-up-'));
   return { dir, remove: () => fsp.rm(dir, { recursive: true, force: true }) };
 }
 

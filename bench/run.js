@@ -17,6 +17,7 @@ const SUITES = [
   { name: 'store', module: './store', print: printGeneric },
   { name: 'spawn', module: './spawn', print: printGeneric },
   { name: 'runtime', module: './runtime', print: printGeneric },
+  { name: 'server', module: './server', print: printGeneric },
 ];
 
 function printProtocol(r) {

@@ -43,10 +43,13 @@ class Hooks(hooks_pb2_grpc.HooksServicer):
             activations = self.increment("activations")
         except (grpc.RpcError, TimeoutError, ValueError) as err:
             context.abort(grpc.StatusCode.UNAVAILABLE, "cannot reach the host API on broker id %d: %s" % (request.api_broker_id, describe(err)))
-        self.api.Log(
-            api_pb2.LogRequest(level="info", message="python plugin activated", fields=json.dumps({"activations": activations}).encode()),
-            timeout=API_TIMEOUT_S,
-        )
+        try:
+            self.api.Log(
+                api_pb2.LogRequest(level="info", message="python plugin activated", fields=json.dumps({"activations": activations}).encode()),
+                timeout=API_TIMEOUT_S,
+            )
+        except grpc.RpcError as err:
+            goplugin.log("warn", "API Log failed", error=describe(err))
         goplugin.log("info", "activated", plugin_id=self.plugin_id, host_version=request.host_version)
         return hooks_pb2.Empty()
 

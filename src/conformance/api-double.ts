@@ -48,8 +48,8 @@ export function createApiDouble(manifest: Manifest, hostVersion: string): ApiDou
   const published: ApiDouble['published'] = [];
   let phase: CheckId = 'activate';
 
-  // apiImplementation reads only the caller's id, record and log buffer from its supervisor.
-  const subject = {
+  // apiImplementation reads only these members of the calling plugin's supervisor.
+  const subject: Pick<PluginSupervisor, 'id' | 'record' | 'logs' | 'log'> = {
     id: manifest.id,
     logs,
     record: {
@@ -64,7 +64,8 @@ export function createApiDouble(manifest: Manifest, hostVersion: string): ApiDou
       installedAt: Date.now(),
       updatedAt: Date.now(),
     },
-  } as unknown as PluginSupervisor;
+    log: (level, message, fields = {}, source = 'host') => logs.push({ level, message, fields, time: Date.now(), source, pluginId: manifest.id }),
+  };
   void store.putPlugin(subject.record);
 
   const host: ApiHost = {
@@ -83,7 +84,7 @@ export function createApiDouble(manifest: Manifest, hostVersion: string): ApiDou
     },
   };
 
-  const real = apiImplementation(host, subject);
+  const real = apiImplementation(host, subject as PluginSupervisor);
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const [method, handler] of Object.entries(real)) {
     implementation[method] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {

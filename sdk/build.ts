@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PROTO_ROOT } from '../src/protocol/proto';
+import { protoRoot } from '../src/protocol/proto';
 
 /** File endings that make `server.entry` a TypeScript source to bundle. */
 export const TS_ENTRY = /\.(ts|mts|cts|tsx)$/;
@@ -72,7 +72,7 @@ export function bundlePlugin(entry: string, outFile: string): BundleResult {
   });
   if (result.errors.length) throw new Error(`esbuild could not bundle ${entry}: ${result.errors.map((e) => e.text).join('; ')}`);
   const protoDir = path.join(path.dirname(path.resolve(outFile)), 'proto');
-  copyProtos(PROTO_ROOT, protoDir);
+  copyProtos(protoRoot(), protoDir);
   return { outFile: path.resolve(outFile), protoDir, bytes: fs.statSync(outFile).size, esbuildVersion: esbuild.version };
 }
 

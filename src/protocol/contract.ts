@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ProtoGrpcType as ApiProto } from '../gen/api';
 import type { ProtoGrpcType as HooksProto } from '../gen/hooks';
-import { loadProtos } from './proto';
+import { ownProtos } from './proto';
 
 export type HooksCtor = HooksProto['plughost']['v1']['Hooks'];
 export type ApiCtor = ApiProto['plughost']['v1']['API'];
@@ -21,7 +21,7 @@ let loaded: { Hooks: HooksCtor; API: ApiCtor } | undefined;
 
 export function contract(): { Hooks: HooksCtor; API: ApiCtor } {
   if (!loaded) {
-    const pkg = loadProtos(['plughost/v1/hooks.proto', 'plughost/v1/api.proto']) as unknown as HooksProto & ApiProto;
+    const pkg = ownProtos() as unknown as HooksProto & ApiProto;
     loaded = { Hooks: pkg.plughost.v1.Hooks, API: pkg.plughost.v1.API };
   }
   return loaded;

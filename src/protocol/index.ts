@@ -5,5 +5,5 @@ export { GrpcBroker, type BrokerConnection, type BrokerServer, type ServiceRegis
 export { parseHandshakeLine, formatHandshakeLine, chooseAppVersion, type HandshakeLine, type Network } from './handshake';
 export { parseLogLine, type PluginLogRecord, type LogLevel, type LogSource } from './log-lines';
 export { createPluginLogger, type PluginLogger } from './plugin-log';
-export { loadProtos, PROTO_ROOT } from './proto';
+export { loadProtos, protoRoot } from './proto';
 export { DEFAULT_HANDSHAKE, type Handshake } from './constants';

@@ -10,6 +10,7 @@ import type { ProtoGrpcType as BrokerProto } from '../gen/grpc_broker';
 import type { ProtoGrpcType as ControllerProto } from '../gen/grpc_controller';
 import type { ProtoGrpcType as StdioProto } from '../gen/grpc_stdio';
 import type { ProtoGrpcType as HealthProto } from '../gen/health';
+import descriptors from '../gen/descriptors.json';
 
 /** The same conversions the generated types were made with (see the `gen` npm script). */
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
@@ -20,8 +21,13 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-/** The repository's proto/ folder, found from here whether running from src/ (tests) or dist/src/. */
-export const PROTO_ROOT = findProtoRoot(__dirname);
+let protoRootDir: string | undefined;
+
+/** The package's proto/ folder, found from here whether running from src/ (tests), dist/src/ or a bundled plugin. */
+export function protoRoot(): string {
+  protoRootDir ??= findProtoRoot(__dirname);
+  return protoRootDir;
+}
 
 function findProtoRoot(start: string): string {
   let dir = start;
@@ -35,7 +41,7 @@ function findProtoRoot(start: string): string {
 }
 
 /** Loads proto files (paths relative to `includeDirs` or absolute) into grpc-js service constructors. */
-export function loadProtos(files: string[], includeDirs: string[] = [PROTO_ROOT]): grpc.GrpcObject {
+export function loadProtos(files: string[], includeDirs: string[] = [protoRoot()]): grpc.GrpcObject {
   const definition = protoLoader.loadSync(files, { ...PROTO_LOADER_OPTIONS, includeDirs });
   return grpc.loadPackageDefinition(definition);
 }
@@ -47,17 +53,24 @@ export interface StandardServices {
   health: HealthProto['grpc']['health']['v1']['Health'];
 }
 
+let ours: grpc.GrpcObject | undefined;
+
+/**
+ * Every service of proto/ (go-plugin's, health, and the plughost contract),
+ * from the JSON descriptors `npm run gen` makes of proto/: parsing .proto text
+ * at every plugin start would cost tens of milliseconds of spawn-to-ready.
+ */
+export function ownProtos(): grpc.GrpcObject {
+  ours ??= grpc.loadPackageDefinition(protoLoader.fromJSON(descriptors.root as Parameters<typeof protoLoader.fromJSON>[0], PROTO_LOADER_OPTIONS));
+  return ours;
+}
+
 let standard: StandardServices | undefined;
 
 /** The four services every plugin serves, loaded once per process. */
 export function standardServices(): StandardServices {
   if (!standard) {
-    const loaded = loadProtos([
-      'plugin/grpc_broker.proto',
-      'plugin/grpc_controller.proto',
-      'plugin/grpc_stdio.proto',
-      'grpc/health/v1/health.proto',
-    ]) as unknown as BrokerProto & ControllerProto & StdioProto & HealthProto;
+    const loaded = ownProtos() as unknown as BrokerProto & ControllerProto & StdioProto & HealthProto;
     standard = {
       broker: loaded.plugin.GRPCBroker,
       controller: loaded.plugin.GRPCController,

@@ -50,10 +50,21 @@ export function definePlugin<Hooks extends HookMap = HookMap, Api extends ApiMap
     },
   };
   const cookie = DEFAULT_HANDSHAKE;
-  if (process.env[cookie.magicCookieKey] === cookie.magicCookieValue) {
+  if (process.env[cookie.magicCookieKey] === cookie.magicCookieValue || isBundledEntry()) {
+    // servePlugin itself refuses a launch without the cookie, with go-plugin's message and exit 1.
     setImmediate(() => {
       if (!serving) void plugin.serve();
     });
   }
   return plugin;
+}
+
+/**
+ * True when the SDK runs inside the file node was started with, which is what
+ * `plughost pack` makes of a TypeScript plugin: such a process is a plugin and
+ * nothing else, so without the cookie it must refuse the way go-plugin does. An
+ * SDK loaded as a library (tests, tools) stays inert instead.
+ */
+function isBundledEntry(): boolean {
+  return require.main !== undefined && require.main.filename === __filename;
 }

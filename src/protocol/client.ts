@@ -5,6 +5,7 @@
  * the plugin's whole process group when done. It holds no policy: restarts,
  * health intervals and hook semantics belong to the runtime.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -30,7 +31,7 @@ import { parseHandshakeLine, type HandshakeLine, type Network } from './handshak
 import { dialTarget } from './listen';
 import { LineSplitter, parseLogLine, type LogSource, type PluginLogRecord } from './log-lines';
 import { channelCredentials, channelOptions, derToPem, generateIdentity, type MutualTls } from './mtls';
-import { DEFAULT_INHERITED_ENV, exitPromise, killGroup, launch, pollExit, verifyChecksum, type ExitInfo } from './process';
+import { DEFAULT_INHERITED_ENV, INSTANCE_ENV, exitPromise, killPluginTree, launch, pollExit, verifyChecksum, type ExitInfo } from './process';
 import { standardServices } from './proto';
 import { StderrTail, waitForHandshakeLine } from './startup';
 
@@ -91,6 +92,8 @@ function logToPino(record: PluginLogRecord): void {
 
 interface Internals {
   pid: number;
+  /** The INSTANCE_ENV value of a launched plugin; null for a reattached one. */
+  marker: string | null;
   line: HandshakeLine;
   tls: MutualTls | null;
   child: ChildProcess | null;
@@ -152,6 +155,7 @@ export class PluginClient {
     const socketDir = makeSocketDir(options.socketDirParent ?? os.tmpdir());
     const own = options.autoMTLS ? generateIdentity() : null;
     const handshake = options.handshake ?? DEFAULT_HANDSHAKE;
+    const marker = crypto.randomBytes(12).toString('hex');
     const env: Record<string, string> = {
       ...inheritedEnv(options.inheritEnv),
       ...options.env,
@@ -160,6 +164,7 @@ export class PluginClient {
       [ENV.minPort]: String(options.minPort ?? DEFAULT_MIN_PORT),
       [ENV.maxPort]: String(options.maxPort ?? DEFAULT_MAX_PORT),
       [ENV.unixSocketDir]: socketDir,
+      [INSTANCE_ENV]: marker,
     };
     if (own) env[ENV.clientCert] = own.certPem;
     if (options.network === 'tcp') env[ENV.network] = 'tcp';
@@ -182,7 +187,7 @@ export class PluginClient {
     child.stderr!.on('end', () => stderr.end());
 
     const fail = async (err: unknown): Promise<never> => {
-      killGroup(pid);
+      killPluginTree(child, marker);
       await exited;
       fs.rmSync(socketDir, { recursive: true, force: true });
       throw err;
@@ -202,6 +207,7 @@ export class PluginClient {
     const tls = own && line.serverCertDer ? { own, peerCertPem: derToPem(line.serverCertDer) } : null;
     const client = new PluginClient({
       pid,
+      marker,
       line,
       tls,
       child,
@@ -236,6 +242,7 @@ export class PluginClient {
     };
     const client = new PluginClient({
       pid: config.pid,
+      marker: null,
       line,
       tls: null,
       child: null,
@@ -287,8 +294,9 @@ export class PluginClient {
 
   /**
    * Controller.Shutdown, then up to the grace period for a clean exit, then
-   * SIGKILL of the plugin's process group; removes the socket folder. Safe to
-   * call more than once.
+   * SIGKILL of the plugin's process group and (on Linux) of every process it
+   * started that escaped the group; removes the socket folder. Safe to call
+   * more than once.
    */
   kill(): Promise<ExitInfo> {
     this.killing ??= this.shutdownAndKill();
@@ -296,7 +304,7 @@ export class PluginClient {
   }
 
   private async shutdownAndKill(): Promise<ExitInfo> {
-    const { child, killGraceMs, socketDir } = this.internals;
+    const { child, killGraceMs, socketDir, marker } = this.internals;
     if (!this.exitInfo) {
       const controller = this.client(standardServices().controller);
       const deadline = Date.now() + killGraceMs;
@@ -304,7 +312,7 @@ export class PluginClient {
       await new Promise<void>((resolve) => controller.Shutdown({}, { deadline }, () => resolve()));
       await raceTimeout(this.exited, Math.max(0, deadline - Date.now()));
     }
-    if (child) killGroup(this.pid);
+    if (child) killPluginTree(child, marker);
     else if (!this.exitInfo) {
       try {
         process.kill(this.pid, 'SIGKILL');

@@ -57,6 +57,87 @@ export function exitPromise(child: ChildProcess): Promise<ExitInfo> {
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
+/**
+ * Set in the plugin's environment to a value unique to one launch. Children
+ * inherit it, so on Linux a descendant that left the process group and lost
+ * its parent (double fork, setsid) is still recognisable as the plugin's.
+ */
+export const INSTANCE_ENV = 'PLUGHOST_INSTANCE';
+
+/** Scans of /proc per kill: a process forking while we kill is caught by the next scan. */
+const KILL_PASSES = 5;
+
+/**
+ * SIGKILL to everything the plugin started: its process group, and on Linux
+ * every process that descends from `pid` or carries `marker` in its
+ * environment (children that called setsid, and orphans of a double fork).
+ */
+export function killPluginTree(child: ChildProcess, marker: string | null): void {
+  const pid = child.pid!;
+  // Once Node has reaped the plugin its pid may belong to someone else: then only the marker counts.
+  const root = child.exitCode === null && child.signalCode === null ? pid : null;
+  for (let pass = 0; pass < KILL_PASSES; pass++) {
+    killGroup(pid);
+    const left = strays(root, marker);
+    if (left.length === 0) return;
+    for (const p of left) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // Gone between the scan and the kill.
+      }
+    }
+  }
+}
+
+/** Live (not zombie) processes below `root` by parent links, or marked with `marker`. Empty off Linux. */
+export function strays(root: number | null, marker: string | null): number[] {
+  if (process.platform !== 'linux') return [];
+  let names: string[];
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const needle = marker ? Buffer.from(`${INSTANCE_ENV}=${marker}\0`) : null;
+  const children = new Map<number, number[]>();
+  const found = new Set<number>();
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // The command name may hold spaces and parentheses: the fields after it start past the last ')'.
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (state === 'Z' || state === 'X') continue;
+    const siblings = children.get(Number(ppid)) ?? [];
+    siblings.push(pid);
+    children.set(Number(ppid), siblings);
+    if (!needle) continue;
+    try {
+      if (fs.readFileSync(`/proc/${name}/environ`).includes(needle)) found.add(pid);
+    } catch {
+      // Another user's process, or gone.
+    }
+  }
+  const queue = root === null ? [...found] : [root, ...found];
+  while (queue.length > 0) {
+    for (const child of children.get(queue.pop()!) ?? []) {
+      if (!found.has(child)) {
+        found.add(child);
+        queue.push(child);
+      }
+    }
+  }
+  found.delete(process.pid);
+  return [...found];
+}
+
 /** SIGKILL to the whole process group led by `pid`; a group already gone is fine. */
 export function killGroup(pid: number): void {
   try {

@@ -1,8 +1,10 @@
 /**
  * Bundles on disk: unpack into a staging folder (signature checked first),
  * then move into plugins/<id> with renames on one filesystem, so a plugin
- * folder is either the old one or the new one, never half of each. Leftovers
- * of a host that died mid-install are cleared at open.
+ * folder is either the old one or the new one, never half of each. The
+ * replaced folder stays in staging until the new record is stored; each
+ * folder carries the SHA-256 of its bundle, so after a crash at any point the
+ * folder that matches the stored record is put back (see `reconcile`).
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -14,6 +16,15 @@ import type { BundleLimits } from '../bundle/limits';
 export interface TrustOptions {
   trustedKeys: KeyInput[];
   requireSignature: boolean;
+}
+
+/** File in each plugin folder holding the SHA-256 (hex) of the bundle it came from. */
+export const BUNDLE_MARKER = '.plughost-bundle-sha256';
+
+/** Where a placed folder can still be undone until `commit` (the record is stored). */
+export interface Placement {
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
 }
 
 export class BundleInstaller {
@@ -29,11 +40,36 @@ export class BundleInstaller {
     this.stagingDir = path.join(dataDir, 'staging');
   }
 
-  /** Creates the folders and removes whatever an interrupted install left in staging. */
+  /** Creates the folders; `clearStaging` after `reconcile` removes what an interrupted install left. */
   prepare(): void {
     fs.mkdirSync(this.pluginsDir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(this.stagingDir, { recursive: true, mode: 0o700 });
+  }
+
+  clearStaging(): void {
     fs.rmSync(this.stagingDir, { recursive: true, force: true });
     fs.mkdirSync(this.stagingDir, { recursive: true, mode: 0o700 });
+  }
+
+  /**
+   * After a crash: makes plugins/<id> the folder of the bundle `sha256` (the
+   * stored record) when a replace was interrupted, by putting the replaced
+   * folder back from staging. Folders without a marker (older installs) are
+   * taken as they are. Returns false when no matching folder exists.
+   */
+  reconcile(id: string, sha256: string): boolean {
+    const target = this.dirOf(id);
+    const current = readMarker(target);
+    if (current === sha256 || current === 'unmarked') return true;
+    const prefix = `old-${id}-`;
+    for (const name of fs.readdirSync(this.stagingDir)) {
+      const trash = path.join(this.stagingDir, name);
+      if (!name.startsWith(prefix) || /[^0-9a-f]/.test(name.slice(prefix.length)) || readMarker(trash) !== sha256) continue;
+      fs.rmSync(target, { recursive: true, force: true });
+      fs.renameSync(trash, target);
+      return true;
+    }
+    return false;
   }
 
   dirOf(id: string): string {
@@ -55,8 +91,13 @@ export class BundleInstaller {
     return extractBundle(bundlePath, dest, this.limits);
   }
 
-  /** Moves a staged folder into plugins/<id>, replacing what was there. */
-  async place(id: string, stagedDir: string): Promise<void> {
+  /**
+   * Marks a staged folder with its bundle's SHA-256 and moves it into
+   * plugins/<id>. The folder it replaces waits in staging until `commit`
+   * (call it once the record is stored) or comes back on `rollback`.
+   */
+  async place(id: string, stagedDir: string, sha256: string): Promise<Placement> {
+    await fsp.writeFile(path.join(stagedDir, BUNDLE_MARKER), `${sha256}\n`);
     const target = this.dirOf(id);
     const trash = path.join(this.stagingDir, `old-${id}-${crypto.randomBytes(4).toString('hex')}`);
     const hadOld = fs.existsSync(target);
@@ -67,7 +108,15 @@ export class BundleInstaller {
       if (hadOld) await fsp.rename(trash, target);
       throw err;
     }
-    if (hadOld) await fsp.rm(trash, { recursive: true, force: true });
+    return {
+      commit: async () => {
+        if (hadOld) await fsp.rm(trash, { recursive: true, force: true });
+      },
+      rollback: async () => {
+        await fsp.rm(target, { recursive: true, force: true });
+        if (hadOld) await fsp.rename(trash, target);
+      },
+    };
   }
 
   async discard(stagedDir: string): Promise<void> {
@@ -76,5 +125,15 @@ export class BundleInstaller {
 
   async remove(id: string): Promise<void> {
     await fsp.rm(this.dirOf(id), { recursive: true, force: true });
+  }
+}
+
+/** The bundle SHA-256 a folder was placed with; 'unmarked' for a folder without a marker; null when there is no folder. */
+function readMarker(dir: string): string | null {
+  if (!fs.existsSync(dir)) return null;
+  try {
+    return fs.readFileSync(path.join(dir, BUNDLE_MARKER), 'utf8').trim();
+  } catch {
+    return 'unmarked';
   }
 }

@@ -48,6 +48,8 @@ export const DEFAULTS: RuntimeDefaults = {
   restartBackoffMaxMs: 60_000,
   autoMTLS: false,
   logBufferSize: 1_000,
+  logLinesPerSecond: 1_000,
+  logBytesPerSecond: 1024 * 1024,
 };
 
 /** Events: 'state' (StateChange), 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' ({topic, payload, source}), 'log' (PluginLogEntry). */
@@ -102,11 +104,13 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     for (const dir of this.installer.installedDirs()) if (!known.has(dir)) await this.installer.remove(dir);
     for (const record of records) {
       const sup = this.addSupervisor({ ...record, state: 'not_running' });
-      if (!fs.existsSync(this.installer.dirOf(record.id))) {
+      // A replace cut short leaves the stored record's folder in staging: put it back before staging is cleared.
+      if (!this.installer.reconcile(record.id, record.bundleSha256)) {
         sup.lastError = 'the plugin folder is missing from the data dir; reinstall the bundle';
       }
       this.persist(record.id, { state: 'not_running', lastError: sup.lastError });
     }
+    this.installer.clearStaging();
   }
 
   // ---- operator actions ----
@@ -121,7 +125,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
         if (existing && !options.force) throw Errors.PLUGIN_EXISTS(manifest.id, existing.record.version);
         const enabled = existing?.record.enabled ?? false;
         if (existing) await existing.stop();
-        await this.installer.place(manifest.id, staged.path);
+        const placement = await this.installer.place(manifest.id, staged.path, staged.sha256);
         const now = Date.now();
         const record: PluginRecord = {
           id: manifest.id,
@@ -135,7 +139,13 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
           installedAt: existing?.record.installedAt ?? now,
           updatedAt: now,
         };
-        await this.store.putPlugin(record);
+        try {
+          await this.store.putPlugin(record);
+        } catch (err) {
+          await placement.rollback();
+          throw err;
+        }
+        await placement.commit();
         const sup = this.addSupervisor(record);
         this.emit('installed', this.info(sup));
         if (enabled) await this.startQuietly(sup);
@@ -297,6 +307,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       onStateChange: (change) => this.onStateChange(change),
       onLog: (entry) => this.onLog(entry),
       onRestart: (id) => this.metrics.restarts.inc({ plugin: id }),
+      onLogsDropped: (id, lines) => this.metrics.droppedLogLines.inc({ plugin: id }, lines),
       saveConfig: (id, config) => this.setConfig(id, config),
       publish: (topic, payload, source) => this.publish(topic, payload, source),
       callPlugin: async (_caller, target, hook, payload) => {

@@ -5,6 +5,7 @@
  * OnDeactivate, then kill. Each launch has a generation number so that the exit
  * of a process we already replaced or stopped is never mistaken for a crash.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import semver from 'semver';
@@ -17,6 +18,8 @@ import type { PluginLogRecord } from '../protocol/log-lines';
 import type { PluginRecord, PluginState } from '../store/store';
 import type { ImplementedResponse__Output } from '../gen/plughost/v1/ImplementedResponse';
 import { LogBuffer } from './log-buffer';
+import { LogRateLimiter } from './log-limiter';
+import { memoryLimitNote } from './memory-limit';
 import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
 
 /** What a supervisor needs from its host. */
@@ -28,7 +31,14 @@ export interface SupervisorHost {
   onStateChange(change: StateChange): void;
   onLog(entry: PluginLogEntry): void;
   onRestart(id: string): void;
+  /** Plugin log lines dropped by the rate limit. */
+  onLogsDropped(id: string, lines: number): void;
 }
+
+/** How often, at most, a "lines dropped" record is written while a plugin floods its logs. */
+const DROP_REPORT_MS = 1_000;
+/** Raw stderr lines kept, past the rate limit, to explain an exit. */
+const STDERR_KEPT = 20;
 
 export interface Implemented {
   methods: Set<string>;
@@ -51,12 +61,16 @@ export class PluginSupervisor {
   private failures: number[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
+  private dropTimer: NodeJS.Timeout | undefined;
+  private readonly limiter: LogRateLimiter;
+  private stderrTail: string[] = [];
 
   constructor(
     private readonly host: SupervisorHost,
     public record: PluginRecord,
   ) {
     this.logs = new LogBuffer(host.defaults.logBufferSize);
+    this.limiter = new LogRateLimiter({ linesPerSecond: host.defaults.logLinesPerSecond, bytesPerSecond: host.defaults.logBytesPerSecond });
   }
 
   get pid(): number | undefined {
@@ -131,7 +145,8 @@ export class PluginSupervisor {
     const [cmd, args] =
       target.kind === 'node'
         ? [process.execPath, [...(memory ? [`--max-old-space-size=${memory}`] : []), path.join(dir, target.entry), ...(manifest.args ?? [])]]
-        : [path.join(dir, target.path), manifest.args ?? []];
+        : withAddressSpaceLimit(path.join(dir, target.path), manifest.args ?? [], memory, (m) => this.log('warn', m));
+    this.stderrTail = [];
     const client = await PluginClient.start({
       cmd,
       args,
@@ -142,7 +157,9 @@ export class PluginSupervisor {
       autoMTLS: this.host.defaults.autoMTLS,
       onLog: (record) => this.pluginLog(record),
     }).catch((err) => {
-      throw Errors.ACTIVATION_FAILED(this.id, 'launch', errorMessage(err));
+      const why = errorMessage(err);
+      const note = memoryLimitNote(memory, null, [why]);
+      throw Errors.ACTIVATION_FAILED(this.id, 'launch', note ? `${note}; ${why}` : why);
     });
     if (generation !== this.generation) {
       await client.kill();
@@ -188,12 +205,11 @@ export class PluginSupervisor {
     if (generation !== this.generation || !this.desired) return;
     this.generation++;
     const how = info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
-    const tail = this.logs
-      .toArray(5)
-      .filter((e) => e.source === 'stderr')
-      .map((e) => e.message)
-      .join(' | ');
-    void this.teardown().then(() => this.failed(`plugin process exited unexpectedly (${how})${tail ? `; last stderr: ${tail}` : ''}`));
+    const tail = this.stderrTail.slice(-5).join(' | ');
+    const note = memoryLimitNote(this.record.manifest.limits?.memory_mb, info, this.stderrTail);
+    void this.teardown().then(() =>
+      this.failed(`plugin process exited unexpectedly (${how})${note ? `: ${note}` : ''}${tail ? `; last stderr: ${tail}` : ''}`),
+    );
   }
 
   /** Counts a failure; restarts with backoff, or parks the plugin after too many in the window. */
@@ -257,6 +273,7 @@ export class PluginSupervisor {
     clearTimeout(this.healthTimer);
     this.restartTimer = undefined;
     this.healthTimer = undefined;
+    this.reportDropped();
   }
 
   private setState(state: PluginState, lastError: string | null): void {
@@ -267,15 +284,67 @@ export class PluginSupervisor {
   }
 
   private pluginLog(record: PluginLogRecord): void {
+    if (record.source === 'stderr' || record.source === 'stdio:stderr') {
+      this.stderrTail.push(record.message.length > 300 ? `${record.message.slice(0, 300)}…` : record.message);
+      if (this.stderrTail.length > STDERR_KEPT) this.stderrTail.shift();
+    }
+    if (record.source !== 'host' && !this.limiter.admit(record.message.length)) {
+      this.dropTimer ??= setTimeout(() => this.reportDropped(), DROP_REPORT_MS);
+      return;
+    }
     const entry = { ...record, pluginId: this.id };
     this.logs.push(entry);
     this.host.onLog(entry);
+  }
+
+  /** Writes one "N lines dropped" record for what the rate limit dropped since the last one. */
+  private reportDropped(): void {
+    clearTimeout(this.dropTimer);
+    this.dropTimer = undefined;
+    const { lines, bytes } = this.limiter.takeDropped();
+    if (lines === 0) return;
+    this.host.onLogsDropped(this.id, lines);
+    const { linesPerSecond, bytesPerSecond } = this.limiter.limits;
+    this.log('warn', `${lines} log lines (${bytes} bytes) dropped: the plugin wrote faster than ${linesPerSecond} lines/s or ${bytesPerSecond} bytes/s`, {
+      dropped_lines: lines,
+      dropped_bytes: bytes,
+    });
   }
 
   /** A record about this plugin (from the host, or sent by the plugin through the API's Log), kept with its own logs. */
   log(level: PluginLogRecord['level'], message: string, fields: Record<string, unknown> = {}, source: 'host' | 'api' = 'host'): void {
     this.pluginLog({ level, message, fields, time: Date.now(), source });
   }
+}
+
+/**
+ * RLIMIT_AS for an executable through util-linux's prlimit, which sets the
+ * limit on itself and then execs the plugin (same pid, same process group).
+ * Off Linux, or without prlimit, the limit cannot be enforced: said once in
+ * the plugin's log, and the plugin runs unlimited.
+ */
+function withAddressSpaceLimit(exe: string, args: string[], memoryMb: number | undefined, warn: (m: string) => void): [string, string[]] {
+  if (!memoryMb) return [exe, args];
+  const prlimit = process.platform === 'linux' ? findOnPath('prlimit') : null;
+  if (!prlimit) {
+    warn(`limits.memory_mb (${memoryMb}) is not enforced for an executable here: it needs prlimit (util-linux) on Linux`);
+    return [exe, args];
+  }
+  return [prlimit, [`--as=${memoryMb * 1024 * 1024}`, '--', exe, ...args]];
+}
+
+function findOnPath(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // Not in this folder.
+    }
+  }
+  return null;
 }
 
 export function errorMessage(err: unknown): string {

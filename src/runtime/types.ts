@@ -41,6 +41,10 @@ export interface RuntimeDefaults {
   autoMTLS: boolean;
   /** Records kept per plugin in its log ring buffer. */
   logBufferSize: number;
+  /** Plugin log records accepted per second (burst: one second's worth); the excess is dropped and counted. Default 1000. */
+  logLinesPerSecond: number;
+  /** Bytes of plugin log messages accepted per second, as above. Default 1 MiB. */
+  logBytesPerSecond: number;
 }
 
 export interface HookPolicy {

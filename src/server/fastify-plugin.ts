@@ -10,6 +10,7 @@ import { adminRoutes } from './admin-routes';
 import { openApiDocument } from './openapi';
 import { pluginHttpRoutes } from './plugin-http';
 import { errorBody, fromFastifyError } from './replies';
+import { webSide } from './webapp-routes';
 
 export interface PlughostRoutesOptions {
   host: PluginHost;
@@ -56,5 +57,6 @@ export const plughostRoutes: FastifyPluginAsync<PlughostRoutesOptions> = async (
     maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
     urlTimeoutMs: options.urlTimeoutMs ?? 60_000,
   });
+  await app.register(webSide, { ...options, apiPrefix });
   await app.register(pluginHttpRoutes, { host, authenticate: options.authenticate });
 };

@@ -1,0 +1,167 @@
+/**
+ * The web side of plughost for the integrator's front end: the list of client
+ * bundles of running plugins, each bundle at a URL carrying a hash of its
+ * content (so browsers may keep it forever), a stream of that list as it
+ * changes, and the browser module (`plughost/webapp`) that loads them.
+ * `webSide` adds the operator's parts too: the event feed and the admin console.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Errors } from '../errors';
+import type { PluginHost } from '../runtime';
+import type { PluginInfo } from '../runtime/types';
+import { adminConsole, webAsset } from './admin-console';
+import { DEFAULT_HEARTBEAT_MS, EventStreams, eventRoutes, type EventStream } from './events-route';
+
+/** Hex digits of the content's SHA-256 in a bundle URL: 80 bits, plenty to tell versions apart. */
+export const BUNDLE_HASH_LENGTH = 20;
+const IMMUTABLE = 'max-age=31536000, immutable';
+
+/** Who may read the client bundles; true lets the request through. */
+export type WebappAccess = (request: FastifyRequest) => boolean | Promise<boolean>;
+
+export interface WebappRoutesOptions {
+  host: PluginHost;
+  /** Where the list and its stream live. Default "/api/v1". */
+  apiPrefix?: string;
+  /**
+   * Default: everyone. The list names only ids, versions and script URLs that
+   * every page of the front end loads anyway, and end users hold no admin
+   * token. An integrator whose front end is private passes its session check
+   * here; bundles are then cached as `private`.
+   */
+  webappAccess?: WebappAccess;
+  /** Heartbeat interval of the event streams. Default 15 s. */
+  heartbeatMs?: number;
+}
+
+/** One entry of `GET /api/v1/plugins/webapp`. */
+export interface WebappBundle {
+  id: string;
+  version: string;
+  /** Absolute path of the bundle on this server, ending in `<content hash>.js`. */
+  bundleUrl: string;
+}
+
+/** Client bundle list, bundle files, their change stream and the browser module. */
+export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOptions): Promise<void> {
+  const { host } = options;
+  const apiPrefix = options.apiPrefix ?? '/api/v1';
+  const prefix = app.prefix;
+  const hashes = new BundleHashes(host);
+  const streams = new EventStreams(options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+  app.addHook('preClose', async () => streams.closeAll());
+
+  const checkAccess = async (request: FastifyRequest) => {
+    if (options.webappAccess && !(await options.webappAccess(request))) throw Errors.AUTH_WRONG();
+  };
+  const list = async (): Promise<WebappBundle[]> => {
+    const out: WebappBundle[] = [];
+    for (const p of await host.list()) {
+      if (!servesBundle(p)) continue;
+      const hash = await hashes.of(p).catch((err: unknown) => {
+        app.log.warn({ plugin_id: p.id, err: String(err) }, 'client bundle unreadable; left out of the list');
+        return null;
+      });
+      if (hash) out.push({ id: p.id, version: p.version, bundleUrl: `${prefix}/plugins/${encodeURIComponent(p.id)}/webapp/${hash}.js` });
+    }
+    return out;
+  };
+
+  app.get(`${apiPrefix}/plugins/webapp`, async (request, reply) => {
+    await checkAccess(request);
+    return reply.header('cache-control', 'no-store').send(await list());
+  });
+
+  app.get(`${apiPrefix}/plugins/webapp/events`, async (request, reply) => {
+    await checkAccess(request);
+    followBundles(host, streams.start(request, reply), list);
+  });
+
+  app.get('/plugins/:id/webapp/:file', async (request, reply) => {
+    await checkAccess(request);
+    const { id, file } = request.params as { id: string; file: string };
+    const info = await host.get(id);
+    const wanted = new RegExp(`^([0-9a-f]{${BUNDLE_HASH_LENGTH}})\\.js$`).exec(file)?.[1];
+    const current = servesBundle(info) ? await hashes.of(info) : null;
+    if (!wanted || wanted !== current) {
+      // A stale hash is refused rather than redirected: an old page must not run a version it never asked for.
+      reply.header('cache-control', 'no-store');
+      throw Errors.NOT_FOUND(`client bundle ${JSON.stringify(file)} of plugin ${JSON.stringify(id)} (it is ${current ? `${current}.js now` : 'not served while the plugin is not running'})`);
+    }
+    const cache = options.webappAccess ? 'private' : 'public';
+    return reply
+      .header('content-type', 'text/javascript; charset=utf-8')
+      .header('cache-control', `${cache}, ${IMMUTABLE}`)
+      .header('x-content-type-options', 'nosniff')
+      .send(fs.createReadStream(hashes.fileOf(info)));
+  });
+
+  app.get('/webapp/plughost.js', async (_request, reply) => webAsset(reply, 'plughost.mjs'));
+}
+
+/** Everything the web side offers, for `plughostRoutes`: the client bundles, the operator's feed and the console. */
+export async function webSide(
+  app: FastifyInstance,
+  options: WebappRoutesOptions & { adminToken: string; apiPrefix: string },
+): Promise<void> {
+  await app.register(webappRoutes, options);
+  await app.register(eventRoutes, options);
+  await app.register(adminConsole, options);
+}
+
+function servesBundle(p: PluginInfo): boolean {
+  return p.enabled && p.state === 'running' && Boolean(p.manifest.webapp?.bundle_path);
+}
+
+/** Content hashes, computed once per installed bundle (the bundle's own SHA-256 names the install). */
+class BundleHashes {
+  private readonly known = new Map<string, { install: string; hash: string }>();
+
+  constructor(private readonly host: PluginHost) {}
+
+  fileOf(p: PluginInfo): string {
+    const root = this.host.pluginDir(p.id);
+    const file = path.resolve(root, p.manifest.webapp?.bundle_path ?? '');
+    // The manifest was checked at install; this keeps a bad path from ever leaving the folder.
+    if (!file.startsWith(root + path.sep)) throw Errors.NOT_FOUND(`client bundle of plugin ${JSON.stringify(p.id)}`);
+    return file;
+  }
+
+  async of(p: PluginInfo): Promise<string> {
+    const seen = this.known.get(p.id);
+    if (seen && seen.install === p.bundleSha256) return seen.hash;
+    const digest = crypto.createHash('sha256').update(await fs.promises.readFile(this.fileOf(p))).digest('hex');
+    const hash = digest.slice(0, BUNDLE_HASH_LENGTH);
+    this.known.set(p.id, { install: p.bundleSha256, hash });
+    return hash;
+  }
+}
+
+/**
+ * Sends the bundle list on connect and again whenever it changes. Sending the
+ * whole list (it is short) lets a page that missed events while reconnecting
+ * converge from the next message alone.
+ */
+function followBundles(host: PluginHost, stream: EventStream, list: () => Promise<WebappBundle[]>): void {
+  let last = '';
+  let queue: Promise<void> = Promise.resolve();
+  const refresh = () => {
+    queue = queue
+      .then(async () => {
+        const bundles = await list();
+        const text = JSON.stringify(bundles);
+        if (text !== last) stream.send('webapp', bundles);
+        last = text;
+      })
+      .catch(() => undefined);
+  };
+  refresh();
+  const events = ['state', 'installed', 'removed'] as const;
+  for (const e of events) host.on(e, refresh);
+  stream.onClose(() => {
+    for (const e of events) host.off(e, refresh);
+  });
+}

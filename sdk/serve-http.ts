@@ -1,13 +1,15 @@
 /**
  * The plugin side of ServeHTTP: the first request part's head becomes a
  * standard Request whose body streams from the gRPC stream; the handler's
- * Response goes back as a head part, then body parts, each flushed.
+ * Response goes back as a head part, then body parts, each flushed. A body
+ * that is not a stream travels in the head part (when it fits in 64 KiB); a
+ * streamed body's first chunk does too when it is ready at once.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { HTTPRequestHead__Output } from '../src/gen/plughost/v1/HTTPRequestHead';
 import type { HTTPRequestPart__Output } from '../src/gen/plughost/v1/HTTPRequestPart';
 import type { HTTPResponsePart } from '../src/gen/plughost/v1/HTTPResponsePart';
-import { StreamedBody, fromHeaderList, pumpBody, toHeaderList, writePart } from './http-stream';
+import { MAX_BODY_CHUNK, StreamedBody, fromHeaderList, pumpReader, toHeaderList, wholeBody, writePart } from './http-stream';
 
 type HttpCall = grpc.ServerDuplexStream<HTTPRequestPart__Output, HTTPResponsePart>;
 
@@ -23,16 +25,17 @@ export function serveHttpCall(
   settle: () => Promise<void>,
 ): void {
   const abort = new AbortController();
-  const body = new StreamedBody(call);
+  // Made on the head, and only for methods that carry a body: a GET never builds a web stream.
+  let body: StreamedBody | null = null;
   let cancelled = false;
   let started = false;
   call.on('cancelled', () => {
     cancelled = true;
     abort.abort(new Error('the client went away'));
-    body.fail(new Error('the client went away'));
+    body?.fail(new Error('the client went away'));
   });
-  call.on('error', (err: Error) => body.fail(err));
-  call.on('end', () => body.end());
+  call.on('error', (err: Error) => body?.fail(err));
+  call.on('end', () => body?.end());
   call.on('data', (part: HTTPRequestPart__Output) => {
     if (!started) {
       started = true;
@@ -40,9 +43,11 @@ export function serveHttpCall(
         call.destroy(Object.assign(new Error('ServeHTTP: the first HTTPRequestPart has no head'), { code: 3 }));
         return;
       }
+      const method = part.head.method || 'GET';
+      if (method !== 'GET' && method !== 'HEAD') body = new StreamedBody(call);
       void respond(part.head);
     }
-    body.push(part.body);
+    if (body && part.body.length > 0) body.push(part.body);
   });
 
   const respond = async (head: HTTPRequestHead__Output): Promise<void> => {
@@ -58,26 +63,62 @@ export function serveHttpCall(
       await response.body?.cancel();
       return;
     }
-    await writePart(call, { head: { status: response.status, headers: toHeaderList(response.headers) } });
-    if (response.body) {
-      try {
-        await pumpBody(response.body, (chunk) => writePart(call, { body: chunk, flush: true }), () => cancelled);
-      } catch (err) {
-        onError(err as Error);
+    const first: HTTPResponsePart = { head: { status: response.status, headers: toHeaderList(response.headers) } };
+    if (!response.body) {
+      call.write(first);
+      return void call.end();
+    }
+    // A string or bytes body: head and body in as few parts as the 64 KiB limit allows, no web stream.
+    const whole = wholeBody(response);
+    if (whole) {
+      first.body = Buffer.from(whole.buffer, whole.byteOffset, Math.min(MAX_BODY_CHUNK, whole.byteLength));
+      let wait = writePart(call, first);
+      for (let at = MAX_BODY_CHUNK; at < whole.byteLength && !cancelled; at += MAX_BODY_CHUNK) {
+        if (wait) await wait;
+        wait = writePart(call, { body: Buffer.from(whole.buffer, whole.byteOffset + at, Math.min(MAX_BODY_CHUNK, whole.byteLength - at)), flush: true });
       }
+      if (wait) await wait;
+      if (!cancelled) call.end();
+      return;
+    }
+    // A stream: its first chunk goes with the head when it is ready at once; a stream that
+    // has nothing yet (server-sent events) gets its head sent straight away.
+    const reader = response.body.getReader();
+    let headSent = false;
+    try {
+      const read = reader.read();
+      let pending = (await Promise.race([read, new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))])) ?? undefined;
+      if (pending && !pending.done) {
+        const v = pending.value;
+        first.body = Buffer.from(v.buffer, v.byteOffset, Math.min(MAX_BODY_CHUNK, v.byteLength));
+        first.flush = true;
+        pending = v.byteLength > MAX_BODY_CHUNK ? { done: false, value: v.subarray(MAX_BODY_CHUNK) } : undefined;
+        headSent = true;
+        await writePart(call, first);
+      } else if (!pending) {
+        headSent = true;
+        await writePart(call, first);
+        pending = await read;
+      } else {
+        headSent = true;
+        call.write(first);
+      }
+      await pumpReader(reader, (chunk) => writePart(call, { body: chunk, flush: true }), () => cancelled, pending);
+    } catch (err) {
+      onError(err as Error);
+      reader.releaseLock();
+      if (!headSent && !cancelled) call.write({ head: first.head });
     }
     if (!cancelled) call.end();
   };
 }
 
-function toRequest(head: HTTPRequestHead__Output, body: StreamedBody, signal: AbortSignal): Request {
+function toRequest(head: HTTPRequestHead__Output, body: StreamedBody | null, signal: AbortSignal): Request {
   const headers = fromHeaderList(head.headers);
   const method = head.method || 'GET';
   const path = head.path.startsWith('/') ? head.path : `/${head.path}`;
   const url = `http://${safeHost(headers.get('host'))}${path}${head.query ? `?${head.query}` : ''}`;
-  const hasBody = method !== 'GET' && method !== 'HEAD';
-  const init: RequestInit & { duplex: 'half' } = { method, headers, signal, body: hasBody ? body.stream : null, duplex: 'half' };
-  if (!hasBody) void body.stream.cancel();
+  const init: RequestInit & { duplex: 'half' } = { method, headers, signal, body: body ? body.stream : null, duplex: 'half' };
   return new Request(url, init);
 }
 

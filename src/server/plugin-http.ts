@@ -1,14 +1,15 @@
 /**
  * /plugins/:id/* → the plugin's ServeHTTP stream. Bodies stream both ways in
- * 64 KiB chunks with backpressure (nothing is buffered whole), each response
- * chunk is written as it arrives (so SSE and chunked responses flush), a client
+ * 64 KiB chunks with backpressure (nothing is buffered whole), response chunks
+ * are written in the event-loop turn they arrive in (so SSE and chunked responses
+ * flush; chunks arriving together share one socket write), a client
  * that goes away cancels the plugin's stream, and a plugin that dies mid-response
  * ends that response without touching the rest of the server.
  * /plugins/:id/public/* serves files from the bundle's public/ folder.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type * as grpc from '@grpc/grpc-js';
 import { Errors } from '../errors';
@@ -68,7 +69,9 @@ function requestHead(request: FastifyRequest, pathBelow: string, userId: string)
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
     if (STRIPPED_REQUEST_HEADERS.has(name)) continue;
-    grouped.set(name, [...(grouped.get(name) ?? []), raw[i + 1]]);
+    const values = grouped.get(name);
+    if (values) values.push(raw[i + 1]);
+    else grouped.set(name, [raw[i + 1]]);
   }
   if (userId) grouped.set(USER_ID_HEADER, [userId]);
   for (const [name, values] of grouped) headers.push({ name, values });
@@ -96,36 +99,66 @@ async function proxyToPlugin(
   res.on('close', () => {
     if (!finished) call.cancel();
   });
-  const pump = sendBody(request, call, requestHead(request, pathBelow, userId)).catch(() => call.cancel());
+  sendBody(request.raw, call, requestHead(request, pathBelow, userId));
 
+  // Response parts that arrive in one turn of the event loop go out in one socket write; a
+  // response that ends in that turn (a small answer) goes out whole, with a Content-Length.
   let started = false;
+  let pending: Buffer[] = [];
+  let scheduled: NodeJS.Immediate | undefined;
+  const writePending = (): void => {
+    scheduled = undefined;
+    if (res.destroyed) return;
+    if (pending.length === 0) {
+      if (!res.headersSent) res.flushHeaders();
+      return;
+    }
+    const chunks = pending;
+    pending = [];
+    let ok = true;
+    res.cork();
+    for (const chunk of chunks) ok = res.write(chunk);
+    res.uncork();
+    if (!ok) {
+      call.pause();
+      res.once('drain', () => call.resume());
+    }
+  };
   await new Promise<void>((resolve) => {
     call.on('data', (part: HTTPResponsePart__Output) => {
       if (!started) {
         started = true;
         const head = part.head;
-        const status = head && head.status >= 100 && head.status <= 599 ? head.status : 502;
+        res.statusCode = head && head.status >= 100 && head.status <= 599 ? head.status : 502;
         for (const h of head?.headers ?? []) {
           if (!STRIPPED_RESPONSE_HEADERS.has(h.name.toLowerCase())) res.setHeader(h.name, h.values);
         }
-        res.writeHead(status);
-        res.flushHeaders();
       }
-      if (part.body.length > 0 && !res.write(part.body)) {
-        call.pause();
-        res.once('drain', () => call.resume());
-      }
+      if (part.body.length > 0) pending.push(part.body);
+      scheduled ??= setImmediate(writePending);
     });
     call.on('end', () => {
       finished = true;
+      if (scheduled) clearImmediate(scheduled);
+      scheduled = undefined;
       if (!started) {
         res.writeHead(502, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { code: 'PLUGHOST_ERR_HOOK_FAILED', message: 'the plugin ended its response without a head', details: {} } }));
-      } else res.end();
+      } else if (!res.headersSent && pending.length <= 1) {
+        // Nothing sent yet: the whole response in one write (Node adds Content-Length when it may).
+        res.end(pending[0]);
+      } else {
+        writePending();
+        res.end();
+      }
+      pending = [];
       resolve();
     });
     call.on('error', (err: grpc.ServiceError) => {
       finished = true;
+      if (scheduled) clearImmediate(scheduled);
+      scheduled = undefined;
+      pending = [];
       if (!started && !res.destroyed) {
         const e = Errors.HOOK_FAILED(pathBelow, 'ServeHTTP', err.details || err.message);
         res.writeHead(502, { 'content-type': 'application/json' });
@@ -137,18 +170,41 @@ async function proxyToPlugin(
       resolve();
     });
   });
-  await pump;
 }
 
-/** Streams the request body to the plugin in bounded chunks, waiting when gRPC pushes back. */
-async function sendBody(request: FastifyRequest, call: grpc.ClientDuplexStream<HTTPRequestPart, unknown>, head: HTTPRequestPart['head']): Promise<void> {
-  call.write({ head });
-  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
-    for (let off = 0; off < chunk.length; off += BODY_CHUNK_BYTES) {
-      if (!call.write({ body: chunk.subarray(off, off + BODY_CHUNK_BYTES) })) await once(call as unknown as NodeJS.EventEmitter, 'drain');
-    }
+/**
+ * Streams the request body to the plugin in chunks of at most 64 KiB, the first one (when the
+ * client has already sent it) in the same part as the head, pausing while gRPC pushes back.
+ * A request without a body is one part and a half-close.
+ */
+function sendBody(raw: IncomingMessage, call: grpc.ClientDuplexStream<HTTPRequestPart, unknown>, head: HTTPRequestPart['head']): void {
+  const length = raw.headers['content-length'];
+  if (length === '0' || (length === undefined && raw.headers['transfer-encoding'] === undefined)) {
+    call.write({ head });
+    call.end();
+    return;
   }
-  call.end();
+  // Body bytes already buffered: the first chunk travels with the head. Otherwise the plugin
+  // gets the head now rather than when the client gets going.
+  let headSent = raw.readableLength === 0;
+  if (headSent) call.write({ head });
+  raw.on('data', (chunk: Buffer) => {
+    let ok = true;
+    for (let off = 0; off < chunk.length; off += BODY_CHUNK_BYTES) {
+      const body = off === 0 && chunk.length <= BODY_CHUNK_BYTES ? chunk : chunk.subarray(off, off + BODY_CHUNK_BYTES);
+      ok = call.write(headSent ? { body } : { head, body });
+      headSent = true;
+    }
+    if (!ok) {
+      raw.pause();
+      call.once('drain', () => raw.resume());
+    }
+  });
+  raw.on('end', () => {
+    if (!headSent) call.write({ head });
+    call.end();
+  });
+  raw.on('error', () => call.cancel());
 }
 
 async function serveStatic(reply: FastifyReply, root: string, relative: string): Promise<FastifyReply> {

@@ -57,6 +57,6 @@ export const plughostRoutes: FastifyPluginAsync<PlughostRoutesOptions> = async (
     maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
     urlTimeoutMs: options.urlTimeoutMs ?? 60_000,
   });
-  await app.register(webSide, { ...options, apiPrefix });
+  await app.register(webSide, { routes: options, apiPrefix });
   await app.register(pluginHttpRoutes, { host, authenticate: options.authenticate });
 };

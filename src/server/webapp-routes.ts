@@ -102,14 +102,20 @@ export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOp
   app.get('/webapp/plughost.js', async (_request, reply) => webAsset(reply, 'plughost.mjs'));
 }
 
-/** Everything the web side offers, for `plughostRoutes`: the client bundles, the operator's feed and the console. */
+/**
+ * Everything the web side offers, for `plughostRoutes`: the client bundles, the
+ * operator's feed and the console. The caller's options arrive nested as
+ * `routes`, because their own `prefix` (a register option) must not apply twice.
+ */
 export async function webSide(
   app: FastifyInstance,
-  options: WebappRoutesOptions & { adminToken: string; apiPrefix: string },
+  options: { routes: Omit<WebappRoutesOptions, 'apiPrefix'> & { adminToken: string }; apiPrefix: string },
 ): Promise<void> {
-  await app.register(webappRoutes, options);
-  await app.register(eventRoutes, options);
-  await app.register(adminConsole, options);
+  const { host, adminToken, webappAccess, heartbeatMs } = options.routes;
+  const { apiPrefix } = options;
+  await app.register(webappRoutes, { host, apiPrefix, webappAccess, heartbeatMs });
+  await app.register(eventRoutes, { host, adminToken, apiPrefix, heartbeatMs });
+  await app.register(adminConsole, { apiPrefix });
 }
 
 function servesBundle(p: PluginInfo): boolean {

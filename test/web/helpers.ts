@@ -3,14 +3,23 @@
  * events, and Chromium (skipped with a reason when /usr/bin/chromium is
  * missing, unless PLUGHOST_REQUIRE_INTEROP=1 makes that a failure).
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { packBundle } from '../../src/bundle';
 
 export const CHROMIUM = '/usr/bin/chromium';
+const ROOT = path.join(__dirname, '..', '..');
 /** Screenshots land here (git-ignored with the rest of .cache/). */
 export const ARTIFACTS = path.join(__dirname, '..', '..', '.cache', 'test-artifacts', 'web');
+
+/** Packs examples/hello with the built CLI, as its author would. */
+export function packHello(workDir: string): string {
+  const out = path.join(workDir, 'hello.tar.gz');
+  execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plughost.js'), 'pack', path.join(ROOT, 'examples', 'hello'), '-o', out], { stdio: 'pipe' });
+  return out;
+}
 
 /** A client bundle that fills slot `slot` with `text`, and counts its cleanups on window. */
 export function slotBundleSource(slot: string, text: string): string {

@@ -5,12 +5,14 @@
  * the NoteSaved notify hook. Plugins may read notes back with the getNote API
  * method when their manifest lists it under `permissions`.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino from 'pino';
 // Outside this repository this is `import { PluginHost } from 'plughost'`.
 import { PluginHost } from '../../../src/runtime';
+import { plughostRoutes } from '../../../src/server';
 import type { Note, NotesApi, NotesHooks } from './types';
 
 export interface NotesAppOptions {
@@ -18,6 +20,8 @@ export interface NotesAppOptions {
   dataDir: string;
   /** Shared by Fastify and the host; silent when omitted. */
   logger?: pino.Logger;
+  /** For plughost's admin API and console under /plughost; default a random one, so they stay closed. */
+  adminToken?: string;
 }
 
 export interface NotesApp {
@@ -122,6 +126,11 @@ export async function createNotesApp(options: NotesAppOptions): Promise<NotesApp
   });
 
   app.get('/notes', async () => ({ notes: [...notes.values()] }));
+
+  // plughost's routes under /plughost: the plugins' client bundles and HTTP routes (the demo page needs both), the admin API and console.
+  await app.register(plughostRoutes, { host, adminToken: options.adminToken ?? randomBytes(32).toString('base64url'), prefix: '/plughost' });
+  const demoPage = fs.readFileSync(path.join(__dirname, '..', 'public', 'index.html'));
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(demoPage));
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

@@ -189,13 +189,19 @@ function buildCard(info) {
   settingsBox.addEventListener('toggle', async () => {
     if (!settingsBox.open || card.form) return;
     const settings = info.manifest.settings_schema?.settings ?? [];
-    card.form = settingsForm(id, settings, (values) => api('PUT', `${path}/config`, values));
-    settingsBox.append(card.form.el);
+    // The values come first, so nothing typed into the form is overwritten by their arrival.
+    let config;
     try {
-      card.form.fill(await api('GET', `${path}/config`));
+      config = await api('GET', `${path}/config`);
     } catch (err) {
       actionError.textContent = `Could not read the settings: ${err.message}`;
+      settingsBox.open = false;
+      return;
     }
+    if (card.form) return;
+    card.form = settingsForm(id, settings, (values) => api('PUT', `${path}/config`, values));
+    card.form.fill(config);
+    settingsBox.append(card.form.el);
   });
   card.update(info);
   return card;

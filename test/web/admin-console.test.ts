@@ -70,10 +70,25 @@ browserTest('logs in with the token, refuses a wrong one, keeps it out of the UR
 });
 
 browserTest('uploads hello with a progress bar, enables it, and a saved setting reaches its route', async () => {
+  // A slow uplink (about 1.5 s for hello's bundle) so the bar is seen part-way.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 100 * 1024 });
+  await page.evaluate(() => {
+    const seen: number[] = [];
+    (window as unknown as { progressSeen: number[] }).progressSeen = seen;
+    const bar = document.querySelector('#upload-progress') as HTMLProgressElement;
+    new MutationObserver(() => seen.push(bar.value)).observe(bar, { attributes: true });
+    const tick = () => (seen.push(bar.value), bar.value < 100 && requestAnimationFrame(tick));
+    requestAnimationFrame(tick);
+  });
   const status = await uploadFile(packHello(server.work));
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await cdp.detach();
   expect(status).toBe('Installed Hello 0.1.0 (com.example.hello). Enable it below.');
   expect(await page.getAttribute('#upload-progress', 'hidden')).toBeNull();
-  expect(await page.evaluate(() => (document.querySelector('#upload-progress') as HTMLProgressElement).value)).toBe(100);
+  const seen = await page.evaluate(() => (window as unknown as { progressSeen: number[] }).progressSeen);
+  expect(seen.some((v) => v > 0 && v < 100)).toBe(true);
+  expect(seen[seen.length - 1]).toBe(100);
   expect(await stateOf(HELLO)).toBe('not running');
 
   await card(HELLO).locator('[data-action="enable"]').click();

@@ -64,6 +64,13 @@ browserTest('the demo page shows the hello greeting in its slot, read from the p
   await page.screenshot({ path: path.join(ARTIFACTS, 'demo-page.png') });
 });
 
+browserTest('the console and the API are found under the embed app\'s prefix', async () => {
+  const html = await (await fetch(`${base}/plughost/admin`)).text();
+  expect(html).toContain('<meta name="plughost-api-base" content="/plughost/api/v1">');
+  expect(html).toContain('src="/plughost/admin/console.js"');
+  expect((await fetch(`${base}/plughost/api/v1/plugins`)).status).toBe(401);
+});
+
 browserTest('bundle URLs are served as JavaScript with immutable caching', async () => {
   expect(bundleResponses.length).toBeGreaterThan(0);
   expect(bundleResponses[0]).toMatchObject({

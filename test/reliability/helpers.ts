@@ -28,7 +28,7 @@ export async function misbehavingBundle(workDir: string, id: string, o: Misbehav
     server: o.executable ? { executable: 'run.sh' } : { runtime: 'node', entry: 'main.js' },
     env: o.env ?? {},
     permissions: o.permissions ?? [],
-    limits: { hook_timeout_ms: 2000, start_timeout_ms: 10_000, ...o.limits },
+    limits: { hook_timeout_ms: 10_000, start_timeout_ms: 15_000, ...o.limits },
   };
   fs.writeFileSync(path.join(dir, 'plugin.json'), JSON.stringify(manifest));
   fs.writeFileSync(path.join(dir, 'main.js'), `require(${JSON.stringify(MISBEHAVING)});\n`);

@@ -71,7 +71,7 @@ describe('crashes', () => {
 describe('hangs', () => {
   test('in OnActivate: the start timeout fails the start and the process is killed', async () => {
     const id = 'com.test.hang-activate';
-    const res = (await add(id, { env: { HANG_ACTIVATE: '1' }, limits: { start_timeout_ms: 1500 } }))!;
+    const res = (await add(id, { env: { HANG_ACTIVATE: '1' }, limits: { start_timeout_ms: 3000 } }))!;
     expect(res.status).toBe(502);
     const i = await info(id);
     expect(i).toMatchObject({ state: 'failed_to_start', pid: undefined });

@@ -126,6 +126,9 @@ export const Errors = {
   BAD_URL: define('BAD_URL', 400, (url: string, why: string) => `URL ${JSON.stringify(url.slice(0, 300))} is not accepted: ${why}`),
   DOWNLOAD_FAILED: define('DOWNLOAD_FAILED', 502, (url: string, why: string) => `downloading ${url.slice(0, 300)} failed: ${why}`),
   NOT_FOUND: define('NOT_FOUND', 404, (what: string) => `${what} was not found`),
+  EVENTS_TICKET_INVALID: define('EVENTS_TICKET_INVALID', 403, () =>
+    'the event stream ticket is unknown, used or expired: POST /api/v1/events/ticket for a new one'),
+  WEBAPP_FORBIDDEN: define('WEBAPP_FORBIDDEN', 403, () => "this request may not read the plugins' client bundles"),
   // ---- manifest ----
   MANIFEST_NOT_FOUND: define('MANIFEST_NOT_FOUND', 400, (dir: string) =>
     `no manifest in ${quote(dir)}: expected one of plugin.json, plugin.yaml, plugin.yml`),

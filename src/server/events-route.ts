@@ -138,7 +138,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   app.get(`${options.apiPrefix}/events`, async (request, reply) => {
     const ticket = (request.query as { ticket?: unknown }).ticket;
     if (typeof ticket === 'string' && ticket) {
-      if (!tickets.redeem(ticket)) throw Errors.AUTH_WRONG();
+      if (!tickets.redeem(ticket)) throw Errors.EVENTS_TICKET_INVALID();
     } else {
       requireToken(request);
     }

@@ -10,7 +10,7 @@ import { adminRoutes } from './admin-routes';
 import { openApiDocument } from './openapi';
 import { pluginHttpRoutes } from './plugin-http';
 import { errorBody, fromFastifyError } from './replies';
-import { webSide } from './webapp-routes';
+import { webSide, type WebappAccess } from './webapp-routes';
 
 export interface PlughostRoutesOptions {
   host: PluginHost;
@@ -23,6 +23,10 @@ export interface PlughostRoutesOptions {
   authenticate?: (request: FastifyRequest) => Promise<string | null | undefined> | string | null | undefined;
   /** Where the admin API lives, relative to the plugin's prefix. Default "/api/v1". */
   apiPrefix?: string;
+  /** Who may list and load plugins' client bundles; default everyone (they are what every page loads). */
+  webappAccess?: WebappAccess;
+  /** Interval of heartbeats on the event streams. Default 15 s. */
+  heartbeatMs?: number;
 }
 
 export const plughostRoutes: FastifyPluginAsync<PlughostRoutesOptions> = async (app: FastifyInstance, options) => {

@@ -11,6 +11,7 @@ import { plughostRoutes, type PlughostRoutesOptions } from './fastify-plugin';
 
 export { plughostRoutes, type PlughostRoutesOptions } from './fastify-plugin';
 export { resolveAdminToken, tokenMatches } from './auth';
+export { webappRoutes, type WebappRoutesOptions, type WebappAccess, type WebappBundle } from './webapp-routes';
 
 export interface ServerOptions {
   dataDir: string;

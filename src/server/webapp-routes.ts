@@ -55,7 +55,7 @@ export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOp
   app.addHook('preClose', async () => streams.closeAll());
 
   const checkAccess = async (request: FastifyRequest) => {
-    if (options.webappAccess && !(await options.webappAccess(request))) throw Errors.AUTH_WRONG();
+    if (options.webappAccess && !(await options.webappAccess(request))) throw Errors.WEBAPP_FORBIDDEN();
   };
   const list = async (): Promise<WebappBundle[]> => {
     const out: WebappBundle[] = [];

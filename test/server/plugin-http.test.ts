@@ -86,8 +86,9 @@ test('100 MiB up and 100 MiB down stream through without a whole-body buffer', a
   let received = 0;
   for await (const part of down.body as unknown as AsyncIterable<Uint8Array>) received += part.length;
   expect(received).toBe(total);
-  // Bodies stream in bounded chunks: the host's memory does not grow by anything near the body size.
-  expect(process.memoryUsage().rss - before).toBeLessThan(total / 2);
+  // Bodies stream in bounded chunks: holding either body whole would add at least its 100 MiB
+  // (client and host share this process, so the bound leaves room for GC timing, not for a body).
+  expect(process.memoryUsage().rss - before).toBeLessThan(total);
 });
 
 test('a client that goes away cancels the plugin\'s stream', async () => {

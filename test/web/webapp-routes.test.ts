@@ -7,7 +7,6 @@ import * as crypto from 'node:crypto';
 import Fastify from 'fastify';
 import pino from 'pino';
 import { PluginHost } from '../../src/runtime';
-import type { ServerOptions } from '../../src/server';
 import { webappRoutes, type WebappBundle } from '../../src/server/webapp-routes';
 import { tempDir } from '../helpers';
 import { AUTH, testServer, upload, type TestServer } from '../server/helpers';
@@ -21,8 +20,7 @@ let server: TestServer;
 let baseline = 0;
 
 beforeAll(async () => {
-  // heartbeatMs reaches the web routes through plughostRoutes' options.
-  server = await testServer({ routes: { heartbeatMs: 200 } as ServerOptions['routes'] });
+  server = await testServer({ routes: { heartbeatMs: 200 } });
   baseline = server.host.listenerCount('state');
 });
 afterAll(async () => server.stop());

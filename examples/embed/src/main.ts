@@ -8,7 +8,7 @@ import pino from 'pino';
 import { createNotesApp } from './app';
 
 async function main(): Promise<void> {
-  const notes = await createNotesApp({ dataDir: './data-embed', logger: pino({ name: 'notes' }) });
+  const notes = await createNotesApp({ dataDir: './data-embed', logger: pino({ name: 'notes' }), adminToken: process.env.PLUGHOST_ADMIN_TOKEN });
   for (const bundle of process.argv.slice(2)) {
     const installed = await notes.host.install(bundle, { force: true });
     await notes.host.enable(installed.id);

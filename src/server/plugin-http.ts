@@ -1,8 +1,9 @@
 /**
  * /plugins/:id/* → the plugin's ServeHTTP stream. Bodies stream both ways in
  * 64 KiB chunks with backpressure (nothing is buffered whole), response chunks
- * are written in the event-loop turn they arrive in (so SSE and chunked responses
- * flush; chunks arriving together share one socket write), a client
+ * are written as they arrive (so SSE and chunked responses flush; the head waits
+ * only for what arrives in the same event-loop turn, so a small response goes out
+ * in one write), a client
  * that goes away cancels the plugin's stream, and a plugin that dies mid-response
  * ends that response without touching the rest of the server.
  * /plugins/:id/public/* serves files from the bundle's public/ folder.
@@ -101,8 +102,8 @@ async function proxyToPlugin(
   });
   sendBody(request.raw, call, requestHead(request, pathBelow, userId));
 
-  // Response parts that arrive in one turn of the event loop go out in one socket write; a
-  // response that ends in that turn (a small answer) goes out whole, with a Content-Length.
+  // The head and the parts that arrive with it in one turn of the event loop go out in one
+  // socket write; a response that ends in that turn goes out whole, with a Content-Length.
   let started = false;
   let pending: Buffer[] = [];
   let scheduled: NodeJS.Immediate | undefined;
@@ -133,6 +134,14 @@ async function proxyToPlugin(
         for (const h of head?.headers ?? []) {
           if (!STRIPPED_RESPONSE_HEADERS.has(h.name.toLowerCase())) res.setHeader(h.name, h.values);
         }
+      }
+      if (res.headersSent && !scheduled) {
+        // Streaming: each chunk goes out as it arrives, as before.
+        if (part.body.length > 0 && !res.write(part.body)) {
+          call.pause();
+          res.once('drain', () => call.resume());
+        }
+        return;
       }
       if (part.body.length > 0) pending.push(part.body);
       scheduled ??= setImmediate(writePending);

@@ -127,9 +127,9 @@ describe('PluginClient against a servePlugin plugin', () => {
 
   test('a plugin that sends nothing is reported as a timeout, and is killed', async () => {
     const logs = new LogCollector();
-    const err = await start({ env: { FIXTURE_MODE: 'silent' }, startTimeoutMs: 1_000 }, logs).catch((e) => e);
+    const err = await start({ env: { FIXTURE_MODE: 'silent' }, startTimeoutMs: 4_000 }, logs).catch((e) => e);
     expect(err.code).toBe(Errors.HANDSHAKE_TIMEOUT.code);
-    expect(err.message).toContain('within 1000 ms');
+    expect(err.message).toContain('within 4000 ms');
     expect(err.message).toContain('thinking...');
   });
 

@@ -106,9 +106,9 @@ describe('the plughost command', () => {
     expect(plughost('pack', 'hello').status).toBe(1);
   });
 
-  it('explains that serve arrives later', () => {
-    const r = plughost('serve');
-    expect(r.status).toBe(0);
-    expect(r.stdout).toContain('later step');
+  it('refuses a serve command line it cannot use, before starting anything', () => {
+    const r = plughost('serve', '--port', 'eighty');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--port eighty: expected a port number 0-65535');
   });
 });

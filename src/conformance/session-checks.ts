@@ -13,6 +13,7 @@ import type { PluginClient } from '../protocol/client';
 import { HEALTH_SERVICE_NAME } from '../protocol/constants';
 import { LIFECYCLE_METHODS, callUnary, contract, jsonBytes, type HooksClient } from '../protocol/contract';
 import { standardServices } from '../protocol/proto';
+import { raceTimeout } from '../protocol/process';
 import type { ApiDouble } from './api-double';
 import type { LaunchPlan } from './target';
 import type { CheckResult } from './types';
@@ -199,7 +200,7 @@ export async function checkShutdown(s: Session, implemented: ImplementedResponse
   const started = Date.now();
   // An UNAVAILABLE or CANCELLED reply is a plugin that exited before answering: that is fine.
   await new Promise<void>((resolve) => controller.Shutdown({}, { deadline: started + s.graceMs }, () => resolve()));
-  const exited = await within(s.client.exited, Math.max(0, started + s.graceMs - Date.now()));
+  const exited = await raceTimeout(s.client.exited, Math.max(0, started + s.graceMs - Date.now()));
   if (!exited) {
     return { ...base, status: 'fail', detail: 'the plugin did not exit', expected, got: `still running ${s.graceMs} ms after Shutdown`, notes };
   }
@@ -236,12 +237,3 @@ function exitText(info: { code: number | null; signal: string | null }): string 
   return info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
 }
 
-/** `promise`'s value, or undefined after `ms`; leaves no timer behind. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

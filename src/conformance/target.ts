@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { extractBundle } from '../bundle';
-import { findManifestFile, loadManifest, selectExecutable, type Manifest } from '../manifest';
+import { findManifestFile, loadManifest, type Manifest } from '../manifest';
+import { launchCommand } from '../runtime/memory-limit';
 
 export interface LaunchPlan {
   cmd: string;
@@ -52,12 +53,7 @@ function fromFolder(dir: string, cleanup: () => void): LaunchPlan {
   try {
     const { manifest } = loadManifest(dir);
     if (!manifest.server) throw new Error(`plugin ${manifest.id} has no server part (webapp only): there is no process to check`);
-    const target = selectExecutable(manifest);
-    const memory = manifest.limits?.memory_mb;
-    const [cmd, args] =
-      target.kind === 'node'
-        ? [process.execPath, [...(memory ? [`--max-old-space-size=${memory}`] : []), path.join(dir, target.entry), ...(manifest.args ?? [])]]
-        : [path.join(dir, target.path), manifest.args ?? []];
+    const { cmd, args } = launchCommand(manifest, dir);
     return { cmd, args, cwd: dir, env: manifest.env ?? {}, manifest, hasManifest: true, cleanup };
   } catch (err) {
     cleanup();

@@ -31,7 +31,7 @@ import { parseHandshakeLine, type HandshakeLine, type Network } from './handshak
 import { dialTarget } from './listen';
 import { LineSplitter, parseLogLine, type LogSource, type PluginLogRecord } from './log-lines';
 import { channelCredentials, channelOptions, derToPem, generateIdentity, type MutualTls } from './mtls';
-import { DEFAULT_INHERITED_ENV, INSTANCE_ENV, exitPromise, killPluginTree, launch, pollExit, verifyChecksum, type ExitInfo } from './process';
+import { DEFAULT_INHERITED_ENV, INSTANCE_ENV, exitPromise, killPluginTree, launch, pollExit, raceTimeout, verifyChecksum, type ExitInfo } from './process';
 import { standardServices } from './proto';
 import { StderrTail, waitForHandshakeLine } from './startup';
 
@@ -408,12 +408,3 @@ function checkReattachConfig(config: ReattachConfig): void {
   if (!Number.isInteger(c.pid) || (c.pid as number) <= 0) throw Errors.REATTACH_CONFIG('pid', 'a positive integer');
 }
 
-/** Waits for `promise` or `ms`, whichever is first, leaving no timer behind. */
-async function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

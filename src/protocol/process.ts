@@ -176,3 +176,13 @@ export function pollExit(pid: number, intervalMs = 100): { promise: Promise<Exit
     },
   };
 }
+
+/** `promise`'s value, or undefined once `ms` have passed, whichever comes first; leaves no timer behind. */
+export async function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

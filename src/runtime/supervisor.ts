@@ -5,12 +5,9 @@
  * OnDeactivate, then kill. Each launch has a generation number so that the exit
  * of a process we already replaced or stopped is never mistaken for a crash.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import semver from 'semver';
 import { Errors, PlughostError } from '../errors';
-import { selectExecutable } from '../manifest';
 import type { BrokerServer } from '../protocol/broker';
 import { PluginClient, type ExitInfo } from '../protocol/client';
 import { callUnary, contract, jsonBytes, type HooksClient } from '../protocol/contract';
@@ -19,7 +16,7 @@ import type { PluginRecord, PluginState } from '../store/store';
 import type { ImplementedResponse__Output } from '../gen/plughost/v1/ImplementedResponse';
 import { LogBuffer } from './log-buffer';
 import { LogRateLimiter } from './log-limiter';
-import { memoryLimitNote } from './memory-limit';
+import { launchCommand, memoryLimitNote } from './memory-limit';
 import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
 
 /** What a supervisor needs from its host. */
@@ -140,12 +137,8 @@ export class PluginSupervisor {
       }
     }
     const dir = this.host.pluginDir(this.id);
-    const target = selectExecutable(manifest);
     const memory = manifest.limits?.memory_mb;
-    const [cmd, args] =
-      target.kind === 'node'
-        ? [process.execPath, [...(memory ? [`--max-old-space-size=${memory}`] : []), path.join(dir, target.entry), ...(manifest.args ?? [])]]
-        : withAddressSpaceLimit(path.join(dir, target.path), manifest.args ?? [], memory, (m) => this.log('warn', m));
+    const { cmd, args } = launchCommand(manifest, dir, (m) => this.log('warn', m));
     this.stderrTail = [];
     const client = await PluginClient.start({
       cmd,
@@ -315,36 +308,6 @@ export class PluginSupervisor {
   log(level: PluginLogRecord['level'], message: string, fields: Record<string, unknown> = {}, source: 'host' | 'api' = 'host'): void {
     this.pluginLog({ level, message, fields, time: Date.now(), source });
   }
-}
-
-/**
- * RLIMIT_AS for an executable through util-linux's prlimit, which sets the
- * limit on itself and then execs the plugin (same pid, same process group).
- * Off Linux, or without prlimit, the limit cannot be enforced: said once in
- * the plugin's log, and the plugin runs unlimited.
- */
-function withAddressSpaceLimit(exe: string, args: string[], memoryMb: number | undefined, warn: (m: string) => void): [string, string[]] {
-  if (!memoryMb) return [exe, args];
-  const prlimit = process.platform === 'linux' ? findOnPath('prlimit') : null;
-  if (!prlimit) {
-    warn(`limits.memory_mb (${memoryMb}) is not enforced for an executable here: it needs prlimit (util-linux) on Linux`);
-    return [exe, args];
-  }
-  return [prlimit, [`--as=${memoryMb * 1024 * 1024}`, '--', exe, ...args]];
-}
-
-function findOnPath(name: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // Not in this folder.
-    }
-  }
-  return null;
 }
 
 export function errorMessage(err: unknown): string {

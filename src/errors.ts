@@ -100,6 +100,8 @@ export const Errors = {
     `plugin ${JSON.stringify(id)} rejected the new configuration: ${why}`),
   HOOK_FAILED: define('HOOK_FAILED', 502, (id: string, hook: string, why: string) =>
     `hook ${hook} of plugin ${JSON.stringify(id)} failed: ${why}`),
+  HOOK_TIMEOUT: define('HOOK_TIMEOUT', 504, (id: string, hook: string, ms: number) =>
+    `hook ${hook} of plugin ${JSON.stringify(id)} passed its deadline of ${ms} ms (Deadline exceeded)`),
   HOOK_NOT_IMPLEMENTED: define('HOOK_NOT_IMPLEMENTED', 404, (id: string, hook: string) =>
     `plugin ${JSON.stringify(id)} does not implement hook ${JSON.stringify(hook)}`),
   PERMISSION_DENIED: define('PERMISSION_DENIED', 403, (id: string, method: string) =>

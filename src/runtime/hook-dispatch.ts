@@ -6,6 +6,7 @@
  * fails or passes its deadline is skipped (fail-open) unless the hook is
  * configured fail-closed.
  */
+import * as grpc from '@grpc/grpc-js';
 import type { RunHookResponse__Output } from '../gen/plughost/v1/RunHookResponse';
 import { Errors } from '../errors';
 import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
@@ -31,8 +32,9 @@ export class HookDispatcher {
       end({ outcome: res.rejected ? 'rejected' : 'ok' });
       return res;
     } catch (err) {
-      end({ outcome: 'error' });
-      throw Errors.HOOK_FAILED(plugin.id, hook, errorMessage(err));
+      const timedOut = (err as grpc.ServiceError).code === grpc.status.DEADLINE_EXCEEDED;
+      end({ outcome: timedOut ? 'timeout' : 'error' });
+      throw timedOut ? Errors.HOOK_TIMEOUT(plugin.id, hook, plugin.hookTimeoutMs) : Errors.HOOK_FAILED(plugin.id, hook, errorMessage(err));
     }
   }
 

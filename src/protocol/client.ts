@@ -58,6 +58,11 @@ export interface PluginClientOptions {
   maxPort?: number;
   /** Parent of the private 0700 socket folder. Default: the OS temp dir. */
   socketDirParent?: string;
+  /**
+   * Starts the plugin's instance marker (PLUGHOST_INSTANCE), so that a later
+   * run of the same host can find and kill what this one's plugins left behind.
+   */
+  instancePrefix?: string;
   /** Expected SHA-256 (hex) of `cmd`, checked before launch. */
   checksum?: string;
   /** Receives every log record of the plugin; default: the host's pino logger. */
@@ -155,7 +160,8 @@ export class PluginClient {
     const socketDir = makeSocketDir(options.socketDirParent ?? os.tmpdir());
     const own = options.autoMTLS ? generateIdentity() : null;
     const handshake = options.handshake ?? DEFAULT_HANDSHAKE;
-    const marker = crypto.randomBytes(12).toString('hex');
+    const random = crypto.randomBytes(12).toString('hex');
+    const marker = options.instancePrefix ? `${options.instancePrefix}-${random}` : random;
     const env: Record<string, string> = {
       ...inheritedEnv(options.inheritEnv),
       ...options.env,

@@ -92,6 +92,27 @@ export function killPluginTree(child: ChildProcess, marker: string | null): void
 
 /** Live (not zombie) processes below `root` by parent links, or marked with `marker`. Empty off Linux. */
 export function strays(root: number | null, marker: string | null): number[] {
+  return scanProc(root, marker ? Buffer.from(`${INSTANCE_ENV}=${marker}\0`) : null);
+}
+
+/**
+ * SIGKILLs every process whose instance marker starts with `prefix-`, and
+ * their descendants: what plugins launched by an earlier run of the same host
+ * left behind when that host died without stopping them. Returns how many.
+ */
+export function killMarkedWithPrefix(prefix: string): number {
+  const left = scanProc(null, Buffer.from(`${INSTANCE_ENV}=${prefix}-`));
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone between the scan and the kill.
+    }
+  }
+  return left.length;
+}
+
+function scanProc(root: number | null, needle: Buffer | null): number[] {
   if (process.platform !== 'linux') return [];
   let names: string[];
   try {
@@ -99,7 +120,6 @@ export function strays(root: number | null, marker: string | null): number[] {
   } catch {
     return [];
   }
-  const needle = marker ? Buffer.from(`${INSTANCE_ENV}=${marker}\0`) : null;
   const children = new Map<number, number[]>();
   const found = new Set<number>();
   for (const name of names) {

@@ -5,6 +5,7 @@
  * operator asked for (enabled or not).
  */
 import { EventEmitter } from 'node:events';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
@@ -14,6 +15,7 @@ import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePa
 import { Errors } from '../errors';
 import { validateConfig, maskSecrets, type Manifest } from '../manifest';
 import { callUnary, jsonBytes } from '../protocol/contract';
+import { killMarkedWithPrefix } from '../protocol/process';
 import { SqliteStore } from '../store/sqlite-store';
 import type { PluginRecord, Store } from '../store/store';
 import { apiImplementation, type ApiHost } from './api-service';
@@ -58,6 +60,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   readonly hostVersion: string;
   readonly dataDir: string;
   readonly logger: pino.Logger;
+  /** Derived from the data dir: every plugin process of a host on this data dir carries it. */
+  readonly instancePrefix: string;
 
   private readonly supervisors = new Map<string, PluginSupervisor>();
   private readonly busy = new Map<string, string>();
@@ -75,6 +79,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   ) {
     super();
     this.dataDir = options.dataDir;
+    this.instancePrefix = `ph${crypto.createHash('sha256').update(options.dataDir).digest('hex').slice(0, 16)}`;
     this.hostVersion = options.hostVersion ?? packageVersion();
     this.logger = options.logger ?? pino({ name: 'plughost' });
     this.defaults = { ...DEFAULTS, ...options.defaults };
@@ -90,6 +95,9 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     installer.prepare();
     const store = options.store ?? SqliteStore.open({ file: path.join(options.dataDir, 'plughost.db'), durability: options.durability });
     const host = new PluginHost<H, A>(options, store, installer);
+    // A host that died without stopping its plugins may have left their children running.
+    const killed = killMarkedWithPrefix(host.instancePrefix);
+    if (killed > 0) host.logger.warn({ processes: killed }, 'killed processes left by plugins of an earlier run of this host');
     await host.recover();
     if (options.startPlugins !== false) {
       await Promise.all([...host.supervisors.values()].filter((s) => s.record.enabled).map((s) => host.startQuietly(s)));
@@ -299,6 +307,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     const host: SupervisorHost & ApiHost = {
       defaults: this.defaults,
       hostVersion: this.hostVersion,
+      instancePrefix: this.instancePrefix,
       store: this.store,
       metrics: this.metrics,
       api: this.api,

@@ -23,6 +23,8 @@ import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
 export interface SupervisorHost {
   readonly defaults: RuntimeDefaults;
   readonly hostVersion: string;
+  /** Marks this host's plugin processes (see PluginClientOptions.instancePrefix). */
+  readonly instancePrefix: string;
   pluginDir(id: string): string;
   apiImplementation(supervisor: PluginSupervisor): grpc.UntypedServiceImplementation;
   onStateChange(change: StateChange): void;
@@ -148,6 +150,7 @@ export class PluginSupervisor {
       startTimeoutMs: manifest.limits?.start_timeout_ms ?? this.host.defaults.startTimeoutMs,
       killGraceMs: this.host.defaults.killGraceMs,
       autoMTLS: this.host.defaults.autoMTLS,
+      instancePrefix: this.host.instancePrefix,
       onLog: (record) => this.pluginLog(record),
     }).catch((err) => {
       const why = errorMessage(err);

@@ -22,6 +22,8 @@ import { apiImplementation, type ApiHost } from './api-service';
 import { HookDispatcher, topicMatches } from './hook-dispatch';
 import { BundleInstaller } from './installer';
 import { RuntimeMetrics } from './metrics';
+import { PluginLocks } from './plugin-locks';
+import { packageVersion } from './package-version';
 import { PluginSupervisor, errorMessage, type SupervisorHost } from './supervisor';
 import type {
   ApiMethods,
@@ -64,8 +66,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   readonly instancePrefix: string;
 
   private readonly supervisors = new Map<string, PluginSupervisor>();
-  private readonly busy = new Map<string, string>();
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly locks = new PluginLocks();
   private readonly dispatcher = new HookDispatcher(this.metrics);
   private readonly defaults: RuntimeDefaults;
   private readonly api: A;
@@ -128,7 +129,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     const staged = await this.installer.unpack(bundlePath, options.signature);
     const { manifest } = staged;
     try {
-      return await this.exclusive(manifest.id, 'install', async () => {
+      return await this.locks.exclusive(manifest.id, 'install', async () => {
         const existing = this.supervisors.get(manifest.id);
         if (existing && !options.force) throw Errors.PLUGIN_EXISTS(manifest.id, existing.record.version);
         const enabled = existing?.record.enabled ?? false;
@@ -166,7 +167,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
 
   /** Starts the plugin; throws ACTIVATION_FAILED (the reason is also kept in `lastError`). */
   async enable(id: string): Promise<PluginInfo> {
-    return this.queued(id, async () => {
+    return this.locks.queued(id, async () => {
       const sup = this.supervisor(id);
       if (!sup.record.enabled) await this.persist(id, { enabled: true });
       sup.record.enabled = true;
@@ -186,7 +187,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   }
 
   async disable(id: string): Promise<PluginInfo> {
-    return this.queued(id, async () => {
+    return this.locks.queued(id, async () => {
       const sup = this.supervisor(id);
       sup.record.enabled = false;
       await this.persist(id, { enabled: false });
@@ -196,7 +197,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   }
 
   async remove(id: string): Promise<void> {
-    await this.exclusive(id, 'remove', async () => {
+    await this.locks.exclusive(id, 'remove', async () => {
       const sup = this.supervisor(id);
       await sup.stop();
       await this.store.deletePlugin(id);
@@ -368,33 +369,6 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     return sup;
   }
 
-  /** Runs `fn` with the plugin's lock, or fails at once with 409 when another install/remove holds it. */
-  private async exclusive<T>(id: string, what: string, fn: () => Promise<T>): Promise<T> {
-    const holder = this.busy.get(id);
-    if (holder) throw Errors.PLUGIN_BUSY(id, holder);
-    this.busy.set(id, what);
-    try {
-      return await this.queued(id, fn);
-    } finally {
-      this.busy.delete(id);
-    }
-  }
-
-  /** Serializes operations on one plugin (enable after install, disable during enable...). */
-  private queued<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.queues.get(id) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(id, settled);
-    void settled.then(() => {
-      if (this.queues.get(id) === settled) this.queues.delete(id);
-    });
-    return run;
-  }
-
   private info(sup: PluginSupervisor): PluginInfo {
     const { record } = sup;
     const m = record.manifest;
@@ -434,15 +408,4 @@ function carryConfig(manifest: Manifest, previous: PluginConfig): PluginConfig {
     }
   }
   return previous;
-}
-
-function packageVersion(): string {
-  let dir = __dirname;
-  for (;;) {
-    const file = path.join(dir, 'package.json');
-    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
-    const parent = path.dirname(dir);
-    if (parent === dir) return '0.0.0';
-    dir = parent;
-  }
 }

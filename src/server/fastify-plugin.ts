@@ -4,12 +4,12 @@
  * under any prefix: `app.register(plughostRoutes, { host, adminToken, prefix: '/ext' })`.
  */
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { PlughostError } from '../errors';
+import { Errors, PlughostError } from '../errors';
 import type { PluginHost } from '../runtime';
 import { adminRoutes } from './admin-routes';
 import { openApiDocument } from './openapi';
 import { pluginHttpRoutes } from './plugin-http';
-import { errorBody, fromFastifyError } from './replies';
+import { errorBody, fromFastifyError, sendError } from './replies';
 import { webSide, type WebappAccess } from './webapp-routes';
 
 export interface PlughostRoutesOptions {
@@ -38,9 +38,7 @@ export const plughostRoutes: FastifyPluginAsync<PlughostRoutesOptions> = async (
     if (status >= 500) request.log.error({ err }, 'request failed');
     return reply.status(status).send(body);
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: { code: 'PLUGHOST_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: {} } }),
-  );
+  app.setNotFoundHandler((request, reply) => sendError(reply, Errors.NOT_FOUND(`route ${request.method} ${request.url.split('?')[0]}`)));
 
   app.get('/healthz', async () => {
     const plugins = await host.list();

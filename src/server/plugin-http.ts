@@ -10,15 +10,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type * as grpc from '@grpc/grpc-js';
-import { Errors } from '../errors';
+import { Errors, type PlughostError } from '../errors';
 import type { HTTPHeader } from '../gen/plughost/v1/HTTPHeader';
 import type { HTTPRequestPart } from '../gen/plughost/v1/HTTPRequestPart';
 import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePart';
 import type { PluginHost } from '../runtime';
-import { sendError } from './replies';
+import { errorBody, sendError } from './replies';
 
 export const BODY_CHUNK_BYTES = 64 * 1024;
 export const USER_ID_HEADER = 'plughost-user-id';
@@ -57,7 +57,7 @@ export async function pluginHttpRoutes(app: FastifyInstance, options: PluginHttp
     const { id, '*': rest } = request.params as { id: string; '*'?: string };
     const userId = options.authenticate ? await options.authenticate(request) : null;
     const call = options.host.openHttpStream(id);
-    return proxyToPlugin(request, reply, call, `/${rest ?? ''}`, userId ?? '');
+    return proxyToPlugin(request, reply, call, id, `/${rest ?? ''}`, userId ?? '');
   };
   app.all('/plugins/:id', proxy);
   app.all('/plugins/:id/*', proxy);
@@ -91,6 +91,7 @@ async function proxyToPlugin(
   request: FastifyRequest,
   reply: FastifyReply,
   call: grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__Output>,
+  pluginId: string,
   pathBelow: string,
   userId: string,
 ): Promise<void> {
@@ -127,11 +128,20 @@ async function proxyToPlugin(
   };
   await new Promise<void>((resolve) => {
     call.on('data', (part: HTTPResponsePart__Output) => {
+      if (finished) return;
       if (!started) {
-        started = true;
         const head = part.head;
-        res.statusCode = head && head.status >= 100 && head.status <= 599 ? head.status : 502;
-        for (const h of head?.headers ?? []) {
+        if (!head) {
+          // The contract requires the head in the first part: without it there is no status to send.
+          finished = true;
+          call.cancel();
+          endWithError(res, Errors.HOOK_FAILED(pluginId, 'ServeHTTP', `the plugin answered ${pathBelow} without a head in its first part`));
+          resolve();
+          return;
+        }
+        started = true;
+        res.statusCode = head.status >= 100 && head.status <= 599 ? head.status : 502;
+        for (const h of head.headers) {
           if (!STRIPPED_RESPONSE_HEADERS.has(h.name.toLowerCase())) res.setHeader(h.name, h.values);
         }
       }
@@ -147,12 +157,12 @@ async function proxyToPlugin(
       scheduled ??= setImmediate(writePending);
     });
     call.on('end', () => {
+      if (finished) return;
       finished = true;
       if (scheduled) clearImmediate(scheduled);
       scheduled = undefined;
       if (!started) {
-        res.writeHead(502, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'PLUGHOST_ERR_HOOK_FAILED', message: 'the plugin ended its response without a head', details: {} } }));
+        endWithError(res, Errors.HOOK_FAILED(pluginId, 'ServeHTTP', `the plugin ended its response to ${pathBelow} without a head`));
       } else if (!res.headersSent && pending.length <= 1) {
         // Nothing sent yet: the whole response in one write (Node adds Content-Length when it may).
         res.end(pending[0]);
@@ -164,14 +174,13 @@ async function proxyToPlugin(
       resolve();
     });
     call.on('error', (err: grpc.ServiceError) => {
+      if (finished) return;
       finished = true;
       if (scheduled) clearImmediate(scheduled);
       scheduled = undefined;
       pending = [];
       if (!started && !res.destroyed) {
-        const e = Errors.HOOK_FAILED(pathBelow, 'ServeHTTP', err.details || err.message);
-        res.writeHead(502, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: e.code, message: e.message, details: {} } }));
+        endWithError(res, Errors.HOOK_FAILED(pluginId, 'ServeHTTP', `${pathBelow}: ${err.details || err.message}`));
       } else {
         // Mid-body: cut the connection so the client sees an incomplete response, not a short one.
         res.destroy();
@@ -179,6 +188,12 @@ async function proxyToPlugin(
       resolve();
     });
   });
+}
+
+/** The catalog's error JSON on a hijacked response that has sent nothing yet. */
+function endWithError(res: ServerResponse, err: PlughostError): void {
+  res.writeHead(err.status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(errorBody(err)));
 }
 
 /**

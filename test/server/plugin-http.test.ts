@@ -139,3 +139,18 @@ test('public/ files are served, and nothing outside public/ is reachable', async
     expect([r, evil]).toEqual([404, evil]);
   }
 });
+
+test('a plugin that ends its response without a head answers 502 naming the plugin; an unknown route is 404', async () => {
+  const id = 'com.test.nohead';
+  expect((await upload(server.url, await pluginBundle(server.work, id, 'conformance/http-no-head.js'))).status).toBe(201);
+  expect((await fetch(`${server.url}/api/v1/plugins/${id}/enable`, { method: 'POST', headers: AUTH })).status).toBe(200);
+  const res = await fetch(`${server.url}/plugins/${id}/page`);
+  expect(res.status).toBe(502);
+  expect((await res.json()).error).toMatchObject({
+    code: 'PLUGHOST_ERR_HOOK_FAILED',
+    message: `hook ServeHTTP of plugin "${id}" failed: the plugin answered /page without a head in its first part`,
+  });
+  const missing = await fetch(`${server.url}/nowhere`);
+  expect(missing.status).toBe(404);
+  expect((await missing.json()).error).toMatchObject({ code: 'PLUGHOST_ERR_NOT_FOUND', message: 'route GET /nowhere was not found' });
+});

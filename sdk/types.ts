@@ -3,6 +3,7 @@
  * generated proto names appear here, and every generic has a default so a
  * plugin that types nothing still compiles.
  */
+import type { PluginLogger } from '../src/protocol/plugin-log';
 import type { Manifest, SettingValue } from '../src/manifest/types';
 
 export type { Manifest, SettingValue };
@@ -26,14 +27,8 @@ export type SettingsMap = { [key: string]: SettingValue | undefined };
 /** Levels of the API's Log call, lowest first. */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
-/** Structured logging to the host; each record carries the plugin's id there. */
-export interface Logger {
-  trace(message: string, fields?: Record<string, unknown>): void;
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+/** Structured logging to the host, the same shape as the protocol layer's stderr logger; each record carries the plugin's id there. */
+export type Logger = PluginLogger;
 
 /** Options of a KV write. */
 export interface KVSetOptions<V> {

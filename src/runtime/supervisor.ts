@@ -16,6 +16,7 @@ import type { PluginRecord, PluginState } from '../store/store';
 import type { ImplementedResponse__Output } from '../gen/plughost/v1/ImplementedResponse';
 import { LogBuffer } from './log-buffer';
 import { LogRateLimiter } from './log-limiter';
+import { StderrTail } from '../protocol/startup';
 import { launchCommand, memoryLimitNote } from './memory-limit';
 import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
 
@@ -37,7 +38,6 @@ export interface SupervisorHost {
 /** How often, at most, a "lines dropped" record is written while a plugin floods its logs. */
 const DROP_REPORT_MS = 1_000;
 /** Raw stderr lines kept, past the rate limit, to explain an exit. */
-const STDERR_KEPT = 20;
 
 export interface Implemented {
   methods: Set<string>;
@@ -62,7 +62,7 @@ export class PluginSupervisor {
   private healthTimer: NodeJS.Timeout | undefined;
   private dropTimer: NodeJS.Timeout | undefined;
   private readonly limiter: LogRateLimiter;
-  private stderrTail: string[] = [];
+  private stderrTail = new StderrTail();
 
   constructor(
     private readonly host: SupervisorHost,
@@ -141,7 +141,7 @@ export class PluginSupervisor {
     const dir = this.host.pluginDir(this.id);
     const memory = manifest.limits?.memory_mb;
     const { cmd, args } = launchCommand(manifest, dir, (m) => this.log('warn', m));
-    this.stderrTail = [];
+    this.stderrTail = new StderrTail();
     const client = await PluginClient.start({
       cmd,
       args,
@@ -201,8 +201,9 @@ export class PluginSupervisor {
     if (generation !== this.generation || !this.desired) return;
     this.generation++;
     const how = info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
-    const tail = this.stderrTail.slice(-5).join(' | ');
-    const note = memoryLimitNote(this.record.manifest.limits?.memory_mb, info, this.stderrTail);
+    const lines = this.stderrTail.lines();
+    const tail = lines.slice(-5).join(' | ');
+    const note = memoryLimitNote(this.record.manifest.limits?.memory_mb, info, lines);
     void this.teardown().then(() =>
       this.failed(`plugin process exited unexpectedly (${how})${note ? `: ${note}` : ''}${tail ? `; last stderr: ${tail}` : ''}`),
     );
@@ -281,8 +282,7 @@ export class PluginSupervisor {
 
   private pluginLog(record: PluginLogRecord): void {
     if (record.source === 'stderr' || record.source === 'stdio:stderr') {
-      this.stderrTail.push(record.message.length > 300 ? `${record.message.slice(0, 300)}…` : record.message);
-      if (this.stderrTail.length > STDERR_KEPT) this.stderrTail.shift();
+      this.stderrTail.push(record.message);
     }
     if (record.source !== 'host' && !this.limiter.admit(record.message.length)) {
       this.dropTimer ??= setTimeout(() => this.reportDropped(), DROP_REPORT_MS);

@@ -171,17 +171,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       const sup = this.supervisor(id);
       if (!sup.record.enabled) await this.persist(id, { enabled: true });
       sup.record.enabled = true;
-      if (sup.state !== 'running') {
-        try {
-          sup.record.config = validateConfig(sup.record.manifest.settings_schema, sup.record.config);
-        } catch (err) {
-          this.onStateChange({ pluginId: id, state: 'failed_to_start', lastError: errorMessage(err) });
-          sup.state = 'failed_to_start';
-          sup.lastError = errorMessage(err);
-          throw err;
-        }
-        await sup.start();
-      }
+      if (sup.state !== 'running') await sup.start();
       return this.info(sup);
     });
   }

@@ -16,6 +16,7 @@ import type { PluginRecord, PluginState } from '../store/store';
 import type { ImplementedResponse__Output } from '../gen/plughost/v1/ImplementedResponse';
 import { LogBuffer } from './log-buffer';
 import { LogRateLimiter } from './log-limiter';
+import { validateConfig } from '../manifest';
 import { StderrTail } from '../protocol/startup';
 import { launchCommand, memoryLimitNote } from './memory-limit';
 import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
@@ -123,9 +124,12 @@ export class PluginSupervisor {
 
   private async launch(): Promise<void> {
     const generation = ++this.generation;
-    const { manifest, config } = this.record;
+    const { manifest } = this.record;
     this.setState('starting', this.lastError);
     this.implemented = { methods: new Set(), hooks: new Set(), topics: [] };
+    // An install may carry over a configuration the new settings schema no longer accepts.
+    const config = validateConfig(manifest.settings_schema, this.record.config);
+    this.record.config = config;
     if (!manifest.server) {
       // A webapp-only plugin has no process: it is running as soon as it is enabled.
       this.setState('running', null);

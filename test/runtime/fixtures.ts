@@ -12,6 +12,8 @@ export interface FixtureOptions {
   limits?: Record<string, number>;
   min_host_version?: string;
   settings?: boolean;
+  /** Replaces the default settings schema. */
+  settingsSchema?: Record<string, unknown>;
 }
 
 /** Packs a bundle for the contract fixture plugin and returns its path. */
@@ -28,7 +30,9 @@ export async function fixtureBundle(workDir: string, o: FixtureOptions): Promise
     limits: { hook_timeout_ms: 3000, ...o.limits },
   };
   if (o.min_host_version) manifest.min_host_version = o.min_host_version;
-  if (o.settings !== false) {
+  if (o.settingsSchema) {
+    manifest.settings_schema = o.settingsSchema;
+  } else if (o.settings !== false) {
     manifest.settings_schema = {
       settings: [
         { key: 'greeting', type: 'text', default: 'hello' },

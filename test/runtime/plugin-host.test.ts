@@ -83,6 +83,19 @@ test('a plugin whose OnActivate fails is failed_to_start with its reason', async
   expect(info.pid).toBeUndefined();
 });
 
+test('a configuration that misses a required setting fails the start, naming the setting, with no process launched', async () => {
+  const h = await open();
+  const schema = { settings: [{ key: 'endpoint', type: 'text', required: true }] };
+  await h.install(await fixtureBundle(work.dir, { id: 'com.test.needs', settingsSchema: schema }));
+  await expect(h.enable('com.test.needs')).rejects.toMatchObject({ code: 'PLUGHOST_ERR_CONFIG_INVALID' });
+  const info = await h.get('com.test.needs');
+  expect(info).toMatchObject({ state: 'failed_to_start', enabled: true });
+  expect(info.lastError).toMatch(/endpoint/);
+  expect(info.pid).toBeUndefined();
+  await h.setConfig('com.test.needs', { endpoint: 'https://example.test' });
+  expect((await h.enable('com.test.needs')).state).toBe('running');
+});
+
 test('min_host_version that this host does not satisfy fails the start, naming both versions', async () => {
   const h = await open({ hostVersion: '1.2.0' });
   await h.install(await fixtureBundle(work.dir, { id: 'com.test.future', min_host_version: '>=2.0.0' }));

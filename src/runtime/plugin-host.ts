@@ -14,7 +14,7 @@ import type { HTTPRequestPart } from '../gen/plughost/v1/HTTPRequestPart';
 import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePart';
 import { Errors } from '../errors';
 import { validateConfig, maskSecrets, type Manifest } from '../manifest';
-import { callUnary, jsonBytes } from '../protocol/contract';
+import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
 import { killMarkedWithPrefix } from '../protocol/process';
 import { SqliteStore } from '../store/sqlite-store';
 import type { PluginRecord, Store } from '../store/store';
@@ -117,7 +117,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       if (!this.installer.reconcile(record.id, record.bundleSha256)) {
         sup.lastError = 'the plugin folder is missing from the data dir; reinstall the bundle';
       }
-      this.persist(record.id, { state: 'not_running', lastError: sup.lastError });
+      this.persistInBackground(record.id, { state: 'not_running', lastError: sup.lastError });
     }
     this.installer.clearStaging();
   }
@@ -254,7 +254,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   /** Calls one plugin's hook directly. */
   async callHook(id: string, hook: string, payload: unknown, context?: HookCallContext): Promise<{ payload: unknown; rejected: boolean; reason: string }> {
     const res = await this.dispatcher.run(this.supervisor(id), hook, payload, context);
-    return { payload: res.payload.length ? JSON.parse(res.payload.toString('utf8')) : payload, rejected: res.rejected, reason: res.reason };
+    return { payload: parseJsonBytes(res.payload, payload), rejected: res.rejected, reason: res.reason };
   }
 
   /**
@@ -323,7 +323,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
 
   private onStateChange(change: StateChange): void {
     this.metrics.setState(change.pluginId, change.state);
-    if (this.supervisors.has(change.pluginId)) void this.persist(change.pluginId, { state: change.state, lastError: change.lastError });
+    if (this.supervisors.has(change.pluginId)) this.persistInBackground(change.pluginId, { state: change.state, lastError: change.lastError });
     this.logger.info({ plugin_id: change.pluginId, state: change.state, last_error: change.lastError ?? undefined }, `plugin ${change.state}`);
     this.emit('state', change);
   }
@@ -334,18 +334,28 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     if (this.listenerCount('log')) this.emit('log', entry);
   }
 
-  /** Store writes in order, one after another; close() waits for them. */
+  /**
+   * Store writes in order, one after another; close() waits for them. The
+   * returned promise fails when the write does, so an operator's change is
+   * never acknowledged unless it was stored.
+   */
   private persist(id: string, patch: Parameters<Store['updatePlugin']>[1]): Promise<void> {
-    const write = this.writes.then(() =>
-      this.store.updatePlugin(id, patch).then(
-        () => undefined,
-        (err) => {
-          if (this.supervisors.has(id)) this.logger.error({ plugin_id: id, err: errorMessage(err) }, 'could not persist plugin state');
-        },
-      ),
+    const write = this.writes.then(() => this.store.updatePlugin(id, patch));
+    this.writes = write.then(
+      () => undefined,
+      () => undefined,
     );
-    this.writes = write;
-    return write;
+    return write.then((stored) => {
+      const sup = this.supervisors.get(id);
+      if (sup) sup.record.updatedAt = stored.updatedAt;
+    });
+  }
+
+  /** For writes nobody waits on (state changes): a failure is logged. */
+  private persistInBackground(id: string, patch: Parameters<Store['updatePlugin']>[1]): void {
+    this.persist(id, patch).catch((err) => {
+      if (this.supervisors.has(id)) this.logger.error({ plugin_id: id, err: errorMessage(err) }, 'could not persist plugin state');
+    });
   }
 
   private async startQuietly(sup: PluginSupervisor): Promise<void> {

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { Errors, PlughostError } from '../errors';
 
@@ -58,9 +59,8 @@ export async function download(url: string, file: string, limit: number, timeout
   if (!res.ok || !res.body) throw Errors.DOWNLOAD_FAILED(url, `the server answered ${res.status}`);
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (declared > limit) throw Errors.UPLOAD_TOO_LARGE(`the bundle at ${url}`, limit);
-  const { Readable: NodeReadable } = await import('node:stream');
   try {
-    return await saveStream(NodeReadable.fromWeb(res.body as import('node:stream/web').ReadableStream), file, limit, `the bundle at ${url}`);
+    return await saveStream(Readable.fromWeb(res.body as WebReadableStream), file, limit, `the bundle at ${url}`);
   } catch (err) {
     if (err instanceof PlughostError && err.code === Errors.UPLOAD_INCOMPLETE.code) {
       throw Errors.DOWNLOAD_FAILED(url, err.message);

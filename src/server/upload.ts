@@ -49,12 +49,15 @@ export async function download(url: string, file: string, limit: number, timeout
     throw Errors.BAD_URL(url, 'it is not a valid URL');
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw Errors.BAD_URL(url, `only http and https are allowed, not ${parsed.protocol}`);
+  // One deadline for the whole download, headers and body alike.
+  const signal = AbortSignal.timeout(timeoutMs);
+  const timedOut = () => Errors.DOWNLOAD_FAILED(url, `no complete answer within ${timeoutMs} ms`);
   let res: Response;
   try {
-    res = await fetch(parsed, { signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
+    res = await fetch(parsed, { signal, redirect: 'follow' });
   } catch (err) {
     const e = err as Error;
-    throw Errors.DOWNLOAD_FAILED(url, e.name === 'TimeoutError' ? `no complete answer within ${timeoutMs} ms` : (e.cause as Error)?.message ?? e.message);
+    throw signal.aborted ? timedOut() : Errors.DOWNLOAD_FAILED(url, (e.cause as Error)?.message ?? e.message);
   }
   if (!res.ok || !res.body) throw Errors.DOWNLOAD_FAILED(url, `the server answered ${res.status}`);
   const declared = Number(res.headers.get('content-length') ?? NaN);
@@ -63,7 +66,7 @@ export async function download(url: string, file: string, limit: number, timeout
     return await saveStream(Readable.fromWeb(res.body as WebReadableStream), file, limit, `the bundle at ${url}`);
   } catch (err) {
     if (err instanceof PlughostError && err.code === Errors.UPLOAD_INCOMPLETE.code) {
-      throw Errors.DOWNLOAD_FAILED(url, err.message);
+      throw signal.aborted ? timedOut() : Errors.DOWNLOAD_FAILED(url, err.message);
     }
     throw err;
   }

@@ -7,7 +7,7 @@ let server: TestServer;
 let bundle: string;
 
 beforeAll(async () => {
-  server = await testServer({ routes: { maxUploadBytes: 256 * 1024 } });
+  server = await testServer({ routes: { maxUploadBytes: 256 * 1024, urlTimeoutMs: 1000 } });
   bundle = await pluginBundle(server.work, 'com.test.web', 'runtime/contract-plugin.js', {
     settings_schema: { settings: [{ key: 'greeting', type: 'text', default: 'hi' }, { key: 'token', type: 'secret' }, { key: 'count', type: 'number' }] },
   });
@@ -91,6 +91,11 @@ describe('plugin lifecycle over REST', () => {
   test('install-from-url: http only, a working download, and a dead URL', async () => {
     const files = http.createServer((req, res) => {
       if (req.url === '/b.tar.gz') fs.createReadStream(bundle).pipe(res);
+      else if (req.url === '/huge') res.end(Buffer.alloc(300 * 1024));
+      else if (req.url === '/huge-chunked') {
+        res.write(Buffer.alloc(200 * 1024));
+        res.end(Buffer.alloc(200 * 1024));
+      } else if (req.url === '/stall') res.write(Buffer.alloc(10));
       else res.writeHead(404).end();
     });
     await new Promise<void>((r) => files.listen(0, '127.0.0.1', r));
@@ -101,10 +106,19 @@ describe('plugin lifecycle over REST', () => {
       res = await api('/plugins/install-from-url', { method: 'POST', ...json({ url: `http://127.0.0.1:${port}/missing` }) });
       expect(res.status).toBe(502);
       expect((await res.json()).error.message).toMatch(/answered 404/);
+      for (const big of ['huge', 'huge-chunked']) {
+        res = await api('/plugins/install-from-url', { method: 'POST', ...json({ url: `http://127.0.0.1:${port}/${big}` }) });
+        expect(res.status).toBe(413);
+        expect((await res.json()).error.message).toMatch(/larger than the limit of 262144 bytes/);
+      }
+      res = await api('/plugins/install-from-url', { method: 'POST', ...json({ url: `http://127.0.0.1:${port}/stall` }) });
+      expect(res.status).toBe(502);
+      expect((await res.json()).error.message).toMatch(/no complete answer within 1000 ms/);
       res = await api('/plugins/install-from-url', { method: 'POST', ...json({ url: 'file:///etc/passwd' }) });
       expect(res.status).toBe(400);
       expect((await res.json()).error.message).toMatch(/only http and https/);
     } finally {
+      files.closeAllConnections();
       files.close();
       await api('/plugins/com.test.web', { method: 'DELETE' });
     }

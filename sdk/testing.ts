@@ -14,7 +14,7 @@ import type { RunHookStreamRequest } from '../src/gen/plughost/v1/RunHookStreamR
 import type { RunHookStreamResponse__Output } from '../src/gen/plughost/v1/RunHookStreamResponse';
 import type { BrokerServer } from '../src/protocol/broker';
 import { PluginClient } from '../src/protocol/client';
-import { contract } from '../src/protocol/contract';
+import { contract, parseJsonBytes } from '../src/protocol/contract';
 import type { PluginLogRecord } from '../src/protocol/log-lines';
 import { TS_ENTRY, bundlePlugin } from './build';
 import { MemoryHost, type ApiImplementation, type Invocation, type LogRecord, type MemoryHostOptions, type PublishedEvent } from './test-host/memory-api';
@@ -138,7 +138,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
     const outcome = <T>(sent: T, res: RunHookResponse__Output): HookOutcome<T> =>
       res.rejected
         ? { rejected: true, reason: res.reason }
-        : { rejected: false, payload: res.payload.length ? (JSON.parse(res.payload.toString('utf8')) as T) : sent };
+        : { rejected: false, payload: parseJsonBytes<T>(res.payload, sent) };
     const runHook = async <T>(hook: string, payload: T, o: HookCallOptions = {}): Promise<HookOutcome<T>> => {
       const request = {
         hook,

@@ -67,6 +67,23 @@ export function openApiDocument(version: string, prefix: string): Record<string,
         get: { summary: 'Configuration, secrets masked', parameters: [idParam], responses: { '200': { description: 'Configuration', ...json({ type: 'object' }) }, ...errors } },
         put: { summary: 'Replace the configuration (validated against the settings schema)', parameters: [idParam], requestBody: json({ type: 'object' }), responses: { '200': { description: 'Saved, secrets masked', ...json({ type: 'object' }) }, ...errors } },
       },
+      [p('/plugins/webapp')]: {
+        get: {
+          summary: "Client bundles of running plugins: id, version and a content-hashed URL (public unless the integrator's webappAccess refuses)",
+          security: [],
+          responses: { '200': { description: 'Bundles', ...json({ type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, version: { type: 'string' }, url: { type: 'string' } } } }) } },
+        },
+      },
+      [p('/events/ticket')]: {
+        post: { summary: 'A single-use ticket, valid 30 s, for opening the event stream from a browser', responses: { '200': { description: 'Ticket', ...json({ type: 'object', properties: { ticket: { type: 'string' }, expiresAt: { type: 'integer' } } }) }, ...errors } },
+      },
+      [p('/events')]: {
+        get: {
+          summary: 'Server-sent events: installed, enabled, disabled, removed, state, config (Bearer token, or ?ticket=)',
+          parameters: [{ name: 'ticket', in: 'query', schema: { type: 'string' } }],
+          responses: { '200': { description: 'text/event-stream' }, ...errors },
+        },
+      },
       [p('/plugins/{id}/logs')]: {
         get: { summary: 'Recent log records', parameters: [idParam, { name: 'limit', in: 'query', schema: { type: 'integer' } }], responses: { '200': { description: 'Records, oldest first', ...json({ type: 'array' }) }, ...errors } },
       },

@@ -54,6 +54,10 @@ export const Errors = {
     `plugin sent no handshake line within ${ms} ms${tail(stderr)}`),
   HANDSHAKE_EXITED: define('HANDSHAKE_EXITED', 502, (code: number | null, signal: string | null, stderr: string[]) =>
     `plugin exited before its handshake (${exitText(code, signal)})${tail(stderr)}`),
+  HANDSHAKE_COOKIE_REFUSED: define('HANDSHAKE_COOKIE_REFUSED', 502, (key: string, code: number | null, signal: string | null, stderr: string[]) =>
+    `plugin refused the magic cookie: it exited (${exitText(code, signal)}) with go-plugin's "This binary is a plugin" message, ` +
+    `so the cookie the host set in ${key} did not match what the plugin expects. ` +
+    `The plugin and the host must agree on HandshakeConfig (MagicCookieKey and MagicCookieValue)${tail(stderr)}`),
   HANDSHAKE_STDOUT_CLOSED: define('HANDSHAKE_STDOUT_CLOSED', 502, (stderr: string[]) =>
     `plugin closed its stdout without printing a handshake line${tail(stderr)}`),
   HANDSHAKE_BAD_LINE: define('HANDSHAKE_BAD_LINE', 502, (line: string, why: string) =>

@@ -38,7 +38,7 @@ def log(level, message, **fields):
     record = {
         "@level": level,
         "@message": message,
-        "@timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+        "@timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds"),
     }
     record.update(fields)
     sys.stderr.write(json.dumps(record) + "\n")

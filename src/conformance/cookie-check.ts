@@ -4,18 +4,21 @@
  * handshake line. It is given everything else a host would give it, so a
  * plugin that ignores the cookie really does start serving, and is then killed.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_HANDSHAKE, DEFAULT_MAX_PORT, DEFAULT_MIN_PORT, ENV, NOT_A_PLUGIN_MESSAGE } from '../protocol/constants';
-import { DEFAULT_INHERITED_ENV, killGroup } from '../protocol/process';
+import type { Readable } from 'node:stream';
+import { DEFAULT_HANDSHAKE, DEFAULT_MAX_PORT, DEFAULT_MIN_PORT, ENV, NOT_A_PLUGIN_MESSAGE, STDERR_TAIL_LINES } from '../protocol/constants';
+import { DEFAULT_INHERITED_ENV, killGroup, raceTimeout } from '../protocol/process';
+import { saidNotAPlugin } from '../protocol/startup';
 import type { LaunchPlan } from './target';
 import type { CheckResult } from './types';
 
 const COOKIE = `${DEFAULT_HANDSHAKE.magicCookieKey}=${DEFAULT_HANDSHAKE.magicCookieValue}`;
 const GO_PLUGIN_LINE = NOT_A_PLUGIN_MESSAGE.split('\n')[0];
-const EXPECTED = `without ${COOKIE} in its environment, exit without serving: no handshake line (go-plugin prints "${GO_PLUGIN_LINE}" and exits 1)`;
+const EXPECTED = `without ${COOKIE} in its environment, print go-plugin's refusal ("${GO_PLUGIN_LINE}") and exit 1 without serving: no handshake line`;
+const OUTPUT_SETTLE_MS = 500;
 
 /** The environment a host gives a plugin, minus the cookie. */
 export function hostEnv(plan: LaunchPlan, socketDir: string): Record<string, string> {
@@ -60,6 +63,8 @@ export async function checkCookie(plan: LaunchPlan, waitMs: number): Promise<Che
       killGroup(child.pid);
       await new Promise((resolve) => child.once('exit', resolve));
     }
+    // 'exit' can come before the last output has been read from the pipes; the refusal is in that output.
+    if (outcome.kind === 'exit') await outputEnded(child, OUTPUT_SETTLE_MS);
     const said = firstLine(stderr);
     switch (outcome.kind) {
       case 'error':
@@ -70,15 +75,34 @@ export async function checkCookie(plan: LaunchPlan, waitMs: number): Promise<Che
         return { ...base, status: 'fail', detail: 'the plugin ignored the missing cookie', expected: EXPECTED, got: `still running after ${waitMs} ms${said ? `; stderr: ${JSON.stringify(said)}` : ''}` };
       case 'exit': {
         const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.code}`;
-        const notes: string[] = [];
-        if (outcome.code === 0) notes.push('it exited with status 0; go-plugin plugins exit 1 here, so scripts can tell a refusal from a run');
-        if (!stderr.includes(GO_PLUGIN_LINE)) notes.push(`it did not print go-plugin's message ("${GO_PLUGIN_LINE}"); people who run it by hand look for it`);
-        return { ...base, status: 'pass', detail: `${how} without serving${said ? `, saying ${JSON.stringify(said)}` : ''}`, notes: notes.length ? notes : undefined };
+        // An exit alone proves nothing: a plugin that crashes at start exits 1 as well.
+        if (!saidNotAPlugin(stderr) && !saidNotAPlugin(stdout)) {
+          const last = lastLines(stderr);
+          return {
+            ...base,
+            status: 'fail',
+            detail: "the plugin exited without go-plugin's refusal, so it did not show that it checks the cookie",
+            expected: EXPECTED,
+            got: `it ${how} without printing the refusal; ${last.length ? `last stderr lines: ${last.map((l) => JSON.stringify(l)).join(' | ')}` : 'it wrote nothing to stderr'}`,
+          };
+        }
+        const notes = outcome.code === 0 ? ['it exited with status 0; go-plugin plugins exit 1 here, so scripts can tell a refusal from a run'] : undefined;
+        return { ...base, status: 'pass', detail: `${how} without serving${said ? `, saying ${JSON.stringify(said)}` : ''}`, notes };
       }
     }
   } finally {
     fs.rmSync(socketDir, { recursive: true, force: true });
   }
+}
+
+/** Resolves when both pipes have closed, or after `ms` (a grandchild may hold them open). */
+async function outputEnded(child: ChildProcessByStdio<null, Readable, Readable>, ms: number): Promise<void> {
+  const closed = (s: Readable) => (s.closed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r())));
+  await raceTimeout(Promise.all([closed(child.stdout), closed(child.stderr)]), ms);
+}
+
+function lastLines(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '').slice(-STDERR_TAIL_LINES).map((l) => l.slice(0, 300));
 }
 
 function firstLine(text: string): string {

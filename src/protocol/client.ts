@@ -201,7 +201,7 @@ export class PluginClient {
     let line: HandshakeLine;
     try {
       const raw = await waitForHandshakeLine(child, exited, tail, startTimeoutMs, (rest, truncated) =>
-        emit(onLog, rest, 'stdout', truncated), options.maxLineBytes);
+        emit(onLog, rest, 'stdout', truncated), options.maxLineBytes, handshake.magicCookieKey);
       line = parseHandshakeLine(raw);
       if (!versions.includes(line.appVersion)) throw Errors.HANDSHAKE_VERSION(raw, line.appVersion, versions);
       if (line.multiplex) throw Errors.HANDSHAKE_BAD_LINE(raw, 'the plugin asks for gRPC multiplexing, which this host did not offer');

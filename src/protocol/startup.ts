@@ -5,9 +5,29 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { Errors } from '../errors';
-import { STDERR_TAIL_LINES } from './constants';
+import { DEFAULT_HANDSHAKE, NOT_A_PLUGIN_MESSAGE, STDERR_TAIL_LINES } from './constants';
 import { LineSplitter } from './log-lines';
 import type { ExitInfo } from './process';
+
+const REFUSAL_LINE = NOT_A_PLUGIN_MESSAGE.split('\n')[0];
+
+/**
+ * True when a plugin's output holds go-plugin's refusal ("This binary is a
+ * plugin..."): what a plugin prints when the magic cookie is missing or does
+ * not match, and only then. An exit code alone says nothing: a plugin that
+ * crashes at start exits 1 too.
+ */
+export function saidNotAPlugin(output: string | readonly string[]): boolean {
+  const lines = typeof output === 'string' ? output.split('\n') : output;
+  return lines.some((line) => line.trim() === REFUSAL_LINE);
+}
+
+/** The error for a plugin gone before its handshake: a cookie refusal when it says so, else its exit status. */
+export function exitedBeforeHandshake(info: ExitInfo, tail: StderrTail, cookieKey: string): Error {
+  const lines = tail.lines();
+  if (saidNotAPlugin(lines)) return Errors.HANDSHAKE_COOKIE_REFUSED(cookieKey, info.code, info.signal, lines);
+  return Errors.HANDSHAKE_EXITED(info.code, info.signal, lines);
+}
 
 /** The last few stderr lines, for error messages. */
 export class StderrTail {
@@ -55,6 +75,7 @@ export function waitForHandshakeLine(
   timeoutMs: number,
   onLaterLine: (line: string, truncated: boolean) => void,
   maxLineBytes?: number,
+  cookieKey = DEFAULT_HANDSHAKE.magicCookieKey,
 ): Promise<string> {
   child.stderr!.once('close', () => tail.markEnded());
   return new Promise<string>((resolve, reject) => {
@@ -76,7 +97,7 @@ export function waitForHandshakeLine(
         void Promise.race([exited, delay(200)]).then(async (info) => {
           await tail.settle(200);
           finish(() =>
-            reject(info ? Errors.HANDSHAKE_EXITED(info.code, info.signal, tail.lines()) : Errors.HANDSHAKE_STDOUT_CLOSED(tail.lines())),
+            reject(info ? exitedBeforeHandshake(info, tail, cookieKey) : Errors.HANDSHAKE_STDOUT_CLOSED(tail.lines())),
           );
         });
       }
@@ -85,7 +106,7 @@ export function waitForHandshakeLine(
     void exited.then(async (info) => {
       if (settled) return;
       await tail.settle(500);
-      finish(() => reject(Errors.HANDSHAKE_EXITED(info.code, info.signal, tail.lines())));
+      finish(() => reject(exitedBeforeHandshake(info, tail, cookieKey)));
     });
   });
 }

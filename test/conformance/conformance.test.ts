@@ -13,7 +13,8 @@ import { ROOT, describeWith, goPeer, pythonPeer } from './polyglot-peers';
 
 const BIN = path.join(ROOT, 'bin', 'plughost.js');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'conformance');
-const fixture = (name: string) => ({ target: NODE, args: [path.join(FIXTURES, `${name}.js`)], cookieWaitMs: 1500 });
+// Roomy: a refusing fixture exits and one that ignores the cookie prints its line long before this.
+const fixture = (name: string) => ({ target: NODE, args: [path.join(FIXTURES, `${name}.js`)], cookieWaitMs: 15_000 });
 
 let work: ReturnType<typeof tempDir>;
 beforeAll(() => {
@@ -50,7 +51,7 @@ test('a plugin that keeps every rule passes every check, in order', async () => 
 });
 
 const broken: Array<[string, CheckId, RegExp, RegExp]> = [
-  ['no-cookie', 'cookie', /exit without serving/, /printed "1\|1\|unix\|.*\|grpc\|" and kept running/],
+  ['no-cookie', 'cookie', /exit 1 without serving/, /printed "1\|1\|unix\|.*\|grpc\|" and kept running/],
   ['bad-handshake', 'handshake', /CORE\|APP\|NETWORK\|ADDRESS\|grpc\|CERT/, /protocol "netrpc" .* is not supported/],
   ['unhealthy', 'health', /SERVING/, /NOT_SERVING/],
   ['bad-implemented', 'implemented', /methods from OnActivate/, /unknown method names "ServeHttp"/],
@@ -69,6 +70,15 @@ describe.each(broken)('broken plugin %s', (name, check, expected, got) => {
     expect(failure.expected).toMatch(expected);
     expect(failure.got).toMatch(got);
   });
+});
+
+test('a plugin that throws at import fails the cookie check: exiting 1 is not a refusal', async () => {
+  const report = await runConformance(fixture('throws-at-import'));
+  const cookie = report.checks.find((c) => c.id === 'cookie')!;
+  expect(cookie.status).toBe('fail');
+  expect(cookie.expected).toMatch(/print go-plugin's refusal \("This binary is a plugin\. These are not meant to be executed directly\."\)/);
+  expect(cookie.got).toMatch(/^it exited with code 1 without printing the refusal; last stderr lines: .*Error: fixture: settings module failed to load.*Node\.js v/);
+  expect(report.ok).toBe(false);
 });
 
 test('the TypeScript hello example, packed, conforms', async () => {

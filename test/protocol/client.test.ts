@@ -98,12 +98,33 @@ describe('PluginClient against a servePlugin plugin', () => {
     expect(res.stdout).toBe('');
   });
 
-  test('a custom cookie that the plugin does not know makes it exit 1, reported with its stderr', async () => {
+  test('a cookie key the plugin does not know is reported as a refused cookie, naming the key the host set', async () => {
     const err = await start({ handshake: { magicCookieKey: 'OTHER_COOKIE', magicCookieValue: 'x' } }).catch((e) => e);
     expect(err).toBeInstanceOf(PlughostError);
-    expect(err.code).toBe(Errors.HANDSHAKE_EXITED.code);
-    expect(err.message).toContain('exit code 1');
+    expect(err.code).toBe(Errors.HANDSHAKE_COOKIE_REFUSED.code);
+    expect(err.message).toMatch(/^plugin refused the magic cookie: it exited \(exit code 1\)/);
+    expect(err.message).toContain('the cookie the host set in OTHER_COOKIE did not match');
+    expect(err.message).toContain('HandshakeConfig');
     expect(err.message).toContain('This binary is a plugin');
+  });
+
+  test('a cookie value the plugin does not expect is reported as a refused cookie', async () => {
+    const err = await start({ handshake: { magicCookieKey: 'PLUGHOST_PLUGIN', magicCookieValue: 'not-plughost' } }).catch((e) => e);
+    expect(err.code).toBe(Errors.HANDSHAKE_COOKIE_REFUSED.code);
+    expect(err.message).toContain('the cookie the host set in PLUGHOST_PLUGIN did not match');
+  });
+
+  test('stderr lines before the handshake keep their levels, fields and times', async () => {
+    const logs = new LogCollector();
+    const client = await start({ env: { FIXTURE_MODE: 'pre-handshake-logs' } }, logs);
+    try {
+      const json = await logs.waitFor((r) => r.message === 'pre json');
+      expect(json).toMatchObject({ level: 'warn', source: 'stderr', fields: { disk: 'low' }, time: Date.parse('2026-01-02T03:04:05.678Z') });
+      expect((await logs.waitFor((r) => r.message === 'pre plain')).level).toBe('error');
+      expect((await logs.waitFor((r) => r.message === 'pre unlabelled')).level).toBe('info');
+    } finally {
+      await client.kill();
+    }
   });
 
   test('negotiation picks the highest common version', async () => {
@@ -121,6 +142,7 @@ describe('PluginClient against a servePlugin plugin', () => {
   test('an early exit carries the exit code and the last stderr lines', async () => {
     const err = await start({ env: { FIXTURE_MODE: 'exit-early' } }).catch((e) => e);
     expect(err.code).toBe(Errors.HANDSHAKE_EXITED.code);
+    expect(err.message).toMatch(/^plugin exited before its handshake \(exit code 3\)/);
     expect(err.message).toContain('exit code 3');
     expect(err.message).toContain('fatal: cannot continue');
   });

@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type * as grpc from '@grpc/grpc-js';
+import { Errors } from '../../src/errors';
 import { PluginClient } from '../../src/protocol/client';
 import { loadProtos } from '../../src/protocol/proto';
 import { LogCollector, NODE, fixture, isAlive, unary } from '../helpers';
@@ -66,6 +67,20 @@ maybe('(a) PluginClient hosts a go-plugin 1.0.1 plugin', () => {
   }
 });
 
+maybe('(a) a go-plugin 1.0.1 plugin given a cookie it does not expect', () => {
+  test('is reported as a refused magic cookie, naming the key the host set', async () => {
+    const err = await PluginClient.start({
+      cmd: peers.goplugin,
+      handshake: { magicCookieKey: 'PLUGHOST_PLUGIN', magicCookieValue: 'some-other-host' },
+      startTimeoutMs: 20_000,
+    }).catch((e) => e);
+    expect(err.code).toBe(Errors.HANDSHAKE_COOKIE_REFUSED.code);
+    expect(err.message).toMatch(/^plugin refused the magic cookie: it exited \(exit code 1\)/);
+    expect(err.message).toContain('the cookie the host set in PLUGHOST_PLUGIN did not match');
+    expect(err.message).toContain('HandshakeConfig');
+  });
+});
+
 maybe('(b) a go-plugin 1.0.1 host launches our servePlugin plugin', () => {
   for (const autoMTLS of [false, true]) {
     test(`${autoMTLS ? 'AutoMTLS' : 'plaintext'}: Double, broker dial-back to the Go host, PrintKV, Kill`, () => {
@@ -80,4 +95,20 @@ maybe('(b) a go-plugin 1.0.1 host launches our servePlugin plugin', () => {
       expect(JSON.parse(out)).toEqual({ double: 42, bidirectional: 'ok', protocol: 'grpc', killed: true, exited: true });
     });
   }
+
+  test("our plugin's log records reach the Go host's hclog at their own level, with their fields", () => {
+    const args = ['-mode', 'call', '-log-json', '-plugin', NODE, fixture('grpctest-plugin.js')];
+    const res = spawnSync(peers.gohost, args, { encoding: 'utf8', timeout: 30_000, env: { ...process.env, GRPCTEST_PROTO: peers.testProto } });
+    if (res.status !== 0) throw new Error(`gohost failed (${res.status}): ${res.stdout}\n${res.stderr}`);
+    const records = res.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    // PrintKV logs "kv" at WARN with greeting="hello from gohost". go-plugin relays a record whose
+    // @timestamp it cannot parse as raw text at DEBUG, which this INFO-level host drops.
+    const kv = records.find((r) => r['@message'] === 'kv');
+    if (!kv) throw new Error(`no "kv" record in the Go host's log:\n${res.stderr}`);
+    expect(kv['@level']).toBe('warn');
+    expect(kv.greeting).toBe('hello from gohost');
+  });
 });

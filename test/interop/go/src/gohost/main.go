@@ -2,7 +2,8 @@
 // bookworm). It launches a plugin that serves grpctest.Test under the plugin
 // name "test" and either checks a few calls (-mode call) or measures latency,
 // throughput and spawn time (-mode bench). It prints exactly one JSON line on
-// stdout; all logging goes to stderr.
+// stdout; all logging goes to stderr (as hclog JSON lines with -log-json, so
+// that tests can read how go-plugin relayed the plugin's own log records).
 package main
 
 import (
@@ -285,6 +286,7 @@ func main() {
 	total := flag.Int("total", 20000, "bench: total concurrent calls")
 	spawns := flag.Int("spawns", 10, "bench: number of spawn-to-first-call launches")
 	bidi := flag.Bool("bidirectional", true, "call: exercise Bidirectional (broker dial-back); -bidirectional=false skips it")
+	logJSON := flag.Bool("log-json", false, "write the host's hclog output (plugin log records included) to stderr as JSON lines")
 	flag.Parse()
 
 	if *pluginPath == "" {
@@ -300,9 +302,10 @@ func main() {
 		autoMTLS:      *autoMTLS,
 		bidirectional: *bidi,
 		logger: hclog.New(&hclog.LoggerOptions{
-			Name:   "gohost",
-			Level:  level,
-			Output: os.Stderr,
+			Name:       "gohost",
+			Level:      level,
+			Output:     os.Stderr,
+			JSONFormat: *logJSON,
 		}),
 	}
 

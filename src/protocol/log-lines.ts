@@ -33,7 +33,11 @@ const LEVELS: Record<string, LogLevel> = {
   err: 'error',
 };
 
-const PLAIN_LEVEL = /^(?:\S+\s+)?\[(TRACE|DEBUG|INFO|WARN|WARNING|ERR|ERROR)\]\s?\s*(.*)$/s;
+/**
+ * `[LEVEL] text`, after at most one word (an hclog timestamp) or Go's standard
+ * `log` prefix (`2006/01/02 15:04:05[.000000] `), which Go plugins write to stderr.
+ */
+const PLAIN_LEVEL = /^(?:\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?\s+|\S+\s+)?\[(TRACE|DEBUG|INFO|WARN|WARNING|ERR|ERROR)\]\s?\s*(.*)$/s;
 
 /** Parses one line of plugin output. Plain lines without a level are "info". */
 export function parseLogLine(line: string, source: LogSource, now = Date.now()): PluginLogRecord {

@@ -21,6 +21,9 @@ describe('parseLogLine', () => {
     ['[DEBUG] starting', 'debug', 'starting'],
     ['2026-01-01T00:00:00.000Z [ERROR] plugin: boom', 'error', 'plugin: boom'],
     ['[WARN]  two spaces', 'warn', 'two spaces'],
+    // Go's standard log package, which Go plugins write to stderr before and after the handshake.
+    ['2026/12/02 17:16:32 [WARN] disk almost full', 'warn', 'disk almost full'],
+    ['2026/12/02 17:16:32.123456 [ERROR] cannot open', 'error', 'cannot open'],
     ['plain words', 'info', 'plain words'],
     ['{"not":"hclog"}', 'info', '{"not":"hclog"}'],
     ['{"@message": broken json', 'info', '{"@message": broken json'],

@@ -123,6 +123,8 @@ export const Errors = {
     `no bundle in the request: send a multipart field "${field}" or an application/gzip body`),
   UPLOAD_BAD_CONTENT_TYPE: define('UPLOAD_BAD_CONTENT_TYPE', 415, (got: string) =>
     `content type ${JSON.stringify(got)} is not accepted here; expected multipart/form-data or application/gzip`),
+  UPLOAD_NO_BOUNDARY: define('UPLOAD_NO_BOUNDARY', 400, () =>
+    'the multipart/form-data body has no boundary: send Content-Type "multipart/form-data; boundary=..." (curl -F and FormData add it)'),
   UPLOAD_INCOMPLETE: define('UPLOAD_INCOMPLETE', 400, (why: string) => `the upload did not complete: ${why}`),
   BAD_BODY: define('BAD_BODY', 400, (why: string) => `bad request body: ${why}`),
   BAD_URL: define('BAD_URL', 400, (url: string, why: string) => `URL ${JSON.stringify(url.slice(0, 300))} is not accepted: ${why}`),

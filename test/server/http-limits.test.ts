@@ -188,3 +188,26 @@ describe('shutdown never waits on a client', () => {
     await within(c.closed, 5_000, 'the stalled connection closing');
   });
 });
+
+describe('bad multipart bodies are 400s', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await testServer();
+  });
+  afterAll(() => server.stop());
+
+  const post = (contentType: string, body: string) =>
+    fetch(`${server.url}/api/v1/plugins`, { method: 'POST', headers: { ...AUTH, 'content-type': contentType }, body });
+
+  test('multipart/form-data without a boundary', async () => {
+    const res = await post('multipart/form-data', '--x\r\n\r\n');
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe('PLUGHOST_ERR_UPLOAD_NO_BOUNDARY');
+  });
+
+  test('a multipart body cut short', async () => {
+    const res = await post('multipart/form-data; boundary=xyz', '--xyz\r\nContent-Disposition: form-data; name="plugin"; filename="a.tar.gz"\r\n\r\nabc');
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe('PLUGHOST_ERR_UPLOAD_INCOMPLETE');
+  });
+});

@@ -127,11 +127,22 @@ export const Errors = {
     `no bundle in the request: send a multipart field "${field}" or an application/gzip body`),
   UPLOAD_BAD_CONTENT_TYPE: define('UPLOAD_BAD_CONTENT_TYPE', 415, (got: string) =>
     `content type ${JSON.stringify(got)} is not accepted here; expected multipart/form-data or application/gzip`),
+  UPLOAD_NO_BOUNDARY: define('UPLOAD_NO_BOUNDARY', 400, () =>
+    'the multipart/form-data body has no boundary: send Content-Type "multipart/form-data; boundary=..." (curl -F and FormData add it)'),
   UPLOAD_INCOMPLETE: define('UPLOAD_INCOMPLETE', 400, (why: string) => `the upload did not complete: ${why}`),
   BAD_BODY: define('BAD_BODY', 400, (why: string) => `bad request body: ${why}`),
   BAD_URL: define('BAD_URL', 400, (url: string, why: string) => `URL ${JSON.stringify(url.slice(0, 300))} is not accepted: ${why}`),
   DOWNLOAD_FAILED: define('DOWNLOAD_FAILED', 502, (url: string, why: string) => `downloading ${url.slice(0, 300)} failed: ${why}`),
   NOT_FOUND: define('NOT_FOUND', 404, (what: string) => `${what} was not found`),
+  REQUEST_TIMEOUT: define('REQUEST_TIMEOUT', 408, (headersMs: number, requestMs: number) =>
+    `the request did not arrive in time: its head must arrive within ${headersMs} ms and the whole request within ${requestMs} ms ` +
+    '(server options connections.headersTimeoutMs and connections.requestTimeoutMs)'),
+  HEADERS_TOO_LARGE: define('HEADERS_TOO_LARGE', 431, () =>
+    "the request's head is larger than the server accepts (Node's --max-http-header-size, 16 KiB by default)"),
+  BAD_HTTP: define('BAD_HTTP', 400, (reason: string) => `the request is not valid HTTP/1.1: ${reason}`, (reason: string) => ({ reason })),
+  BAD_REQUEST_PATH: define('BAD_REQUEST_PATH', 400, (why: string) => `the request path is not accepted: ${why}`),
+  REQUEST_PATH_TOO_LONG: define('REQUEST_PATH_TOO_LONG', 414, (max: number) =>
+    `a segment of the request path is longer than ${max} characters; plugin ids are at most 190`),
   EVENTS_TICKET_INVALID: define('EVENTS_TICKET_INVALID', 403, () =>
     'the event stream ticket is unknown, used or expired: POST /api/v1/events/ticket for a new one'),
   WEBAPP_FORBIDDEN: define('WEBAPP_FORBIDDEN', 403, () => "this request may not read the plugins' client bundles"),

@@ -2,7 +2,7 @@
 export * from './protocol';
 export { PluginHost, DEFAULTS as RUNTIME_DEFAULTS } from './runtime';
 export type * from './runtime/types';
-export { startServer, plughostRoutes, type ServerOptions, type RunningServer, type PlughostRoutesOptions } from './server';
+export { startServer, plughostRoutes, plughostServerOptions, type ServerOptions, type RunningServer, type PlughostRoutesOptions, type ConnectionLimits } from './server';
 export * from './manifest';
 export * from './bundle';
 export type { Store, PluginRecord, PluginState, KvSetOptions, KvPage } from './store/store';

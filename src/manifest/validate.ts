@@ -5,6 +5,8 @@ import { validateSettingsSchema } from './settings';
 import { PLATFORM_KEYS } from './types';
 
 const ID_PATTERN = /^[a-zA-Z0-9._-]+$/;
+/** The longest plugin id; URLs, socket names and routes are sized for it. */
+export const MANIFEST_ID_MAX_LENGTH = 190;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const TOP_LEVEL = [
@@ -23,7 +25,7 @@ export function validateManifest(value: unknown): FieldProblem[] {
     return p.list;
   }
   p.onlyKeys(value, '', TOP_LEVEL);
-  p.string(value, 'id', '', { required: true, pattern: ID_PATTERN, min: 3, max: 190, what: '3 to 190 characters of a-z A-Z 0-9 . _ -' });
+  p.string(value, 'id', '', { required: true, pattern: ID_PATTERN, min: 3, max: MANIFEST_ID_MAX_LENGTH, what: `3 to ${MANIFEST_ID_MAX_LENGTH} characters of a-z A-Z 0-9 . _ -` });
   p.string(value, 'name', '', { required: true, min: 1, what: 'a non-empty string' });
   const version = p.string(value, 'version', '', { required: true, what: 'a semantic version such as 1.2.3' });
   if (version !== undefined && semver.valid(version) === null) p.expected('version', 'a semantic version such as 1.2.3', version);

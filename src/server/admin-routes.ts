@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { Errors } from '../errors';
+import { Errors, PlughostError } from '../errors';
 import type { PluginHost } from '../runtime';
 import { bearerToken, tokenMatches } from './auth';
 import { download, requestTempDir, saveStream } from './upload';
@@ -103,6 +103,7 @@ async function receiveBundle(request: FastifyRequest, dir: string, limit: number
     return { bundle };
   }
   if (!request.isMultipart()) throw Errors.UPLOAD_BAD_CONTENT_TYPE(type || '(none)');
+  if (!/;\s*boundary=[^;\s]/i.test(request.headers['content-type'] ?? '')) throw Errors.UPLOAD_NO_BOUNDARY();
   let gotBundle = false;
   let signature: string | undefined;
   try {
@@ -119,9 +120,9 @@ async function receiveBundle(request: FastifyRequest, dir: string, limit: number
       }
     }
   } catch (err) {
-    const e = err as { code?: string; message: string };
-    if (e.code?.startsWith('FST_')) throw Errors.UPLOAD_INCOMPLETE(e.message);
-    throw err;
+    // Anything the multipart parser refuses is the client's body, never a server fault.
+    if (err instanceof PlughostError) throw err;
+    throw Errors.UPLOAD_INCOMPLETE((err as Error).message);
   }
   if (!gotBundle) throw Errors.UPLOAD_MISSING('plugin');
   return { bundle, signature };

@@ -9,6 +9,7 @@ import type { PluginHost } from '../runtime';
 import { adminRoutes } from './admin-routes';
 import { openApiDocument } from './openapi';
 import { pluginHttpRoutes } from './plugin-http';
+import { closeAfterUnreadBody } from './http-limits';
 import { errorBody, fromFastifyError, sendError } from './replies';
 import { webSide, type WebappAccess } from './webapp-routes';
 
@@ -38,6 +39,7 @@ export const plughostRoutes: FastifyPluginAsync<PlughostRoutesOptions> = async (
     if (status >= 500) request.log.error({ err }, 'request failed');
     return reply.status(status).send(body);
   });
+  closeAfterUnreadBody(app);
   app.setNotFoundHandler((request, reply) => sendError(reply, Errors.NOT_FOUND(`route ${request.method} ${request.url.split('?')[0]}`)));
 
   app.get('/healthz', async () => {

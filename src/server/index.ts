@@ -8,9 +8,11 @@ import { PluginHost } from '../runtime';
 import type { PluginHostOptions } from '../runtime/types';
 import { resolveAdminToken } from './auth';
 import { plughostRoutes, type PlughostRoutesOptions } from './fastify-plugin';
+import { applyConnectionCap, closeWithGrace, plughostServerOptions, resolveConnectionLimits, type ConnectionLimits } from './http-limits';
 
 export { plughostRoutes, type PlughostRoutesOptions } from './fastify-plugin';
 export { resolveAdminToken, tokenMatches } from './auth';
+export { plughostServerOptions, type ConnectionLimits } from './http-limits';
 export { webappRoutes, type WebappRoutesOptions, type WebappAccess, type WebappBundle } from './webapp-routes';
 
 export interface ServerOptions {
@@ -23,6 +25,8 @@ export interface ServerOptions {
   /** Anything else for PluginHost.open. */
   hostOptions?: Omit<PluginHostOptions, 'dataDir' | 'logger'>;
   routes?: Omit<PlughostRoutesOptions, 'host' | 'adminToken'>;
+  /** Timeouts, the connection cap and the shutdown grace period; see ConnectionLimits for defaults. */
+  connections?: ConnectionLimits;
 }
 
 export interface RunningServer {
@@ -39,7 +43,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const logger = options.logger ?? pino({ name: 'plughost' });
   const token = options.adminToken ? { token: options.adminToken, generated: false } : resolveAdminToken(options.dataDir);
   const host = await PluginHost.open({ ...options.hostOptions, dataDir: options.dataDir, logger });
-  const app: FastifyInstance = Fastify({ loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger, bodyLimit: 1024 * 1024 }) as unknown as FastifyInstance;
+  const limits = resolveConnectionLimits(options.connections);
+  const app: FastifyInstance = Fastify({
+    ...plughostServerOptions(limits),
+    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+  }) as unknown as FastifyInstance;
+  applyConnectionCap(app, limits);
   try {
     await app.register(plughostRoutes, { ...options.routes, host, adminToken: token.token });
     await app.listen({ port: options.port ?? 8065, host: options.host ?? '127.0.0.1' });
@@ -58,7 +68,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     adminToken: token.token,
     tokenGenerated: token.generated,
     close: async () => {
-      await app.close();
+      await closeWithGrace(app, limits.closeGraceMs);
       await host.close();
     },
   };

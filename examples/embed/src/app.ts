@@ -12,7 +12,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino from 'pino';
 // Outside this repository this is `import { PluginHost } from 'plughost'`.
 import { PluginHost } from '../../../src/runtime';
-import { plughostRoutes } from '../../../src/server';
+import { plughostRoutes, plughostServerOptions } from '../../../src/server';
 import type { Note, NotesApi, NotesHooks } from './types';
 
 export interface NotesAppOptions {
@@ -67,6 +67,8 @@ export async function createNotesApp(options: NotesAppOptions): Promise<NotesApp
   });
 
   const app: FastifyInstance = Fastify({
+    // Timeouts, a connection cap, room for 190-character plugin ids, and plughost's error body for HTTP errors.
+    ...plughostServerOptions(),
     // Fastify's instance type is written against its base logger interface, which a pino logger implements.
     loggerInstance: logger as FastifyBaseLogger,
     // A body is taken as sent: `{ "text": 42 }` is a bad request, not the note "42".

@@ -80,6 +80,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
         userId: req.context?.user_id ?? '',
         values: req.context?.values ?? {},
       },
+      caller: req.context?.caller_plugin_id || undefined,
       reject: makeRejection,
     });
     const result = await handler(payload, hookCtx);

@@ -16,6 +16,7 @@ import type { BrokerServer } from '../src/protocol/broker';
 import { PluginClient } from '../src/protocol/client';
 import { contract, parseJsonBytes } from '../src/protocol/contract';
 import type { PluginLogRecord } from '../src/protocol/log-lines';
+import { callPermission } from '../src/manifest/permissions';
 import { TS_ENTRY, bundlePlugin } from './build';
 import { MemoryHost, type ApiImplementation, type Invocation, type LogRecord, type MemoryHostOptions, type PublishedEvent } from './test-host/memory-api';
 import { fetchThroughPlugin, type TestRequestInit } from './test-host/http-client';
@@ -29,9 +30,10 @@ export interface TestHostOptions<Api extends ApiMap = ApiMap, Config extends Set
   config?: Partial<Config>;
   /** The integrator's API methods the plugin may invoke (the manifest's permissions still apply). */
   api?: { [M in keyof Api]?: (args: Parameters<Api[M]>[0]) => ReturnType<Api[M]> | Promise<Awaited<ReturnType<Api[M]>>> };
-  /** Default: the plugin.json found from the entry's folder upward, else a minimal manifest allowing every `api` method. */
+  /** Default: the plugin.json found from the entry's folder upward, else a minimal manifest allowing every `api` method (and every plugin call when `callPlugin` is given). */
   manifest?: Manifest;
   hostVersion?: string;
+  /** Answers the plugin's `api.plugins.call`; the manifest's "plugins.call:" permissions still apply. */
   callPlugin?: MemoryHostOptions['callPlugin'];
   startTimeoutMs?: number;
   /** Deadline of each hook call. Default 10 s. */
@@ -42,6 +44,8 @@ export interface HookCallOptions {
   requestId?: string;
   userId?: string;
   values?: Record<string, string>;
+  /** Runs the hook as if this plugin had called it through `api.plugins.call` (the handler's `ctx.caller`). */
+  caller?: string;
   /** "stream" sends the call over the RunHookStream fast path instead of RunHook. */
   via?: 'unary' | 'stream';
 }
@@ -86,7 +90,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
 ): Promise<TestHost<Hooks>> {
   const entry = path.resolve(pluginEntry);
   const api = (options.api ?? {}) as ApiImplementation;
-  const manifest = options.manifest ?? findManifest(entry) ?? defaultManifest(entry, Object.keys(api));
+  const manifest = options.manifest ?? findManifest(entry) ?? defaultManifest(entry, [...Object.keys(api), ...(options.callPlugin ? [callPermission('*')] : [])]);
   const hookTimeoutMs = options.hookTimeoutMs ?? 10_000;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'phsdk-'));
   const output: PluginLogRecord[] = [];
@@ -143,7 +147,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
       const request = {
         hook,
         payload: Buffer.from(JSON.stringify(payload ?? null)),
-        context: { request_id: o.requestId ?? '', user_id: o.userId ?? '', values: o.values ?? {} },
+        context: { request_id: o.requestId ?? '', user_id: o.userId ?? '', values: o.values ?? {}, caller_plugin_id: o.caller ?? '' },
       };
       if (o.via === 'stream') {
         stream ??= new HookStream(hooks);

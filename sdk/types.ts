@@ -77,11 +77,15 @@ export interface PluginApi<Api extends ApiMap = ApiMap, Config extends SettingsM
   readonly log: Logger;
   readonly kv: KVStore;
   readonly events: {
-    /** Delivers `payload` to every other plugin subscribed to `topic`, and to the integrator. */
+    /** Delivers `payload` to every other plugin subscribed to `topic`, and to the integrator. Topics under "host." are the host's: PERMISSION_DENIED. */
     publish(topic: string, payload?: unknown): Promise<void>;
   };
   readonly plugins: {
-    /** Runs `hook` of another running plugin. A payload left unchanged comes back as sent. */
+    /**
+     * Runs `hook` of another running plugin. A payload left unchanged comes back as sent.
+     * The manifest's `permissions` must grant it ("plugins.call:<id>", "plugins.call:<prefix>.*"
+     * or "plugins.call:*"), else PERMISSION_DENIED; the target sees this plugin as `ctx.caller`.
+     */
     call<T = JsonValue>(pluginId: string, hook: string, payload: T): Promise<HookOutcome<T>>;
   };
   /** Calls the integrator's method; the manifest's `permissions` must list it. */
@@ -117,6 +121,12 @@ export interface HookCall {
 
 export interface HookContext<Api extends ApiMap = ApiMap, Config extends SettingsMap = SettingsMap> extends PluginContext<Api, Config> {
   readonly call: HookCall;
+  /**
+   * The id of the plugin that ran this hook through `api.plugins.call`, as the
+   * host knows it from that plugin's connection; undefined when the host or the
+   * integrator called.
+   */
+  readonly caller: string | undefined;
   reject(reason: string): Rejection;
 }
 

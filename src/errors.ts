@@ -110,6 +110,10 @@ export const Errors = {
     `plugin ${JSON.stringify(id)} does not implement hook ${JSON.stringify(hook)}`),
   PERMISSION_DENIED: define('PERMISSION_DENIED', 403, (id: string, method: string) =>
     `plugin ${JSON.stringify(id)} may not invoke ${JSON.stringify(method)}: its manifest's "permissions" does not list it`),
+  CALL_NOT_PERMITTED: define('CALL_NOT_PERMITTED', 403, (caller: string, target: string, permission: string) =>
+    `plugin ${JSON.stringify(caller)} may not call plugin ${JSON.stringify(target)}: its manifest lacks the permission ${JSON.stringify(permission)}; add it to "permissions"`),
+  TOPIC_RESERVED: define('TOPIC_RESERVED', 403, (id: string, topic: string, prefix: string) =>
+    `plugin ${JSON.stringify(id)} may not publish on ${JSON.stringify(topic.slice(0, 200))}: topics starting with ${JSON.stringify(prefix)} are published only by the host`),
   API_METHOD_UNKNOWN: define('API_METHOD_UNKNOWN', 404, (method: string) => `the host has no API method ${JSON.stringify(method)}`),
   KV_BAD_KEY: define('KV_BAD_KEY', 400, (key: string) =>
     `KV key ${JSON.stringify(key.slice(0, 80))} is invalid: expected 1-256 bytes of UTF-8`),

@@ -1,11 +1,13 @@
 /**
  * An in-memory API service for the test harness: the host's side of the
  * contract with KV (expiry, compare-and-set, paging), configuration, log
- * capture, event capture, and Invoke routed to the test's own functions with
- * the manifest's permission check. It follows api.proto's rules and errors so
+ * capture, event capture, and Invoke and CallPlugin routed to the test's own
+ * functions with the manifest's permission checks (the runtime's own rules). It follows api.proto's rules and errors so
  * a plugin tested here behaves the same under a real host.
  */
 import * as grpc from '@grpc/grpc-js';
+import { Errors } from '../../src/errors';
+import { HOST_TOPIC_PREFIX, allowsCall, allowsInvoke, callPermission, isHostTopic } from '../../src/manifest/permissions';
 import type { HookOutcome, JsonValue, LogLevel, Manifest, SettingsMap } from '../types';
 
 const MAX_KEY_BYTES = 256;
@@ -42,7 +44,7 @@ export interface MemoryHostOptions {
   config: SettingsMap;
   hostVersion: string;
   api: ApiImplementation;
-  /** Answers the plugin's plugins.call; unknown plugins are NOT_FOUND. */
+  /** Answers the plugin's plugins.call once the manifest's "plugins.call:" permissions allow it; unknown plugins are NOT_FOUND. */
   callPlugin?: (pluginId: string, hook: string, payload: JsonValue) => HookOutcome<JsonValue> | Promise<HookOutcome<JsonValue>>;
   /** Delivers a saved configuration back to the plugin (OnConfigurationChange). */
   deliverConfiguration: (config: SettingsMap) => Promise<void>;
@@ -174,11 +176,15 @@ export class MemoryHost {
       PublishEvent: (req) => {
         const topic = String(req.topic);
         if (topic.length < 1 || topic.length > 200) throw fail(grpc.status.INVALID_ARGUMENT, 'topic: expected 1-200 characters');
+        if (isHostTopic(topic)) throw fail(grpc.status.PERMISSION_DENIED, Errors.TOPIC_RESERVED(o.manifest.id, topic, HOST_TOPIC_PREFIX).message);
         this.published.push({ topic, payload: parse(req.payload as Buffer) });
         return {};
       },
       CallPlugin: async (req) => {
         const id = String(req.plugin_id);
+        if (!allowsCall(o.manifest.permissions, o.manifest.id, id)) {
+          throw fail(grpc.status.PERMISSION_DENIED, Errors.CALL_NOT_PERMITTED(o.manifest.id, id, callPermission(id)).message);
+        }
         if (!o.callPlugin) throw fail(grpc.status.NOT_FOUND, `no plugin with id ${JSON.stringify(id)} is running`);
         const payload = parse(req.payload as Buffer);
         const out = await o.callPlugin(id, String(req.hook), payload);
@@ -200,10 +206,9 @@ export class MemoryHost {
   }
 
   private async invoke(method: string, args: JsonValue): Promise<{ payload: Buffer }> {
-    const permissions = this.options.manifest.permissions ?? [];
-    if (!permissions.includes(method)) {
+    if (!allowsInvoke(this.options.manifest.permissions, method)) {
       this.invocations.push({ method, args, allowed: false });
-      throw fail(grpc.status.PERMISSION_DENIED, `plugin ${JSON.stringify(this.options.manifest.id)} may not invoke ${JSON.stringify(method)}: its manifest's "permissions" does not list it`);
+      throw fail(grpc.status.PERMISSION_DENIED, Errors.PERMISSION_DENIED(this.options.manifest.id, method).message);
     }
     const fn = Object.prototype.hasOwnProperty.call(this.options.api, method) ? this.options.api[method] : undefined;
     if (!fn) {

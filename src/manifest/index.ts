@@ -8,3 +8,4 @@ export { validateConfig, maskSecrets, SECRET_MASK } from './settings';
 export { selectExecutable, platformKey } from './platform';
 export type { LaunchTarget } from './platform';
 export { referencedFiles } from './files';
+export * from './permissions';

@@ -1,10 +1,10 @@
 import * as semver from 'semver';
 import type { FieldProblem } from '../errors';
 import { Obj, Problems, describe, isObject, join, relativePathProblem } from './check';
+import { CALL_PERMISSION_FORMS, CALL_PERMISSION_PREFIX, PLUGIN_ID_PATTERN, isWellFormedCallPermission } from './permissions';
 import { validateSettingsSchema } from './settings';
 import { PLATFORM_KEYS } from './types';
 
-const ID_PATTERN = /^[a-zA-Z0-9._-]+$/;
 /** The longest plugin id; URLs, socket names and routes are sized for it. */
 export const MANIFEST_ID_MAX_LENGTH = 190;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -25,7 +25,7 @@ export function validateManifest(value: unknown): FieldProblem[] {
     return p.list;
   }
   p.onlyKeys(value, '', TOP_LEVEL);
-  p.string(value, 'id', '', { required: true, pattern: ID_PATTERN, min: 3, max: MANIFEST_ID_MAX_LENGTH, what: `3 to ${MANIFEST_ID_MAX_LENGTH} characters of a-z A-Z 0-9 . _ -` });
+  p.string(value, 'id', '', { required: true, pattern: PLUGIN_ID_PATTERN, min: 3, max: MANIFEST_ID_MAX_LENGTH, what: `3 to ${MANIFEST_ID_MAX_LENGTH} characters of a-z A-Z 0-9 . _ -` });
   p.string(value, 'name', '', { required: true, min: 1, what: 'a non-empty string' });
   const version = p.string(value, 'version', '', { required: true, what: 'a semantic version such as 1.2.3' });
   if (version !== undefined && semver.valid(version) === null) p.expected('version', 'a semantic version such as 1.2.3', version);
@@ -112,7 +112,8 @@ function checkEnv(p: Problems, manifest: Obj): void {
 function checkPermissions(p: Problems, manifest: Obj): void {
   const seen = new Set<string>();
   p.stringList(manifest, 'permissions', '', (item, at) => {
-    if (item.trim() === '') p.add(at, 'expected a method name, got an empty string');
+    if (item.trim() === '') p.add(at, 'expected a method name or a "plugins.call:" permission, got an empty string');
+    else if (item.startsWith(CALL_PERMISSION_PREFIX) && !isWellFormedCallPermission(item)) p.expected(at, CALL_PERMISSION_FORMS, item);
     else if (seen.has(item)) p.add(at, `${JSON.stringify(item)} is listed twice`);
     seen.add(item);
   });

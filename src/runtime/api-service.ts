@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Errors, PlughostError } from '../errors';
+import { HOST_TOPIC_PREFIX, allowsCall, allowsInvoke, callPermission, isHostTopic } from '../manifest/permissions';
 import type { RunHookResponse } from '../gen/plughost/v1/RunHookResponse';
 import { jsonBytes, parseJsonBytes } from '../protocol/contract';
 import type { LogLevel } from '../protocol/log-lines';
@@ -111,14 +112,19 @@ export function apiImplementation(host: ApiHost, plugin: PluginSupervisor): grpc
     PublishEvent: async (req) => {
       const topic = String(req.topic ?? '');
       if (topic.length < 1 || topic.length > 200) throw Errors.BAD_API_REQUEST('topic', '1-200 characters');
+      if (isHostTopic(topic)) throw Errors.TOPIC_RESERVED(id, topic, HOST_TOPIC_PREFIX);
       host.publish(topic, parseJson(req.payload, 'payload'), id);
       return {};
     },
-    CallPlugin: async (req) =>
-      host.callPlugin(id, String(req.plugin_id ?? ''), String(req.hook ?? ''), parseJson(req.payload, 'payload')),
+    CallPlugin: async (req) => {
+      const target = String(req.plugin_id ?? '');
+      // Checked before anything about the target, so a refused plugin cannot learn which plugins are installed.
+      if (!allowsCall(plugin.record.manifest.permissions, id, target)) throw Errors.CALL_NOT_PERMITTED(id, target, callPermission(target));
+      return host.callPlugin(id, target, String(req.hook ?? ''), parseJson(req.payload, 'payload'));
+    },
     Invoke: async (req) => {
       const method = String(req.method ?? '');
-      if (!(plugin.record.manifest.permissions ?? []).includes(method)) throw Errors.PERMISSION_DENIED(id, method);
+      if (!allowsInvoke(plugin.record.manifest.permissions, method)) throw Errors.PERMISSION_DENIED(id, method);
       const fn = Object.hasOwn(host.api, method) ? host.api[method] : undefined;
       if (typeof fn !== 'function') throw Errors.API_METHOD_UNKNOWN(method);
       const result = await (fn as (args: unknown, caller: { pluginId: string }) => unknown)(parseJson(req.payload, 'payload'), { pluginId: id });

@@ -17,8 +17,8 @@ import type { FilterResult, FilterStep, HookCallContext, HookPolicy, NotifyOutco
 export class HookDispatcher {
   constructor(private readonly metrics: RuntimeMetrics) {}
 
-  /** Calls one plugin's hook, timed and under its deadline. */
-  async run(plugin: PluginSupervisor, hook: string, payload: unknown, context: HookCallContext = {}): Promise<RunHookResponse__Output> {
+  /** Calls one plugin's hook, timed and under its deadline. `callerId` is the calling plugin's id, '' when the host calls. */
+  async run(plugin: PluginSupervisor, hook: string, payload: unknown, context: HookCallContext = {}, callerId = ''): Promise<RunHookResponse__Output> {
     const hooks = plugin.hooks;
     if (!plugin.running || !hooks) throw Errors.PLUGIN_NOT_RUNNING(plugin.id, plugin.state);
     if (!plugin.implemented.hooks.has(hook)) throw Errors.HOOK_NOT_IMPLEMENTED(plugin.id, hook);
@@ -26,7 +26,7 @@ export class HookDispatcher {
     try {
       const res = await callUnary<object, RunHookResponse__Output>(
         hooks.RunHook.bind(hooks),
-        { hook, payload: jsonBytes(payload), context: { request_id: context.requestId ?? '', user_id: context.userId ?? '', values: context.values ?? {} } },
+        { hook, payload: jsonBytes(payload), context: { request_id: context.requestId ?? '', user_id: context.userId ?? '', values: context.values ?? {}, caller_plugin_id: callerId } },
         plugin.hookTimeoutMs,
       );
       end({ outcome: res.rejected ? 'rejected' : 'ok' });

@@ -310,10 +310,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       onLogsDropped: (id, lines) => this.metrics.droppedLogLines.inc({ plugin: id }, lines),
       saveConfig: (id, config) => this.setConfig(id, config),
       publish: (topic, payload, source) => this.publish(topic, payload, source),
-      callPlugin: async (_caller, target, hook, payload) => {
-        const sup = this.supervisor(target);
-        return this.dispatcher.run(sup, hook, payload);
-      },
+      callPlugin: async (caller, target, hook, payload) => this.dispatcher.run(this.supervisor(target), hook, payload, {}, caller),
     };
     const sup = new PluginSupervisor(host, record);
     this.supervisors.set(record.id, sup);

@@ -64,6 +64,17 @@ describe('manifest validation', () => {
     expect(found['server.executables.plan9-386']).toContain('linux-amd64');
   });
 
+  it('checks "plugins.call:" permissions: an id, an id prefix ending in ".*", or "*"; other entries stay method names', () => {
+    const good = ['plugins.call:com.acme.target', 'plugins.call:com.acme.*', 'plugins.call:*', 'notes.search', 'plugins.callish'];
+    expect(problems({ ...base, permissions: good })).toEqual({});
+    const bad = ['plugins.call:', 'plugins.call:ab', 'plugins.call:com.*.x', 'plugins.call:com.acme*', 'plugins.call:.*', 'plugins.call:a b', `plugins.call:${'a'.repeat(191)}`];
+    const found = problems({ ...base, permissions: ['ok', ...bad] });
+    expect(Object.keys(found)).toEqual(bad.map((_, i) => `permissions[${i + 1}]`));
+    expect(found['permissions[3]']).toBe(
+      'expected "plugins.call:" followed by a plugin id, an id prefix ending in ".*" (such as "plugins.call:com.acme.*"), or "*", got the string "plugins.call:com.*.x"',
+    );
+  });
+
   it('checks the id length bounds', () => {
     expect(problems({ ...base, id: 'ab' }).id).toBeDefined();
     expect(problems({ ...base, id: 'a'.repeat(191) }).id).toBeDefined();

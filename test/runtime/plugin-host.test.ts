@@ -208,7 +208,7 @@ test('KV: set/get/delete, expiry, compare-and-set, prefix paging, delete all, an
 
 test('events reach subscribed plugins and integrator listeners, not the publisher; CallPlugin reaches another plugin', async () => {
   const h = await open();
-  await installed(h, { id: 'com.test.pub' });
+  await installed(h, { id: 'com.test.pub', permissions: ['plugins.call:com.test.sub'] });
   await installed(h, { id: 'com.test.sub', env: { TOPICS: 'notes.*' } });
   const seen: unknown[] = [];
   h.on('event', (e) => seen.push(e));

@@ -7,12 +7,13 @@ type Hooks = {
   Invoke: { method: string; args: unknown };
   Publish: { topic: string; payload: unknown };
   CallOther: { pluginId: string; hook: string; payload: unknown };
+  WhoCalled: Record<string, never>;
 };
 
 let host: TestHost<Hooks>;
 beforeAll(async () => {
   host = await createTestHost<Hooks, Api>(fixture('sdk/kitchen-sink.js'), {
-    manifest: { id: 'com.example.sink', name: 'sink', version: '1.0.0', permissions: ['getNote', 'missingMethod'] },
+    manifest: { id: 'com.example.sink', name: 'sink', version: '1.0.0', permissions: ['getNote', 'missingMethod', 'plugins.call:com.other', 'plugins.call:com.none'] },
     api: {
       getNote: ({ id }) => ({ id, text: `note ${id}` }),
       deleteNote: () => true,
@@ -60,6 +61,25 @@ test('plugins.call reaches another plugin, and its rejection comes back as one',
     rejected: false,
     payload: { rejected: true, reason: 'no com.none' },
   });
+});
+
+test('plugins.call to a plugin the manifest does not grant is PERMISSION_DENIED naming the permission, and not run', async () => {
+  await expect(host.runHook('CallOther', { pluginId: 'com.stranger', hook: 'H', payload: {} })).rejects.toThrow(
+    'plugin "com.example.sink" may not call plugin "com.stranger": its manifest lacks the permission "plugins.call:com.stranger"',
+  );
+});
+
+test('publishing on a host.* topic is PERMISSION_DENIED, as under a real host', async () => {
+  await expect(host.runHook('Publish', { topic: 'host.user.deleted', payload: {} })).rejects.toThrow(
+    'topics starting with "host." are published only by the host',
+  );
+  expect(host.published.map((e) => e.topic)).not.toContain('host.user.deleted');
+});
+
+test('ctx.caller is the calling plugin when the test simulates one, undefined when the host calls', async () => {
+  expect(await host.runHook('WhoCalled', {}, { caller: 'com.acme.caller' })).toEqual({ rejected: false, payload: { caller: 'com.acme.caller' } });
+  expect(await host.runHook('WhoCalled', {}, { caller: 'com.acme.caller', via: 'stream' })).toEqual({ rejected: false, payload: { caller: 'com.acme.caller' } });
+  expect(await host.runHook('WhoCalled', {})).toEqual({ rejected: false, payload: { caller: null } });
 });
 
 test('close() leaves no process behind', async () => {

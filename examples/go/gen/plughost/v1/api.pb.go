@@ -984,9 +984,16 @@ type APIClient interface {
 	// Deletes every key of this plugin.
 	KVDeleteAll(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*KVDeleteAllResponse, error)
 	// Delivers an event to every other running plugin subscribed to the topic
-	// (OnEvent) and to the integrator's listeners. Returns once queued.
+	// (OnEvent, with source_plugin_id set to this plugin) and to the
+	// integrator's listeners. Returns once queued. Topics starting with "host."
+	// are published only by the host: PERMISSION_DENIED.
 	PublishEvent(ctx context.Context, in *PublishEventRequest, opts ...grpc.CallOption) (*Empty, error)
-	// Calls a hook of another running plugin, as RunHook would.
+	// Calls a hook of another running plugin, as RunHook would, with
+	// HookContext.caller_plugin_id set to this plugin. Allowed only when the
+	// manifest's "permissions" has "plugins.call:<target id>", a prefix entry
+	// "plugins.call:<prefix>.*" covering it, or "plugins.call:*"; otherwise
+	// PERMISSION_DENIED naming the missing permission, before the target is
+	// looked up. Calling this plugin's own hooks needs no permission.
 	CallPlugin(ctx context.Context, in *CallPluginRequest, opts ...grpc.CallOption) (*RunHookResponse, error)
 	// Calls one of the integrator's own API methods. Allowed only when the
 	// manifest lists the method name under "permissions".
@@ -1143,9 +1150,16 @@ type APIServer interface {
 	// Deletes every key of this plugin.
 	KVDeleteAll(context.Context, *Empty) (*KVDeleteAllResponse, error)
 	// Delivers an event to every other running plugin subscribed to the topic
-	// (OnEvent) and to the integrator's listeners. Returns once queued.
+	// (OnEvent, with source_plugin_id set to this plugin) and to the
+	// integrator's listeners. Returns once queued. Topics starting with "host."
+	// are published only by the host: PERMISSION_DENIED.
 	PublishEvent(context.Context, *PublishEventRequest) (*Empty, error)
-	// Calls a hook of another running plugin, as RunHook would.
+	// Calls a hook of another running plugin, as RunHook would, with
+	// HookContext.caller_plugin_id set to this plugin. Allowed only when the
+	// manifest's "permissions" has "plugins.call:<target id>", a prefix entry
+	// "plugins.call:<prefix>.*" covering it, or "plugins.call:*"; otherwise
+	// PERMISSION_DENIED naming the missing permission, before the target is
+	// looked up. Calling this plugin's own hooks needs no permission.
 	CallPlugin(context.Context, *CallPluginRequest) (*RunHookResponse, error)
 	// Calls one of the integrator's own API methods. Allowed only when the
 	// manifest lists the method name under "permissions".

@@ -159,14 +159,21 @@ class APIServicer(object):
 
     def PublishEvent(self, request, context):
         """Delivers an event to every other running plugin subscribed to the topic
-        (OnEvent) and to the integrator's listeners. Returns once queued.
+        (OnEvent, with source_plugin_id set to this plugin) and to the
+        integrator's listeners. Returns once queued. Topics starting with "host."
+        are published only by the host: PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CallPlugin(self, request, context):
-        """Calls a hook of another running plugin, as RunHook would.
+        """Calls a hook of another running plugin, as RunHook would, with
+        HookContext.caller_plugin_id set to this plugin. Allowed only when the
+        manifest's "permissions" has "plugins.call:<target id>", a prefix entry
+        "plugins.call:<prefix>.*" covering it, or "plugins.call:*"; otherwise
+        PERMISSION_DENIED naming the missing permission, before the target is
+        looked up. Calling this plugin's own hooks needs no permission.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -4,7 +4,9 @@ import { Obj, Problems, describe, isObject, join, relativePathProblem } from './
 import { validateSettingsSchema } from './settings';
 import { PLATFORM_KEYS } from './types';
 
-const ID_PATTERN = /^[a-zA-Z0-9._-]+$/;
+/** A plugin id: what the REST schemas use too, so the two can never disagree. */
+export const ID_PATTERN = /^[a-zA-Z0-9._-]+$/;
+export const ID_LENGTH = { min: 3, max: 190 } as const;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const TOP_LEVEL = [
@@ -23,7 +25,7 @@ export function validateManifest(value: unknown): FieldProblem[] {
     return p.list;
   }
   p.onlyKeys(value, '', TOP_LEVEL);
-  p.string(value, 'id', '', { required: true, pattern: ID_PATTERN, min: 3, max: 190, what: '3 to 190 characters of a-z A-Z 0-9 . _ -' });
+  p.string(value, 'id', '', { required: true, pattern: ID_PATTERN, min: ID_LENGTH.min, max: ID_LENGTH.max, what: '3 to 190 characters of a-z A-Z 0-9 . _ -' });
   p.string(value, 'name', '', { required: true, min: 1, what: 'a non-empty string' });
   const version = p.string(value, 'version', '', { required: true, what: 'a semantic version such as 1.2.3' });
   if (version !== undefined && semver.valid(version) === null) p.expected('version', 'a semantic version such as 1.2.3', version);

@@ -128,6 +128,10 @@ export const Errors = {
   BAD_URL: define('BAD_URL', 400, (url: string, why: string) => `URL ${JSON.stringify(url.slice(0, 300))} is not accepted: ${why}`),
   DOWNLOAD_FAILED: define('DOWNLOAD_FAILED', 502, (url: string, why: string) => `downloading ${url.slice(0, 300)} failed: ${why}`),
   NOT_FOUND: define('NOT_FOUND', 404, (what: string) => `${what} was not found`),
+  RANGE_NOT_SATISFIABLE: define('RANGE_NOT_SATISFIABLE', 416, (file: string, range: string, size: number) =>
+    `the range ${quote(range)} is outside static file ${quote(file)}, which is ${size} bytes`),
+  PRECONDITION_FAILED: define('PRECONDITION_FAILED', 412, (file: string) =>
+    `static file ${quote(file)} no longer matches the request's If-Match or If-Unmodified-Since`),
   EVENTS_TICKET_INVALID: define('EVENTS_TICKET_INVALID', 403, () =>
     'the event stream ticket is unknown, used or expired: POST /api/v1/events/ticket for a new one'),
   WEBAPP_FORBIDDEN: define('WEBAPP_FORBIDDEN', 403, () => "this request may not read the plugins' client bundles"),

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
@@ -30,6 +30,16 @@ export async function publicFiles(app: FastifyInstance, options: { host: PluginH
     if (file === null) throw Errors.NOT_FOUND(`static file ${JSON.stringify(rest)}`);
     return reply.header('x-content-type-options', 'nosniff').sendFile(file, root);
   };
+  // @fastify/send reports a bad range or a failed precondition as a bare HTTP error: name the file and the input.
+  app.setErrorHandler((err: FastifyError & { headers?: Record<string, string> }, request: PublicRequest, reply) => {
+    const contentRange = err.headers?.['Content-Range'];
+    if (err.statusCode === 416 && contentRange) {
+      reply.header('content-range', contentRange);
+      throw Errors.RANGE_NOT_SATISFIABLE(request.params['*'], String(request.headers.range), Number(contentRange.split('/')[1]));
+    }
+    if (err.statusCode === 412) throw Errors.PRECONDITION_FAILED(request.params['*']);
+    throw err;
+  });
   app.get(ROUTE, {
     schema: {
       summary: "A file from the plugin's public/ folder (ETag, If-None-Match, Range)",

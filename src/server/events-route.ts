@@ -143,7 +143,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     schema: {
       summary: 'Server-sent events: installed, enabled, disabled, removed, state, config (Bearer token, or ?ticket=)',
       querystring: Type.Object({ ticket: Type.Optional(Type.String()) }),
-      response: nonJson(200, 'The feed', 'text/event-stream'),
+      response: responses(nonJson(200, 'The feed', 'text/event-stream')),
     },
   }, async (request, reply) => {
     const ticket = (request.query as { ticket?: unknown }).ticket;

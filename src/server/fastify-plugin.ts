@@ -49,7 +49,7 @@ export const plughostRoutes: FastifyPluginAsync<PlughostRoutesOptions> = async (
     for (const p of plugins) states[p.state] = (states[p.state] ?? 0) + 1;
     return { status: 'ok', version: host.hostVersion, plugins: states };
   });
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', security: [], response: nonJson(200, 'Prometheus text format', 'text/plain') } }, async (_request, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', security: [], response: responses(nonJson(200, 'Prometheus text format', 'text/plain')) } }, async (_request, reply) => {
     reply.type(host.metrics.registry.contentType);
     return host.metrics.registry.metrics();
   });

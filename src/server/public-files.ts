@@ -11,7 +11,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fastifyStatic from '@fastify/static';
 import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
-import { nonJson } from './schemas';
+import { nonJson, responses } from './schemas';
 
 const ROUTE = '/plugins/:id/public/*';
 
@@ -44,7 +44,7 @@ export async function publicFiles(app: FastifyInstance, options: { host: PluginH
     schema: {
       summary: "A file from the plugin's public/ folder (ETag, If-None-Match, Range)",
       security: [],
-      response: nonJson(200, 'The file, typed by its extension', '*/*'),
+      response: responses(nonJson(200, 'The file, typed by its extension', '*/*')),
     },
   }, handler);
   // Other methods get the file too, as they always did, so public/ paths never reach the plugin; not part of the contract.

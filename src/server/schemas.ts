@@ -92,15 +92,16 @@ export const TicketSchema = Type.Object({
 /** Any 4xx or 5xx answer has the error shape. */
 export const ERROR_RESPONSES = { '4xx': ErrorSchema, '5xx': ErrorSchema } as const;
 
-/** A success schema with the error shape beside it, for a route's `response`. */
+/**
+ * A success schema with the error shape beside it, for a route's `response`.
+ * Only for routes under plughostRoutes' error handler: an error schema beside
+ * another handler's error shape would turn its errors into 500s.
+ */
 export function responses<S extends Record<string, TSchema>>(success: S): S & typeof ERROR_RESPONSES {
   return { ...success, ...ERROR_RESPONSES };
 }
 
-/**
- * A success that is not JSON (event streams, scripts, files, metrics), with
- * the error shape beside it. Fastify never serializes these bodies.
- */
-export function nonJson(status: number, description: string, contentType: string): Record<string, unknown> {
-  return { [status]: { description, content: { [contentType]: { schema: { type: 'string' } } } }, ...ERROR_RESPONSES };
+/** A success that is not JSON (event streams, scripts, files, metrics); Fastify never serializes these bodies. */
+export function nonJson(status: number, description: string, contentType: string): Record<number, TSchema> {
+  return { [status]: Type.Unsafe<string>({ description, content: { [contentType]: { schema: { type: 'string' } } } }) };
 }

@@ -15,7 +15,7 @@ import type { PluginHost } from '../runtime';
 import type { PluginInfo } from '../runtime/types';
 import { adminConsole, webAsset } from './admin-console';
 import { DEFAULT_HEARTBEAT_MS, EventStreams, eventRoutes, type EventStream } from './events-route';
-import { nonJson, responses, WebappBundleSchema } from './schemas';
+import { nonJson, WebappBundleSchema } from './schemas';
 
 /** Hex digits of the content's SHA-256 in a bundle URL: 80 bits, plenty to tell versions apart. */
 export const BUNDLE_HASH_LENGTH = 20;
@@ -47,7 +47,11 @@ export interface WebappBundle {
   bundleUrl: string;
 }
 
-/** Client bundle list, bundle files, their change stream and the browser module. */
+/**
+ * Client bundle list, bundle files, their change stream and the browser module.
+ * These routes may be registered alone, under the integrator's own error
+ * handler, so their schemas describe successes only.
+ */
 export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOptions): Promise<void> {
   const { host } = options;
   const apiPrefix = options.apiPrefix ?? '/api/v1';
@@ -73,7 +77,7 @@ export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOp
   };
 
   app.get(`${apiPrefix}/plugins/webapp`, {
-    schema: { summary: "Client bundles of running plugins (public unless the integrator's webappAccess refuses)", security: [], response: responses({ 200: Type.Array(WebappBundleSchema) }) },
+    schema: { summary: "Client bundles of running plugins (public unless the integrator's webappAccess refuses)", security: [], response: { 200: Type.Array(WebappBundleSchema) } },
   }, async (request, reply) => {
     await checkAccess(request);
     return reply.header('cache-control', 'no-store').send(await list());

@@ -70,8 +70,8 @@ export async function adminConsole(app: FastifyInstance, options: AdminConsoleOp
   const hide = { schema: { hide: true } };
   app.get('/admin', hide, index);
   app.get('/admin/', hide, index);
-  app.get('/admin/:file', hide, async (request, reply) => {
-    const { file } = request.params as { file: string };
+  app.get<{ Params: { file: string } }>('/admin/:file', hide, async (request, reply) => {
+    const { file } = request.params;
     if (!assets.has(file)) throw Errors.NOT_FOUND(`admin console file ${JSON.stringify(file)}`);
     return webAsset(secure(reply), path.join('admin', file));
   });

@@ -11,6 +11,7 @@ import * as crypto from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
 import type { PluginInfo, StateChange } from '../runtime/types';
@@ -139,15 +140,15 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     return reply.status(201).header('cache-control', 'no-store').send(tickets.issue());
   });
 
-  app.get(`${options.apiPrefix}/events`, {
+  app.withTypeProvider<TypeBoxTypeProvider>().get(`${options.apiPrefix}/events`, {
     schema: {
       summary: 'Server-sent events: installed, enabled, disabled, removed, state, config (Bearer token, or ?ticket=)',
       querystring: Type.Object({ ticket: Type.Optional(Type.String()) }),
       response: responses(nonJson(200, 'The feed', 'text/event-stream')),
     },
   }, async (request, reply) => {
-    const ticket = (request.query as { ticket?: unknown }).ticket;
-    if (typeof ticket === 'string' && ticket) {
+    const { ticket } = request.query;
+    if (ticket) {
       if (!tickets.redeem(ticket)) throw Errors.EVENTS_TICKET_INVALID();
     } else {
       requireToken(request);

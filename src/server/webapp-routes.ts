@@ -90,11 +90,11 @@ export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOp
     followBundles(host, streams.start(request, reply), list);
   });
 
-  app.get('/plugins/:id/webapp/:file', {
+  app.get<{ Params: { id: string; file: string } }>('/plugins/:id/webapp/:file', {
     schema: { summary: 'A client bundle, at the content-hashed URL the list gives', security: [], response: nonJson(200, 'The bundle', 'text/javascript') },
   }, async (request, reply) => {
     await checkAccess(request);
-    const { id, file } = request.params as { id: string; file: string };
+    const { id, file } = request.params;
     const info = await host.get(id);
     const wanted = new RegExp(`^([0-9a-f]{${BUNDLE_HASH_LENGTH}})\\.js$`).exec(file)?.[1];
     const current = servesBundle(info) ? await hashes.of(info) : null;

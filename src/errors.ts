@@ -147,6 +147,10 @@ export const Errors = {
   BAD_REQUEST_PATH: define('BAD_REQUEST_PATH', 400, (why: string) => `the request path is not accepted: ${why}`),
   REQUEST_PATH_TOO_LONG: define('REQUEST_PATH_TOO_LONG', 414, (max: number) =>
     `a segment of the request path is longer than ${max} characters; plugin ids are at most 190`),
+  RANGE_NOT_SATISFIABLE: define('RANGE_NOT_SATISFIABLE', 416, (file: string, range: string, size: number) =>
+    `the range ${quote(range)} is outside static file ${quote(file)}, which is ${size} bytes`),
+  PRECONDITION_FAILED: define('PRECONDITION_FAILED', 412, (file: string) =>
+    `static file ${quote(file)} no longer matches the request's If-Match or If-Unmodified-Since`),
   EVENTS_TICKET_INVALID: define('EVENTS_TICKET_INVALID', 403, () =>
     'the event stream ticket is unknown, used or expired: POST /api/v1/events/ticket for a new one'),
   WEBAPP_FORBIDDEN: define('WEBAPP_FORBIDDEN', 403, () => "this request may not read the plugins' client bundles"),

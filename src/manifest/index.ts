@@ -2,7 +2,7 @@
 export * from './types';
 export { loadManifest, parseManifest, parseManifestUnchecked, findManifestFile, formatOf, MAX_MANIFEST_BYTES, MAX_YAML_ALIASES } from './load';
 export type { LoadedManifest } from './load';
-export { validateManifest } from './validate';
+export { validateManifest, ID_PATTERN, ID_LENGTH } from './validate';
 export { relativePathProblem } from './check';
 export { validateConfig, maskSecrets, SECRET_MASK } from './settings';
 export { selectExecutable, platformKey } from './platform';

@@ -5,8 +5,11 @@ import { CALL_PERMISSION_FORMS, CALL_PERMISSION_PREFIX, PLUGIN_ID_PATTERN, isWel
 import { validateSettingsSchema } from './settings';
 import { PLATFORM_KEYS } from './types';
 
+/** A plugin id: what the REST schemas use too, so the two can never disagree. */
+export const ID_PATTERN = PLUGIN_ID_PATTERN;
+export const ID_LENGTH = { min: 3, max: 190 } as const;
 /** The longest plugin id; URLs, socket names and routes are sized for it. */
-export const MANIFEST_ID_MAX_LENGTH = 190;
+export const MANIFEST_ID_MAX_LENGTH = ID_LENGTH.max;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const TOP_LEVEL = [
@@ -25,7 +28,7 @@ export function validateManifest(value: unknown): FieldProblem[] {
     return p.list;
   }
   p.onlyKeys(value, '', TOP_LEVEL);
-  p.string(value, 'id', '', { required: true, pattern: PLUGIN_ID_PATTERN, min: 3, max: MANIFEST_ID_MAX_LENGTH, what: `3 to ${MANIFEST_ID_MAX_LENGTH} characters of a-z A-Z 0-9 . _ -` });
+  p.string(value, 'id', '', { required: true, pattern: PLUGIN_ID_PATTERN, min: ID_LENGTH.min, max: ID_LENGTH.max, what: `${ID_LENGTH.min} to ${ID_LENGTH.max} characters of a-z A-Z 0-9 . _ -` });
   p.string(value, 'name', '', { required: true, min: 1, what: 'a non-empty string' });
   const version = p.string(value, 'version', '', { required: true, what: 'a semantic version such as 1.2.3' });
   if (version !== undefined && semver.valid(version) === null) p.expected('version', 'a semantic version such as 1.2.3', version);

@@ -66,10 +66,12 @@ export async function adminConsole(app: FastifyInstance, options: AdminConsoleOp
 
   const index = async (_request: unknown, reply: FastifyReply) =>
     secure(reply).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-cache').send(page);
-  app.get('/admin', index);
-  app.get('/admin/', index);
-  app.get('/admin/:file', async (request, reply) => {
-    const { file } = request.params as { file: string };
+  // A page for people, not part of the API: left out of the OpenAPI document.
+  const hide = { schema: { hide: true } };
+  app.get('/admin', hide, index);
+  app.get('/admin/', hide, index);
+  app.get<{ Params: { file: string } }>('/admin/:file', hide, async (request, reply) => {
+    const { file } = request.params;
     if (!assets.has(file)) throw Errors.NOT_FOUND(`admin console file ${JSON.stringify(file)}`);
     return webAsset(secure(reply), path.join('admin', file));
   });

@@ -7,9 +7,12 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Errors, PlughostError } from '../errors';
 import type { PluginHost } from '../runtime';
 import { bearerToken, tokenMatches } from './auth';
+import { ConfigSchema, IdParams, InstalledSchema, LogRecordSchema, PluginSchema, responses } from './schemas';
 import { download, requestTempDir, saveStream } from './upload';
 
 export interface AdminRoutesOptions {
@@ -20,9 +23,12 @@ export interface AdminRoutesOptions {
 }
 
 const RAW_BUNDLE_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream'];
-const ID_PARAMS = { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 190 } }, required: ['id'] } as const;
+const PLUGIN = responses({ 200: PluginSchema });
+const CONFIG = responses({ 200: ConfigSchema });
+const INSTALLED = responses({ 201: InstalledSchema });
 
-export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
+export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
+  const app = untyped.withTypeProvider<TypeBoxTypeProvider>();
   const { host } = options;
   app.addHook('onRequest', async (request) => {
     const token = bearerToken(request.headers.authorization);
@@ -35,12 +41,17 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
   });
   for (const type of RAW_BUNDLE_TYPES) app.addContentTypeParser(type, (_req, payload, done) => done(null, payload));
 
-  app.post('/plugins', async (request, reply) => {
-    const force = (request.query as { force?: string }).force === 'true';
+  app.post('/plugins', {
+    schema: {
+      summary: 'Install a bundle: multipart field "plugin" (optional "signature"), or a raw application/gzip body',
+      querystring: Type.Object({ force: Type.Optional(Type.Boolean({ description: 'Replace an installed plugin with the same id' })) }),
+      response: INSTALLED,
+    },
+  }, async (request, reply) => {
     const tmp = requestTempDir();
     try {
       const { bundle, signature } = await receiveBundle(request, tmp.dir, options.maxUploadBytes);
-      const info = await host.install(bundle, { force, signature });
+      const info = await host.install(bundle, { force: request.query.force, signature });
       return reply.status(201).send(info);
     } finally {
       await tmp.remove();
@@ -49,15 +60,16 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
 
   app.post('/plugins/install-from-url', {
     schema: {
-      body: {
-        type: 'object',
-        required: ['url'],
-        additionalProperties: false,
-        properties: { url: { type: 'string', minLength: 1, maxLength: 4096 }, signature_url: { type: 'string', maxLength: 4096 }, force: { type: 'boolean' } },
-      },
+      summary: 'Install a bundle from an http(s) URL',
+      body: Type.Object({
+        url: Type.String({ minLength: 1, maxLength: 4096 }),
+        signature_url: Type.Optional(Type.String({ maxLength: 4096 })),
+        force: Type.Optional(Type.Boolean()),
+      }, { additionalProperties: false }),
+      response: INSTALLED,
     },
   }, async (request, reply) => {
-    const body = request.body as { url: string; signature_url?: string; force?: boolean };
+    const { body } = request;
     const tmp = requestTempDir();
     try {
       const bundle = path.join(tmp.dir, 'bundle.tar.gz');
@@ -73,24 +85,33 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     }
   });
 
-  app.get('/plugins', async () => host.list());
-  app.get('/plugins/:id', { schema: { params: ID_PARAMS } }, async (request) => host.get((request.params as { id: string }).id));
-  app.post('/plugins/:id/enable', { schema: { params: ID_PARAMS } }, async (request) => host.enable((request.params as { id: string }).id));
-  app.post('/plugins/:id/disable', { schema: { params: ID_PARAMS } }, async (request) => host.disable((request.params as { id: string }).id));
-  app.delete('/plugins/:id', { schema: { params: ID_PARAMS } }, async (request, reply) => {
-    await host.remove((request.params as { id: string }).id);
-    return reply.status(204).send();
+  app.get('/plugins', { schema: { summary: 'List plugins', response: responses({ 200: Type.Array(PluginSchema) }) } }, async () => host.list());
+  app.get('/plugins/:id', { schema: { summary: 'One plugin', params: IdParams, response: PLUGIN } }, async (request) => host.get(request.params.id));
+  app.post('/plugins/:id/enable', { schema: { summary: 'Enable (start) a plugin', params: IdParams, response: PLUGIN } }, async (request) => host.enable(request.params.id));
+  app.post('/plugins/:id/disable', { schema: { summary: 'Disable (stop) a plugin', params: IdParams, response: PLUGIN } }, async (request) => host.disable(request.params.id));
+  app.delete('/plugins/:id', {
+    schema: { summary: 'Remove a plugin and its data', params: IdParams, response: responses({ 204: Type.Null({ description: 'Removed' }) }) },
+  }, async (request, reply) => {
+    await host.remove(request.params.id);
+    return reply.status(204).send(null);
   });
-  app.get('/plugins/:id/config', { schema: { params: ID_PARAMS } }, async (request) => host.getConfig((request.params as { id: string }).id));
-  app.put('/plugins/:id/config', { schema: { params: ID_PARAMS, body: { type: 'object' } } }, async (request) =>
-    host.setConfig((request.params as { id: string }).id, request.body),
+  app.get('/plugins/:id/config', { schema: { summary: 'Configuration, secrets masked', params: IdParams, response: CONFIG } }, async (request) =>
+    host.getConfig(request.params.id),
   );
+  app.put('/plugins/:id/config', {
+    schema: { summary: 'Replace the configuration (validated against the settings schema); answers it, secrets masked', params: IdParams, body: ConfigSchema, response: CONFIG },
+  }, async (request) => host.setConfig(request.params.id, request.body));
   app.get('/plugins/:id/logs', {
-    schema: { params: ID_PARAMS, querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 10_000 } } } },
+    schema: {
+      summary: 'Recent log records, oldest first',
+      params: IdParams,
+      querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) }),
+      response: responses({ 200: Type.Array(LogRecordSchema) }),
+    },
   }, async (request) => {
-    const { id } = request.params as { id: string };
+    const { id } = request.params;
     await host.get(id);
-    return host.logs(id, (request.query as { limit?: number }).limit);
+    return host.logs(id, request.query.limit);
   });
 }
 

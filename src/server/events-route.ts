@@ -10,10 +10,13 @@
 import * as crypto from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
 import type { PluginInfo, StateChange } from '../runtime/types';
 import { bearerToken, tokenMatches } from './auth';
+import { nonJson, responses, TicketSchema } from './schemas';
 
 /** A comment line this often keeps proxies from closing a quiet stream and notices dead peers. */
 export const DEFAULT_HEARTBEAT_MS = 15_000;
@@ -130,14 +133,22 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     if (!tokenMatches(token, options.adminToken)) throw Errors.AUTH_WRONG();
   };
 
-  app.post(`${options.apiPrefix}/events/ticket`, async (request, reply) => {
+  app.post(`${options.apiPrefix}/events/ticket`, {
+    schema: { summary: 'A single-use ticket, valid 30 s, for opening the event stream from a browser', response: responses({ 201: TicketSchema }) },
+  }, async (request, reply) => {
     requireToken(request);
     return reply.status(201).header('cache-control', 'no-store').send(tickets.issue());
   });
 
-  app.get(`${options.apiPrefix}/events`, async (request, reply) => {
-    const ticket = (request.query as { ticket?: unknown }).ticket;
-    if (typeof ticket === 'string' && ticket) {
+  app.withTypeProvider<TypeBoxTypeProvider>().get(`${options.apiPrefix}/events`, {
+    schema: {
+      summary: 'Server-sent events: installed, enabled, disabled, removed, state, config (Bearer token, or ?ticket=)',
+      querystring: Type.Object({ ticket: Type.Optional(Type.String()) }),
+      response: responses(nonJson(200, 'The feed', 'text/event-stream')),
+    },
+  }, async (request, reply) => {
+    const { ticket } = request.query;
+    if (ticket) {
       if (!tickets.redeem(ticket)) throw Errors.EVENTS_TICKET_INVALID();
     } else {
       requireToken(request);

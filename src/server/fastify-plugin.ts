@@ -7,10 +7,11 @@ import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyRequest 
 import { Errors, PlughostError } from '../errors';
 import type { PluginHost } from '../runtime';
 import { adminRoutes } from './admin-routes';
-import { openApiDocument } from './openapi';
+import { openApi } from './openapi';
 import { pluginHttpRoutes } from './plugin-http';
 import { closeAfterUnreadBody } from './http-limits';
 import { errorBody, fromFastifyError, sendError } from './replies';
+import { HealthSchema, nonJson, responses } from './schemas';
 import { webSide, type WebappAccess } from './webapp-routes';
 
 export interface PlughostRoutesOptions {
@@ -41,18 +42,19 @@ export const plughostRoutes: FastifyPluginAsync<PlughostRoutesOptions> = async (
   });
   closeAfterUnreadBody(app);
   app.setNotFoundHandler((request, reply) => sendError(reply, Errors.NOT_FOUND(`route ${request.method} ${request.url.split('?')[0]}`)));
+  // Before any route: the document is collected from the routes as they are declared.
+  await openApi(app, { version: host.hostVersion, apiPrefix });
 
-  app.get('/healthz', async () => {
+  app.get('/healthz', { schema: { summary: 'Liveness, and how many plugins are in each state', security: [], response: responses({ 200: HealthSchema }) } }, async () => {
     const plugins = await host.list();
     const states: Record<string, number> = {};
     for (const p of plugins) states[p.state] = (states[p.state] ?? 0) + 1;
     return { status: 'ok', version: host.hostVersion, plugins: states };
   });
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', security: [], response: responses(nonJson(200, 'Prometheus text format', 'text/plain')) } }, async (_request, reply) => {
     reply.type(host.metrics.registry.contentType);
     return host.metrics.registry.metrics();
   });
-  app.get(`${apiPrefix}/openapi.json`, async (request) => openApiDocument(host.hostVersion, `${request.routeOptions.url?.replace(/\/openapi\.json$/, '') ?? apiPrefix}`));
 
   await app.register(adminRoutes, {
     prefix: apiPrefix,

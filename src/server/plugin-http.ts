@@ -6,10 +6,8 @@
  * in one write), a client
  * that goes away cancels the plugin's stream, and a plugin that dies mid-response
  * ends that response without touching the rest of the server.
- * /plugins/:id/public/* serves files from the bundle's public/ folder.
+ * /plugins/:id/public/* serves files from the bundle's public/ folder (public-files.ts).
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type * as grpc from '@grpc/grpc-js';
@@ -18,7 +16,8 @@ import type { HTTPHeader } from '../gen/plughost/v1/HTTPHeader';
 import type { HTTPRequestPart } from '../gen/plughost/v1/HTTPRequestPart';
 import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePart';
 import type { PluginHost } from '../runtime';
-import { errorBody, sendError } from './replies';
+import { publicFiles } from './public-files';
+import { errorBody } from './replies';
 
 export const BODY_CHUNK_BYTES = 64 * 1024;
 export const USER_ID_HEADER = 'plughost-user-id';
@@ -28,13 +27,6 @@ const STRIPPED_REQUEST_HEADERS = new Set([
   'authorization', 'cookie', USER_ID_HEADER, 'connection', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
 ]);
 const STRIPPED_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'trailer', 'upgrade', 'proxy-connection']);
-
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png',
-  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8',
-  '.woff2': 'font/woff2', '.wasm': 'application/wasm', '.map': 'application/json',
-};
 
 export interface PluginHttpOptions {
   host: PluginHost;
@@ -47,11 +39,7 @@ export async function pluginHttpRoutes(app: FastifyInstance, options: PluginHttp
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
-  app.all('/plugins/:id/public/*', async (request, reply) => {
-    const { id, '*': rest } = request.params as { id: string; '*': string };
-    await options.host.get(id);
-    return serveStatic(reply, path.join(options.host.pluginDir(id), 'public'), rest);
-  });
+  await app.register(publicFiles, { host: options.host });
 
   const proxy = async (request: FastifyRequest, reply: FastifyReply) => {
     const { id, '*': rest } = request.params as { id: string; '*'?: string };
@@ -59,8 +47,10 @@ export async function pluginHttpRoutes(app: FastifyInstance, options: PluginHttp
     const call = options.host.openHttpStream(id);
     return proxyToPlugin(request, reply, call, id, `/${rest ?? ''}`, userId ?? '');
   };
-  app.all('/plugins/:id', proxy);
-  app.all('/plugins/:id/*', proxy);
+  // The plugin's own routes: its contract, not plughost's, so not in the OpenAPI document.
+  const hidden = { schema: { hide: true } };
+  app.all('/plugins/:id', hidden, proxy);
+  app.all('/plugins/:id/*', hidden, proxy);
 }
 
 function requestHead(request: FastifyRequest, pathBelow: string, userId: string): HTTPRequestPart['head'] {
@@ -229,33 +219,4 @@ function sendBody(raw: IncomingMessage, call: grpc.ClientDuplexStream<HTTPReques
     call.end();
   });
   raw.on('error', () => call.cancel());
-}
-
-async function serveStatic(reply: FastifyReply, root: string, relative: string): Promise<FastifyReply> {
-  const decoded = safeDecode(relative);
-  const target = decoded === null ? null : path.resolve(root, decoded);
-  const inside = target !== null && (target === root || target.startsWith(root + path.sep)) && !decoded!.includes('\0');
-  let stat: fs.Stats | undefined;
-  if (inside) {
-    try {
-      const real = fs.realpathSync(target!);
-      stat = real.startsWith(fs.realpathSync(root) + path.sep) ? fs.statSync(real) : undefined;
-    } catch {
-      stat = undefined;
-    }
-  }
-  if (!inside || !stat?.isFile()) return sendError(reply, Errors.NOT_FOUND(`static file ${JSON.stringify(relative)}`));
-  return reply
-    .header('content-type', MIME[path.extname(target!).toLowerCase()] ?? 'application/octet-stream')
-    .header('content-length', stat.size)
-    .header('x-content-type-options', 'nosniff')
-    .send(fs.createReadStream(target!));
-}
-
-function safeDecode(s: string): string | null {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return null;
-  }
 }

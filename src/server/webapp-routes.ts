@@ -9,11 +9,13 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
 import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
 import type { PluginInfo } from '../runtime/types';
 import { adminConsole, webAsset } from './admin-console';
 import { DEFAULT_HEARTBEAT_MS, EventStreams, eventRoutes, type EventStream } from './events-route';
+import { nonJson, WebappBundleSchema } from './schemas';
 
 /** Hex digits of the content's SHA-256 in a bundle URL: 80 bits, plenty to tell versions apart. */
 export const BUNDLE_HASH_LENGTH = 20;
@@ -45,7 +47,11 @@ export interface WebappBundle {
   bundleUrl: string;
 }
 
-/** Client bundle list, bundle files, their change stream and the browser module. */
+/**
+ * Client bundle list, bundle files, their change stream and the browser module.
+ * These routes may be registered alone, under the integrator's own error
+ * handler, so their schemas describe successes only.
+ */
 export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOptions): Promise<void> {
   const { host } = options;
   const apiPrefix = options.apiPrefix ?? '/api/v1';
@@ -70,19 +76,25 @@ export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOp
     return out;
   };
 
-  app.get(`${apiPrefix}/plugins/webapp`, async (request, reply) => {
+  app.get(`${apiPrefix}/plugins/webapp`, {
+    schema: { summary: "Client bundles of running plugins (public unless the integrator's webappAccess refuses)", security: [], response: { 200: Type.Array(WebappBundleSchema) } },
+  }, async (request, reply) => {
     await checkAccess(request);
     return reply.header('cache-control', 'no-store').send(await list());
   });
 
-  app.get(`${apiPrefix}/plugins/webapp/events`, async (request, reply) => {
+  app.get(`${apiPrefix}/plugins/webapp/events`, {
+    schema: { summary: 'Server-sent events: the client bundle list, again whenever it changes', security: [], response: nonJson(200, 'event: webapp, data: the list', 'text/event-stream') },
+  }, async (request, reply) => {
     await checkAccess(request);
     followBundles(host, streams.start(request, reply), list);
   });
 
-  app.get('/plugins/:id/webapp/:file', async (request, reply) => {
+  app.get<{ Params: { id: string; file: string } }>('/plugins/:id/webapp/:file', {
+    schema: { summary: 'A client bundle, at the content-hashed URL the list gives', security: [], response: nonJson(200, 'The bundle', 'text/javascript') },
+  }, async (request, reply) => {
     await checkAccess(request);
-    const { id, file } = request.params as { id: string; file: string };
+    const { id, file } = request.params;
     const info = await host.get(id);
     const wanted = new RegExp(`^([0-9a-f]{${BUNDLE_HASH_LENGTH}})\\.js$`).exec(file)?.[1];
     const current = servesBundle(info) ? await hashes.of(info) : null;
@@ -99,7 +111,9 @@ export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOp
       .send(fs.createReadStream(hashes.fileOf(info)));
   });
 
-  app.get('/webapp/plughost.js', async (_request, reply) => webAsset(reply, 'plughost.mjs'));
+  app.get('/webapp/plughost.js', {
+    schema: { summary: 'The browser module that loads client bundles', security: [], response: nonJson(200, 'An ES module', 'text/javascript') },
+  }, async (_request, reply) => webAsset(reply, 'plughost.mjs'));
 }
 
 /**

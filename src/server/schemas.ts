@@ -1,0 +1,107 @@
+/**
+ * The REST contract as schemas: Fastify validates requests with them, serializes
+ * answers with them, and @fastify/swagger builds the OpenAPI document from them,
+ * so the document cannot drift from what the routes do. Response schemas are
+ * also serializers (fast-json-stringify drops what they do not name), so every
+ * object whose keys are open (configuration, manifest, error details, log
+ * fields) says so with additionalProperties.
+ */
+import { Type, type TSchema } from '@sinclair/typebox';
+import { ID_LENGTH, ID_PATTERN } from '../manifest';
+
+const Open = (description: string) => Type.Object({}, { additionalProperties: true, description });
+
+/** One string of a fixed set, as a plain `enum` in the document. */
+function StringEnum<T extends string>(values: readonly T[], description?: string) {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values], description });
+}
+
+export const PluginIdSchema = Type.String({ minLength: ID_LENGTH.min, maxLength: ID_LENGTH.max, pattern: ID_PATTERN.source });
+
+/**
+ * The id in a URL. Looser than the manifest's rule on purpose: an id that no
+ * plugin could have is answered like any unknown id (404 PLUGIN_NOT_FOUND).
+ */
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: ID_LENGTH.max, description: 'Plugin id' }) });
+
+export const ErrorSchema = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'Stable PLUGHOST_ERR_... code' }),
+      message: Type.String(),
+      details: Open('What the message is about, by name; keys depend on the code'),
+    }),
+  },
+  { description: 'Every error answer' },
+);
+
+export const PluginSchema = Type.Object({
+  id: PluginIdSchema,
+  name: Type.String(),
+  version: Type.String(),
+  description: Type.Optional(Type.String()),
+  enabled: Type.Boolean(),
+  state: StringEnum(['not_running', 'starting', 'running', 'failed_to_start', 'failed_to_stay_running', 'stopping']),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  permissions: Type.Array(Type.String()),
+  hooks: Type.Array(Type.String(), { description: 'Hooks the running plugin implements' }),
+  hasServer: Type.Boolean(),
+  hasWebapp: Type.Boolean(),
+  bundleSha256: Type.String(),
+  installedAt: Type.Integer({ description: 'Milliseconds since the epoch' }),
+  updatedAt: Type.Integer({ description: 'Milliseconds since the epoch' }),
+  restarts: Type.Integer(),
+  pid: Type.Optional(Type.Integer({ description: 'The plugin process id while it runs' })),
+  manifest: Open('The plugin manifest as installed'),
+});
+
+export const InstalledSchema = Type.Composite([
+  PluginSchema,
+  Type.Object({ warnings: Type.Optional(Type.Array(Type.String(), { description: 'What the install changed that the caller should know' })) }),
+]);
+
+export const ConfigSchema = Open('Setting key to value; secrets masked');
+
+export const LogRecordSchema = Type.Object({
+  pluginId: Type.String(),
+  level: StringEnum(['trace', 'debug', 'info', 'warn', 'error']),
+  message: Type.String(),
+  time: Type.Number({ description: 'Milliseconds since the epoch' }),
+  fields: Open('Other keys of an hclog JSON line'),
+  source: StringEnum(['stderr', 'stdout', 'stdio:stdout', 'stdio:stderr', 'api', 'host']),
+  truncated: Type.Optional(Type.Boolean()),
+});
+
+export const HealthSchema = Type.Object({
+  status: Type.Literal('ok'),
+  version: Type.String({ description: "The host's version" }),
+  plugins: Type.Object({}, { additionalProperties: Type.Integer(), description: 'How many plugins are in each state' }),
+});
+
+export const WebappBundleSchema = Type.Object({
+  id: PluginIdSchema,
+  version: Type.String(),
+  bundleUrl: Type.String({ description: 'Absolute path of the bundle on this server, ending in <content hash>.js' }),
+});
+
+export const TicketSchema = Type.Object({
+  ticket: Type.String({ description: 'Single use, for ?ticket= on the event stream' }),
+  expiresAt: Type.Integer({ description: 'Milliseconds since the epoch' }),
+});
+
+/** Any 4xx or 5xx answer has the error shape. */
+export const ERROR_RESPONSES = { '4xx': ErrorSchema, '5xx': ErrorSchema } as const;
+
+/**
+ * A success schema with the error shape beside it, for a route's `response`.
+ * Only for routes under plughostRoutes' error handler: an error schema beside
+ * another handler's error shape would turn its errors into 500s.
+ */
+export function responses<S extends Record<string, TSchema>>(success: S): S & typeof ERROR_RESPONSES {
+  return { ...success, ...ERROR_RESPONSES };
+}
+
+/** A success that is not JSON (event streams, scripts, files, metrics); Fastify never serializes these bodies. */
+export function nonJson(status: number, description: string, contentType: string): Record<number, TSchema> {
+  return { [status]: Type.Unsafe<string>({ description, content: { [contentType]: { schema: { type: 'string' } } } }) };
+}

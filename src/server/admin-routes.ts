@@ -9,12 +9,15 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
-import { bearerToken, tokenMatches } from './auth';
-import { download, requestTempDir, saveStream } from './upload';
+import type { AdminAuthenticator } from './auth';
+import { requestTempDir, saveStream } from './upload';
+import { download } from './url-download';
+import type { UrlGuard } from './url-guard';
 
 export interface AdminRoutesOptions {
   host: PluginHost;
-  adminToken: string;
+  authenticate: AdminAuthenticator;
+  urlGuard: UrlGuard;
   maxUploadBytes: number;
   urlTimeoutMs: number;
 }
@@ -24,11 +27,7 @@ const ID_PARAMS = { type: 'object', properties: { id: { type: 'string', minLengt
 
 export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
   const { host } = options;
-  app.addHook('onRequest', async (request) => {
-    const token = bearerToken(request.headers.authorization);
-    if (!token) throw Errors.AUTH_MISSING();
-    if (!tokenMatches(token, options.adminToken)) throw Errors.AUTH_WRONG();
-  });
+  app.addHook('onRequest', options.authenticate);
   await app.register(multipart, {
     limits: { fileSize: options.maxUploadBytes + 1, files: 2, fields: 4, fieldSize: 64 * 1024, parts: 6 },
     throwFileSizeLimit: false,
@@ -61,11 +60,12 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     const tmp = requestTempDir();
     try {
       const bundle = path.join(tmp.dir, 'bundle.tar.gz');
-      await download(body.url, bundle, options.maxUploadBytes, options.urlTimeoutMs);
+      const fetchOptions = { timeoutMs: options.urlTimeoutMs, guard: options.urlGuard };
+      await download(body.url, bundle, { ...fetchOptions, limit: options.maxUploadBytes, what: `the bundle at ${body.url}`, gzip: true });
       let signature: string | undefined;
       if (body.signature_url) {
         signature = path.join(tmp.dir, 'bundle.tar.gz.sig');
-        await download(body.signature_url, signature, 64 * 1024, options.urlTimeoutMs);
+        await download(body.signature_url, signature, { ...fetchOptions, limit: 64 * 1024, what: `the signature at ${body.signature_url}` });
       }
       return reply.status(201).send(await host.install(bundle, { force: body.force, signature }));
     } finally {

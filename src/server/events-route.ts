@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
 import type { PluginInfo, StateChange } from '../runtime/types';
-import { bearerToken, tokenMatches } from './auth';
+import type { AdminAuthenticator } from './auth';
 
 /** A comment line this often keeps proxies from closing a quiet stream and notices dead peers. */
 export const DEFAULT_HEARTBEAT_MS = 15_000;
@@ -113,7 +113,8 @@ export class TicketBook {
 
 export interface EventRoutesOptions {
   host: PluginHost;
-  adminToken: string;
+  /** The admin token check, shared with the admin API so failures are throttled together. */
+  authenticate: AdminAuthenticator;
   apiPrefix: string;
   heartbeatMs?: number;
 }
@@ -124,14 +125,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   const tickets = new TicketBook();
   app.addHook('preClose', async () => streams.closeAll());
 
-  const requireToken = (request: FastifyRequest) => {
-    const token = bearerToken(request.headers.authorization);
-    if (!token) throw Errors.AUTH_MISSING();
-    if (!tokenMatches(token, options.adminToken)) throw Errors.AUTH_WRONG();
-  };
-
-  app.post(`${options.apiPrefix}/events/ticket`, async (request, reply) => {
-    requireToken(request);
+  app.post(`${options.apiPrefix}/events/ticket`, { onRequest: options.authenticate }, async (_request, reply) => {
     return reply.status(201).header('cache-control', 'no-store').send(tickets.issue());
   });
 
@@ -140,7 +134,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     if (typeof ticket === 'string' && ticket) {
       if (!tickets.redeem(ticket)) throw Errors.EVENTS_TICKET_INVALID();
     } else {
-      requireToken(request);
+      await options.authenticate(request, reply);
     }
     const stream = streams.start(request, reply);
     followHost(options.host, stream);

@@ -136,7 +136,7 @@ describe('provisioning', () => {
 
     /** Runs serve until it prints its URL, fetches from it, then stops it with SIGINT. */
     async function serveOnce(config: string, probe: (url: string) => Promise<void>): Promise<string> {
-      const child = spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', '0'], { env: { ...process.env, PLUGHOST_ADMIN_TOKEN: 't' } });
+      const child = spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', '0'], { env: { ...process.env, PLUGHOST_ADMIN_TOKEN: 'provision-test-token-of-at-least-32-chars' } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });

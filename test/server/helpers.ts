@@ -6,7 +6,7 @@ import { packBundle } from '../../src/bundle';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server';
 import { FIXTURES, tempDir } from '../helpers';
 
-export const TOKEN = 'test-admin-token';
+export const TOKEN = 'test-admin-token-of-at-least-32-chars';
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 export interface TestServer extends RunningServer {

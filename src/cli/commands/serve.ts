@@ -32,13 +32,13 @@ export async function run(args: string[]): Promise<number> {
   const dataDir = path.resolve(values['data-dir'] ?? process.env.PLUGHOST_DATA_DIR ?? provision?.dataDir ?? './data');
   const host = values.host ?? process.env.PLUGHOST_HOST ?? provision?.host ?? '127.0.0.1';
   const hostOptions = provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : undefined;
-  const metricsPortText = values['metrics-port'] ?? process.env.PLUGHOST_METRICS_PORT;
+  const metricsPortText = values['metrics-port'] ?? process.env.PLUGHOST_METRICS_PORT ?? provision?.metricsPort?.toString();
   const metricsPort = metricsPortText === undefined ? undefined : Number(metricsPortText);
   if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
     throw new UsageError(`--metrics-port ${metricsPortText}: expected a port number 0-65535`);
   }
   const metrics = metricsPort === undefined ? undefined : { port: metricsPort, host: values['metrics-host'] ?? '127.0.0.1' };
-  const allowHosts = values['allow-url-host'] ?? process.env.PLUGHOST_ALLOW_URL_HOSTS?.split(',').filter(Boolean);
+  const allowHosts = values['allow-url-host'] ?? process.env.PLUGHOST_ALLOW_URL_HOSTS?.split(',').filter(Boolean) ?? provision?.allowUrlHosts;
   const server = await startServer({ dataDir, port, host, hostOptions, metrics, routes: { installFromUrl: { allowHosts } } });
   if (provision) {
     try {

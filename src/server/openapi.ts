@@ -8,6 +8,7 @@ const errors = {
   '401': { description: 'Missing admin token', content: { 'application/json': { schema: error } } },
   '403': { description: 'Wrong admin token', content: { 'application/json': { schema: error } } },
   '404': { description: 'Unknown plugin', content: { 'application/json': { schema: error } } },
+  '429': { description: 'Too many failed authentications from this address; see Retry-After', content: { 'application/json': { schema: error } } },
 };
 const json = (schema: object) => ({ content: { 'application/json': { schema } } });
 

@@ -53,6 +53,8 @@ describe('without an allow-list, internal addresses are refused', () => {
     ['the IPv4-mapped IPv6 form of loopback', () => `http://[::ffff:127.0.0.1]:${base.split(':')[1]}/b.tar.gz`, '::ffff:7f00:1', 'loopback'],
     ['the cloud metadata address', () => 'http://169.254.169.254/latest/meta-data/', '169.254.169.254', 'cloud metadata'],
     ['a private address', () => 'http://10.1.2.3/b.tar.gz', '10.1.2.3', 'private'],
+    ['loopback written as one decimal number', () => 'http://2130706433:1/b.tar.gz', '127.0.0.1', 'loopback'],
+    ['the unspecified address', () => 'http://0:1/b.tar.gz', '0.0.0.0', 'unspecified'],
   ])('%s', async (_name, url, address, kind) => {
     const error = await refusal(await install(open, { url: url() }));
     expect(error.code).toBe('PLUGHOST_ERR_URL_ADDRESS_REFUSED');

@@ -16,7 +16,10 @@ export interface TestServer extends RunningServer {
 
 export async function testServer(extra: Partial<ServerOptions> = {}): Promise<TestServer> {
   const work = tempDir();
-  const server = await startServer({ dataDir: path.join(work.dir, 'data'), port: 0, adminToken: TOKEN, logger: pino({ level: 'silent' }), ...extra });
+  const server = await startServer({ dataDir: path.join(work.dir, 'data'), port: 0, adminToken: TOKEN, logger: pino({ level: 'silent' }), ...extra }).catch((err: unknown) => {
+    work.cleanup();
+    throw err;
+  });
   return {
     ...server,
     work: work.dir,

@@ -84,6 +84,12 @@ describe('with 127.0.0.1 allow-listed', () => {
     expect(error.details).toMatchObject({ address: expect.stringMatching(address) });
   });
 
+  test('signature_url is held to the same rule', async () => {
+    const error = await refusal(await install(allowing, { url: `http://${base}/b.tar.gz`, signature_url: 'http://169.254.169.254/b.sig' }));
+    expect(error.code).toBe('PLUGHOST_ERR_URL_ADDRESS_REFUSED');
+    expect(await allowing.host.list()).toEqual([]);
+  });
+
   test('redirects are capped', async () => {
     const res = await install(allowing, { url: `http://${base}/loop` });
     expect(res.status).toBe(502);

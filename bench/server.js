@@ -19,6 +19,9 @@ const { startServer } = require('../dist/src/server');
 const { AdminClient } = require('../dist/src/cli/client');
 const { packBundle } = require('../dist/src/bundle');
 const { median, round, table } = require('./lib');
+
+/** Admin tokens are at least 32 characters; a fresh one per run. */
+const BENCH_TOKEN = crypto.randomBytes(32).toString('base64url');
 const handlers = require('./fixtures/server/handlers');
 const ceiling = require('./fixtures/server/ceiling');
 
@@ -67,9 +70,9 @@ async function run() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'plughost-bench-srv-'));
   const bundle = path.join(work, 'bench.tar.gz');
   execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plughost.js'), 'pack', path.join(__dirname, 'fixtures', 'server', 'plugin'), '-o', bundle], { stdio: 'ignore' });
-  const server = await startServer({ dataDir: path.join(work, 'data'), port: 0, adminToken: 'bench', logger: pino({ level: 'warn' }) });
+  const server = await startServer({ dataDir: path.join(work, 'data'), port: 0, adminToken: BENCH_TOKEN, logger: pino({ level: 'warn' }) });
   const direct = await directApp();
-  const client = new AdminClient({ url: server.url, token: 'bench' });
+  const client = new AdminClient({ url: server.url, token: BENCH_TOKEN });
   try {
     await client.upload({ bundle });
     await client.request('POST', `/plugins/${PLUGIN_ID}/enable`);

@@ -125,6 +125,12 @@ export const Errors = {
   // ---- server ----
   AUTH_MISSING: define('AUTH_MISSING', 401, () => 'missing admin token: send "Authorization: Bearer <token>"'),
   AUTH_WRONG: define('AUTH_WRONG', 403, () => 'the admin token is not valid'),
+  AUTH_THROTTLED: define('AUTH_THROTTLED', 429, (failures: number, windowMs: number, retryAfterS: number) =>
+    `too many failed authentications from this address (${failures} within ${windowMs / 1000} s, the authThrottle limit); retry after ${retryAfterS} s`,
+  (_failures: number, _windowMs: number, retryAfterS: number) => ({ retry_after_s: retryAfterS })),
+  ADMIN_TOKEN_TOO_SHORT: define('ADMIN_TOKEN_TOO_SHORT', 400, (source: string, length: number, min: number) =>
+    `the admin token from ${source} is ${length} characters; at least ${min} are required, so it cannot be guessed. ` +
+    'Unset it to have one generated, or make one with: openssl rand -base64 32'),
   UPLOAD_TOO_LARGE: define('UPLOAD_TOO_LARGE', 413, (what: string, limit: number) =>
     `${what} is larger than the limit of ${limit} bytes (${Math.round(limit / 1048576)} MiB)`),
   UPLOAD_MISSING: define('UPLOAD_MISSING', 400, (field: string) =>
@@ -137,6 +143,15 @@ export const Errors = {
   BAD_BODY: define('BAD_BODY', 400, (why: string) => `bad request body: ${why}`),
   BAD_URL: define('BAD_URL', 400, (url: string, why: string) => `URL ${JSON.stringify(url.slice(0, 300))} is not accepted: ${why}`),
   DOWNLOAD_FAILED: define('DOWNLOAD_FAILED', 502, (url: string, why: string) => `downloading ${url.slice(0, 300)} failed: ${why}`),
+  URL_ADDRESS_REFUSED: define('URL_ADDRESS_REFUSED', 400, (url: string, hostname: string, address: string, kind: string) =>
+    `URL ${JSON.stringify(url.slice(0, 300))} is not fetched: ${hostname === address ? address : `${hostname} resolves to ${address}, which`} is in the ${kind} range; ` +
+    'internal addresses are refused unless the host allows them (installFromUrl.allowHosts, plughost serve --allow-url-host)',
+  (_url: string, hostname: string, address: string, kind: string) => ({ hostname, address, address_class: kind })),
+  DOWNLOAD_NOT_BUNDLE: define('DOWNLOAD_NOT_BUNDLE', 400, (url: string, contentType: string, size: number) =>
+    `the response from ${url.slice(0, 300)} is not a gzip bundle (content-type ${contentType}, ${size} bytes)`,
+  (_url: string, contentType: string, size: number) => ({ content_type: contentType, size })),
+  BAD_ALLOW_HOST: define('BAD_ALLOW_HOST', 400, (entry: string, why: string) =>
+    `installFromUrl.allowHosts entry ${JSON.stringify(entry.slice(0, 200))} is not valid: ${why}`),
   NOT_FOUND: define('NOT_FOUND', 404, (what: string) => `${what} was not found`),
   REQUEST_TIMEOUT: define('REQUEST_TIMEOUT', 408, (headersMs: number, requestMs: number) =>
     `the request did not arrive in time: its head must arrive within ${headersMs} ms and the whole request within ${requestMs} ms ` +

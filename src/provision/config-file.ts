@@ -19,7 +19,7 @@ export const MAX_PROVISION_ALIASES = 50;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const BUNDLE_SUFFIX = /\.(tar\.gz|tgz)$/;
 
-const ROOT_KEYS = ['data_dir', 'host', 'port', 'require_signature', 'trusted_keys', 'plugins'] as const;
+const ROOT_KEYS = ['data_dir', 'host', 'port', 'metrics_port', 'allow_url_hosts', 'require_signature', 'trusted_keys', 'plugins'] as const;
 const PLUGIN_KEYS = ['path', 'enabled', 'settings', 'signature'] as const;
 
 /** One declared plugin, with its paths made absolute. */
@@ -42,6 +42,10 @@ export interface ProvisionFile {
   dataDir?: string;
   host?: string;
   port?: number;
+  /** /metrics on a listener of its own (as --metrics-port). */
+  metricsPort?: number;
+  /** Internal hosts install-from-url may reach (as --allow-url-host). */
+  allowUrlHosts?: string[];
   requireSignature?: boolean;
   trustedKeys: string[];
   plugins: PluginDeclaration[];
@@ -109,7 +113,14 @@ export function checkProvision(value: unknown, file: string): ProvisionFile {
   const dataDir = p.string(value, 'data_dir', '', { min: 1, what: 'a folder path' });
   const host = p.string(value, 'host', '', { min: 1, what: 'a host name or address to listen on, e.g. 127.0.0.1' });
   const port = value.port;
-  if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)) p.expected('port', 'a port number 0-65535', port);
+  for (const key of ['port', 'metrics_port'] as const) {
+    const v = value[key];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535)) p.expected(key, 'a port number 0-65535', v);
+  }
+  let allowUrlHosts: string[] | undefined;
+  p.stringList(value, 'allow_url_hosts', '', (item) => {
+    (allowUrlHosts ??= []).push(item);
+  });
   p.boolean(value, 'require_signature', '');
   const trustedKeys: string[] = [];
   p.stringList(value, 'trusted_keys', '', (item, at) => {
@@ -135,6 +146,8 @@ export function checkProvision(value: unknown, file: string): ProvisionFile {
     dataDir: dataDir === undefined ? undefined : resolve(dataDir),
     host,
     port: port as number | undefined,
+    metricsPort: value.metrics_port as number | undefined,
+    allowUrlHosts,
     requireSignature: value.require_signature as boolean | undefined,
     trustedKeys,
     plugins,

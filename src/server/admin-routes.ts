@@ -11,13 +11,16 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Errors, PlughostError } from '../errors';
 import type { PluginHost } from '../runtime';
-import { bearerToken, tokenMatches } from './auth';
+import type { AdminAuthenticator } from './auth';
 import { ConfigSchema, IdParams, InstalledSchema, LogRecordSchema, PluginSchema, responses } from './schemas';
-import { download, requestTempDir, saveStream } from './upload';
+import { requestTempDir, saveStream } from './upload';
+import { download } from './url-download';
+import type { UrlGuard } from './url-guard';
 
 export interface AdminRoutesOptions {
   host: PluginHost;
-  adminToken: string;
+  authenticate: AdminAuthenticator;
+  urlGuard: UrlGuard;
   maxUploadBytes: number;
   urlTimeoutMs: number;
 }
@@ -30,11 +33,7 @@ const INSTALLED = responses({ 201: InstalledSchema });
 export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
   const app = untyped.withTypeProvider<TypeBoxTypeProvider>();
   const { host } = options;
-  app.addHook('onRequest', async (request) => {
-    const token = bearerToken(request.headers.authorization);
-    if (!token) throw Errors.AUTH_MISSING();
-    if (!tokenMatches(token, options.adminToken)) throw Errors.AUTH_WRONG();
-  });
+  app.addHook('onRequest', options.authenticate);
   await app.register(multipart, {
     limits: { fileSize: options.maxUploadBytes + 1, files: 2, fields: 4, fieldSize: 64 * 1024, parts: 6 },
     throwFileSizeLimit: false,
@@ -73,11 +72,12 @@ export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutes
     const tmp = requestTempDir();
     try {
       const bundle = path.join(tmp.dir, 'bundle.tar.gz');
-      await download(body.url, bundle, options.maxUploadBytes, options.urlTimeoutMs);
+      const fetchOptions = { timeoutMs: options.urlTimeoutMs, guard: options.urlGuard };
+      await download(body.url, bundle, { ...fetchOptions, limit: options.maxUploadBytes, what: `the bundle at ${body.url}`, gzip: true });
       let signature: string | undefined;
       if (body.signature_url) {
         signature = path.join(tmp.dir, 'bundle.tar.gz.sig');
-        await download(body.signature_url, signature, 64 * 1024, options.urlTimeoutMs);
+        await download(body.signature_url, signature, { ...fetchOptions, limit: 64 * 1024, what: `the signature at ${body.signature_url}` });
       }
       return reply.status(201).send(await host.install(bundle, { force: body.force, signature }));
     } finally {

@@ -1,12 +1,23 @@
 /**
  * The admin token: from PLUGHOST_ADMIN_TOKEN, else generated once and kept in
- * the data dir (mode 0600). Compared in constant time.
+ * the data dir (mode 0600). At least 32 characters; compared in constant time.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Errors } from '../errors';
+import type { AuthThrottle } from './auth-throttle';
 
 export const TOKEN_FILE = 'admin-token';
+
+/** Shorter tokens are refused at start: a guessable token makes the throttle the only defence. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+
+/** Throws ADMIN_TOKEN_TOO_SHORT naming where the token came from. */
+export function checkAdminToken(token: string, source: string): void {
+  if (token.length < MIN_ADMIN_TOKEN_LENGTH) throw Errors.ADMIN_TOKEN_TOO_SHORT(source, token.length, MIN_ADMIN_TOKEN_LENGTH);
+}
 
 export interface TokenSource {
   token: string;
@@ -17,13 +28,20 @@ export interface TokenSource {
 
 export function resolveAdminToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): TokenSource {
   const fromEnv = env.PLUGHOST_ADMIN_TOKEN;
-  if (fromEnv) return { token: fromEnv, generated: false, file: null };
+  if (fromEnv) {
+    checkAdminToken(fromEnv, 'PLUGHOST_ADMIN_TOKEN');
+    return { token: fromEnv, generated: false, file: null };
+  }
   const file = path.join(dataDir, TOKEN_FILE);
+  let saved = '';
   try {
-    const token = fs.readFileSync(file, 'utf8').trim();
-    if (token) return { token, generated: false, file };
+    saved = fs.readFileSync(file, 'utf8').trim();
   } catch {
     // No token yet: make one.
+  }
+  if (saved) {
+    checkAdminToken(saved, file);
+    return { token: saved, generated: false, file };
   }
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const token = crypto.randomBytes(32).toString('base64url');
@@ -44,4 +62,25 @@ export function bearerToken(header: string | undefined): string | null {
   if (!header) return null;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return m ? m[1] : null;
+}
+
+/**
+ * The admin check for a route or hook: the bearer token, with failures counted
+ * by the throttle. A throttled address gets 429 and Retry-After before its
+ * token is looked at.
+ */
+export type AdminAuthenticator = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+export function adminAuthenticator(adminToken: string, throttle: AuthThrottle): AdminAuthenticator {
+  return async (request, reply) => {
+    const wait = throttle.retryAfter(request.ip);
+    if (wait > 0) {
+      reply.header('retry-after', String(wait));
+      throw Errors.AUTH_THROTTLED(throttle.maxFailures, throttle.windowMs, wait);
+    }
+    const token = bearerToken(request.headers.authorization);
+    if (token && tokenMatches(token, adminToken)) return;
+    throttle.fail(request.ip);
+    throw token ? Errors.AUTH_WRONG() : Errors.AUTH_MISSING();
+  };
 }

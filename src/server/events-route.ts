@@ -15,7 +15,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
 import type { PluginInfo, StateChange } from '../runtime/types';
-import { bearerToken, tokenMatches } from './auth';
+import type { AdminAuthenticator } from './auth';
 import { nonJson, responses, TicketSchema } from './schemas';
 
 /** A comment line this often keeps proxies from closing a quiet stream and notices dead peers. */
@@ -116,7 +116,8 @@ export class TicketBook {
 
 export interface EventRoutesOptions {
   host: PluginHost;
-  adminToken: string;
+  /** The admin token check, shared with the admin API so failures are throttled together. */
+  authenticate: AdminAuthenticator;
   apiPrefix: string;
   heartbeatMs?: number;
 }
@@ -127,16 +128,10 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   const tickets = new TicketBook();
   app.addHook('preClose', async () => streams.closeAll());
 
-  const requireToken = (request: FastifyRequest) => {
-    const token = bearerToken(request.headers.authorization);
-    if (!token) throw Errors.AUTH_MISSING();
-    if (!tokenMatches(token, options.adminToken)) throw Errors.AUTH_WRONG();
-  };
-
   app.post(`${options.apiPrefix}/events/ticket`, {
+    onRequest: options.authenticate,
     schema: { summary: 'A single-use ticket, valid 30 s, for opening the event stream from a browser', response: responses({ 201: TicketSchema }) },
-  }, async (request, reply) => {
-    requireToken(request);
+  }, async (_request, reply) => {
     return reply.status(201).header('cache-control', 'no-store').send(tickets.issue());
   });
 
@@ -151,7 +146,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
     if (ticket) {
       if (!tickets.redeem(ticket)) throw Errors.EVENTS_TICKET_INVALID();
     } else {
-      requireToken(request);
+      await options.authenticate(request, reply);
     }
     const stream = streams.start(request, reply);
     followHost(options.host, stream);

@@ -6,8 +6,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Errors, PlughostError } from '../errors';
 
@@ -38,36 +37,4 @@ export async function saveStream(source: Readable, file: string, limit: number, 
     throw Errors.UPLOAD_INCOMPLETE((err as Error).message);
   }
   return size;
-}
-
-/** Downloads an http(s) URL to `file` under a size limit and a timeout. */
-export async function download(url: string, file: string, limit: number, timeoutMs: number): Promise<number> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw Errors.BAD_URL(url, 'it is not a valid URL');
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw Errors.BAD_URL(url, `only http and https are allowed, not ${parsed.protocol}`);
-  // One deadline for the whole download, headers and body alike.
-  const signal = AbortSignal.timeout(timeoutMs);
-  const timedOut = () => Errors.DOWNLOAD_FAILED(url, `no complete answer within ${timeoutMs} ms`);
-  let res: Response;
-  try {
-    res = await fetch(parsed, { signal, redirect: 'follow' });
-  } catch (err) {
-    const e = err as Error;
-    throw signal.aborted ? timedOut() : Errors.DOWNLOAD_FAILED(url, (e.cause as Error)?.message ?? e.message);
-  }
-  if (!res.ok || !res.body) throw Errors.DOWNLOAD_FAILED(url, `the server answered ${res.status}`);
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > limit) throw Errors.UPLOAD_TOO_LARGE(`the bundle at ${url}`, limit);
-  try {
-    return await saveStream(Readable.fromWeb(res.body as WebReadableStream), file, limit, `the bundle at ${url}`);
-  } catch (err) {
-    if (err instanceof PlughostError && err.code === Errors.UPLOAD_INCOMPLETE.code) {
-      throw signal.aborted ? timedOut() : Errors.DOWNLOAD_FAILED(url, err.message);
-    }
-    throw err;
-  }
 }

@@ -14,6 +14,7 @@ import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
 import type { PluginInfo } from '../runtime/types';
 import { adminConsole, webAsset } from './admin-console';
+import type { AdminAuthenticator } from './auth';
 import { DEFAULT_HEARTBEAT_MS, EventStreams, eventRoutes, type EventStream } from './events-route';
 import { nonJson, WebappBundleSchema } from './schemas';
 
@@ -123,12 +124,12 @@ export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOp
  */
 export async function webSide(
   app: FastifyInstance,
-  options: { routes: Omit<WebappRoutesOptions, 'apiPrefix'> & { adminToken: string }; apiPrefix: string },
+  options: { routes: Omit<WebappRoutesOptions, 'apiPrefix'>; apiPrefix: string; authenticate: AdminAuthenticator },
 ): Promise<void> {
-  const { host, adminToken, webappAccess, heartbeatMs } = options.routes;
-  const { apiPrefix } = options;
+  const { host, webappAccess, heartbeatMs } = options.routes;
+  const { apiPrefix, authenticate } = options;
   await app.register(webappRoutes, { host, apiPrefix, webappAccess, heartbeatMs });
-  await app.register(eventRoutes, { host, adminToken, apiPrefix, heartbeatMs });
+  await app.register(eventRoutes, { host, authenticate, apiPrefix, heartbeatMs });
   await app.register(adminConsole, { apiPrefix });
 }
 

@@ -110,5 +110,17 @@ describe('the plughost command', () => {
     const r = plughost('serve', '--port', 'eighty');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--port eighty: expected a port number 0-65535');
+    const metrics = plughost('serve', '--metrics-port', 'ninety');
+    expect(metrics.status).toBe(2);
+    expect(metrics.stderr).toContain('--metrics-port ninety: expected a port number 0-65535');
+  });
+
+  it('refuses to serve with an admin token under 32 characters, saying why, before listening', () => {
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--data-dir', path.join(work, 'data'), '--port', '0'], {
+      cwd: work, encoding: 'utf8', env: { ...process.env, PLUGHOST_ADMIN_TOKEN: 'hunter2' }, timeout: 60_000,
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('the admin token from PLUGHOST_ADMIN_TOKEN is 7 characters; at least 32 are required');
+    expect(r.stdout).not.toContain('listening on');
   });
 });

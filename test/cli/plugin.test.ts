@@ -13,7 +13,7 @@ import { startServer, type RunningServer } from '../../src/server';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'plughost.js');
-const TOKEN = 'cli-test-token';
+const TOKEN = 'cli-test-token-of-at-least-32-characters';
 const ID = 'com.example.hello';
 
 interface Run {

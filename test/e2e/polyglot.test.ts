@@ -14,7 +14,7 @@ import { startServer } from '../../src/server';
 import { describeWith, goPeer, isAliveAfter, pythonPeer } from '../conformance/polyglot-peers';
 import { tempDir } from '../helpers';
 
-const TOKEN = 'polyglot-e2e-token';
+const TOKEN = 'polyglot-e2e-token-of-at-least-32-chars';
 type Server = Awaited<ReturnType<typeof startServer>>;
 
 interface Example {

@@ -35,6 +35,9 @@ function write(file: string, text: string): string {
   return file;
 }
 
+/** Admin tokens are at least 32 characters. */
+const SERVE_TOKEN = 'provision-test-token-of-at-least-32-chars';
+
 describe('provisioning', () => {
   let work: string;
   beforeEach(() => { work = fs.mkdtempSync(path.join(os.tmpdir(), 'plughost-prov-t-')); });
@@ -42,7 +45,7 @@ describe('provisioning', () => {
 
   it('refuses a bad file listing every problem with its field path', () => {
     const file = write(path.join(work, 'bad.yaml'), [
-      'port: 70000', 'host: 3', 'colour: blue', 'require_signature: true', 'trusted_keys: [missing.pem]',
+      'port: 70000', 'metrics_port: -1', 'allow_url_hosts: [3]', 'host: 3', 'colour: blue', 'require_signature: true', 'trusted_keys: [missing.pem]',
       'plugins:', '  - path: nowhere', '    enabled: "yes"', '    settings: { a: [1] }', '    extra: 1', '  - 42', '  - {}',
     ].join('\n'));
     let message = '';
@@ -53,8 +56,10 @@ describe('provisioning', () => {
       message = (err as Error).message;
     }
     for (const expected of [
-      'colour: unknown field; expected one of data_dir, host, port, require_signature, trusted_keys, plugins',
+      'colour: unknown field; expected one of data_dir, host, port, metrics_port, allow_url_hosts, require_signature, trusted_keys, plugins',
       'port: expected a port number 0-65535, got number 70000',
+      'metrics_port: expected a port number 0-65535, got number -1',
+      'allow_url_hosts[0]: expected',
       'host: expected a host name or address to listen on, e.g. 127.0.0.1, got number 3',
       `trusted_keys[0]: ${path.join(work, 'missing.pem')} is not a file`,
       'plugins[0].enabled: expected true or false, got the string "yes"',
@@ -64,7 +69,12 @@ describe('provisioning', () => {
       'plugins[1]: expected an object with path, enabled and settings, got number 42',
       'plugins[2].path: required',
     ]) expect(message).toContain(expected);
-    expect(message).toMatch(/has 1[01] problem\(s\)/);
+    expect(message).toMatch(/has 1[23] problem\(s\)/);
+  });
+
+  it('reads metrics_port and allow_url_hosts, the file forms of --metrics-port and --allow-url-host', () => {
+    const file = loadProvisionFile(write(path.join(work, 'ok.yaml'), 'metrics_port: 9464\nallow_url_hosts: [bundles.internal, 10.1.0.0/16]\n'));
+    expect(file).toMatchObject({ metricsPort: 9464, allowUrlHosts: ['bundles.internal', '10.1.0.0/16'] });
   });
 
   it('refuses YAML syntax errors, alias bombs, prototype keys and a missing file', () => {
@@ -136,7 +146,7 @@ describe('provisioning', () => {
 
     /** Runs serve until it prints its URL, fetches from it, then stops it with SIGINT. */
     async function serveOnce(config: string, probe: (url: string) => Promise<void>): Promise<string> {
-      const child = spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', '0'], { env: { ...process.env, PLUGHOST_ADMIN_TOKEN: 't' } });
+      const child = spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', '0'], { env: { ...process.env, PLUGHOST_ADMIN_TOKEN: SERVE_TOKEN } });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
@@ -161,7 +171,7 @@ describe('provisioning', () => {
       const folder = pluginFolder(work, 'com.test.served', '1.0.0');
       const config = write(path.join(work, 'plughost.yaml'), `data_dir: ./state\nplugins:\n  - path: ${path.basename(folder)}\n    settings: { greeting: provisioned }\n`);
       const config1 = async (url: string) => {
-        const res = await fetch(`${url}/api/v1/plugins/com.test.served/config`, { headers: { authorization: 'Bearer t' } });
+        const res = await fetch(`${url}/api/v1/plugins/com.test.served/config`, { headers: { authorization: `Bearer ${SERVE_TOKEN}` } });
         expect(await res.json()).toEqual({ greeting: 'provisioned', count: 1 });
       };
       const first = await serveOnce(config, config1);

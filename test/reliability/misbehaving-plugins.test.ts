@@ -138,7 +138,7 @@ describe('output floods', () => {
     // Kept whole, 100 MiB of lines would be far more than this as JS strings and records.
     expect(peak - before).toBeLessThan(96);
     await until(() => server.host.logs(id).some((l) => l.source === 'host' && /log lines \(\d+ bytes\) dropped/.test(l.message)), 'the dropped-lines record');
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${server.url}/metrics`, { headers: AUTH })).text();
     const counted = new RegExp(`plughost_plugin_log_lines_dropped_total\\{plugin="${id.replace(/\./g, '\\.')}"\\} (\\d+)`).exec(metrics);
     expect(Number(counted?.[1])).toBeGreaterThan(50_000);
     expect((await fetch(`${server.url}/api/v1/plugins/${id}/logs`, { headers: AUTH })).status).toBe(200);

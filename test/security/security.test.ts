@@ -23,7 +23,8 @@ beforeAll(async () => {
   process.env.PLUGHOST_ADMIN_TOKEN = TOKEN;
   process.env.PLUGHOST_TEST_DB_PASSWORD = HOST_SECRET;
   server = await testServer({
-    routes: { authenticate: (request) => (request.headers['x-session'] === 'valid-session' ? 'alice' : null) },
+    // The refusal table below sends 40 bad tokens from one address; the throttle is tested in test/server/auth-throttle.test.ts.
+    routes: { authenticate: (request) => (request.headers['x-session'] === 'valid-session' ? 'alice' : null), authThrottle: { maxFailures: 1000 } },
     hostOptions: { api: { 'notes.read': () => ({ notes: [] }), 'notes.delete': () => ({ deleted: true }) } },
   });
   for (const [id, permissions] of [[A, ['notes.read']], [B, []]] as const) {

@@ -6,7 +6,7 @@ import { packBundle } from '../../src/bundle';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server';
 import { FIXTURES, tempDir } from '../helpers';
 
-export const TOKEN = 'test-admin-token';
+export const TOKEN = 'test-admin-token-of-at-least-32-chars';
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 export interface TestServer extends RunningServer {
@@ -16,7 +16,10 @@ export interface TestServer extends RunningServer {
 
 export async function testServer(extra: Partial<ServerOptions> = {}): Promise<TestServer> {
   const work = tempDir();
-  const server = await startServer({ dataDir: path.join(work.dir, 'data'), port: 0, adminToken: TOKEN, logger: pino({ level: 'silent' }), ...extra });
+  const server = await startServer({ dataDir: path.join(work.dir, 'data'), port: 0, adminToken: TOKEN, logger: pino({ level: 'silent' }), ...extra }).catch((err: unknown) => {
+    work.cleanup();
+    throw err;
+  });
   return {
     ...server,
     work: work.dir,

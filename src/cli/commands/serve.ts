@@ -6,7 +6,7 @@ import { startServer } from '../../server';
 import { EXIT, UsageError, out } from '../io';
 import * as pack from './pack';
 
-export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml]  run the plugin host and its REST API';
+export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--metrics-port N [--metrics-host 127.0.0.1]] [--allow-url-host HOST|CIDR ...]  run the plugin host and its REST API';
 
 /** Runs until SIGINT/SIGTERM, then stops every plugin before exiting. */
 export async function run(args: string[]): Promise<number> {
@@ -17,6 +17,9 @@ export async function run(args: string[]): Promise<number> {
       port: { type: 'string', short: 'p' },
       host: { type: 'string' },
       config: { type: 'string', short: 'c' },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
+      'allow-url-host': { type: 'string', multiple: true },
     },
   });
   // A bad provisioning file is refused here, before the server or any plugin starts.
@@ -29,7 +32,14 @@ export async function run(args: string[]): Promise<number> {
   const dataDir = path.resolve(values['data-dir'] ?? process.env.PLUGHOST_DATA_DIR ?? provision?.dataDir ?? './data');
   const host = values.host ?? process.env.PLUGHOST_HOST ?? provision?.host ?? '127.0.0.1';
   const hostOptions = provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : undefined;
-  const server = await startServer({ dataDir, port, host, hostOptions });
+  const metricsPortText = values['metrics-port'] ?? process.env.PLUGHOST_METRICS_PORT ?? provision?.metricsPort?.toString();
+  const metricsPort = metricsPortText === undefined ? undefined : Number(metricsPortText);
+  if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
+    throw new UsageError(`--metrics-port ${metricsPortText}: expected a port number 0-65535`);
+  }
+  const metrics = metricsPort === undefined ? undefined : { port: metricsPort, host: values['metrics-host'] ?? '127.0.0.1' };
+  const allowHosts = values['allow-url-host'] ?? process.env.PLUGHOST_ALLOW_URL_HOSTS?.split(',').filter(Boolean) ?? provision?.allowUrlHosts;
+  const server = await startServer({ dataDir, port, host, hostOptions, metrics, routes: { installFromUrl: { allowHosts } } });
   if (provision) {
     try {
       const report = await converge(server.host, planned, { packFolder: (dir, outFile) => pack.run([dir, '-o', outFile]).then(() => undefined) });
@@ -41,6 +51,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const token = server.tokenGenerated ? server.adminToken : '(see the admin-token file in the data dir, or PLUGHOST_ADMIN_TOKEN)';
   out(`plughost ${server.host.hostVersion} listening on ${server.url}`);
+  if (server.metricsUrl) out(`metrics on ${server.metricsUrl}/metrics`);
   out(`data dir: ${dataDir}`);
   if (server.tokenGenerated) out(`admin token (printed once; kept in ${path.join(dataDir, 'admin-token')}, mode 0600): ${token}`);
   out('');

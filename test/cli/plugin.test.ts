@@ -49,7 +49,7 @@ describe('plughost plugin', () => {
     bundle = path.join(work, 'hello.tar.gz');
     const packed = spawnSync(process.execPath, [BIN, 'pack', path.join(ROOT, 'examples', 'hello'), '-o', bundle], { encoding: 'utf8' });
     expect(packed.stderr).toBe('');
-    server = await startServer({ dataDir: path.join(work, 'data'), port: 0, adminToken: TOKEN, logger: pino({ level: 'silent' }) });
+    server = await startServer({ dataDir: path.join(work, 'data'), port: 0, adminToken: TOKEN, logger: pino({ level: 'silent' }), routes: { installFromUrl: { allowHosts: ['127.0.0.1'] } } });
   }, 180_000);
 
   afterAll(async () => {

@@ -193,7 +193,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       await this.store.deletePlugin(id);
       await this.installer.remove(id);
       this.supervisors.delete(id);
-      this.metrics.forget(id);
+      await this.metrics.forget(id);
       this.emit('removed', id);
     });
   }

@@ -1,3 +1,4 @@
+import { until } from '../helpers';
 import { AUTH, pluginBundle, testServer, upload, type TestServer } from '../server/helpers';
 
 const ID = 'com.test.metrics-gone';
@@ -9,15 +10,6 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 const metricLines = async () => (await (await fetch(`${server.url}/metrics`)).text()).split('\n').filter((l) => l.includes(ID));
-
-async function until(check: () => Promise<boolean>, what: string, boundMs = 20_000): Promise<void> {
-  const end = Date.now() + boundMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 test('removing a plugin removes every series labelled with its id from /metrics', async () => {
   expect((await upload(server.url, await pluginBundle(server.work, ID, 'runtime/contract-plugin.js'))).status).toBe(201);

@@ -13,13 +13,14 @@ import type * as grpc from '@grpc/grpc-js';
 import type { HTTPRequestPart } from '../gen/plughost/v1/HTTPRequestPart';
 import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePart';
 import { Errors } from '../errors';
-import { validateConfig, maskSecrets, type Manifest } from '../manifest';
+import { validateConfig, maskSecrets } from '../manifest';
 import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
 import { killMarkedWithPrefix } from '../protocol/process';
 import { SqliteStore } from '../store/sqlite-store';
 import type { PluginRecord, Store } from '../store/store';
 import { apiImplementation, type ApiHost } from './api-service';
 import { HookDispatcher, topicMatches } from './hook-dispatch';
+import { carryConfig, carryWarnings } from './config-carry';
 import { BundleInstaller } from './installer';
 import { RuntimeMetrics } from './metrics';
 import { PluginLocks } from './plugin-locks';
@@ -31,6 +32,7 @@ import type {
   HookCallContext,
   HookMap,
   InstallOptions,
+  InstallResult,
   NotifyOutcome,
   PluginConfig,
   PluginHostOptions,
@@ -124,7 +126,11 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
 
   // ---- operator actions ----
 
-  async install(bundlePath: string, options: InstallOptions = {}): Promise<PluginInfo> {
+  /**
+   * Installs a bundle; with `force`, replaces the installed version, keeping each setting that
+   * still fits the new settings schema (`warnings` names the ones dropped).
+   */
+  async install(bundlePath: string, options: InstallOptions = {}): Promise<InstallResult> {
     this.assertOpen();
     const staged = await this.installer.unpack(bundlePath, options.signature);
     const { manifest } = staged;
@@ -133,6 +139,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
         const existing = this.supervisors.get(manifest.id);
         if (existing && !options.force) throw Errors.PLUGIN_EXISTS(manifest.id, existing.record.version);
         const enabled = existing?.record.enabled ?? false;
+        const carried = carryConfig(existing?.record.manifest.settings_schema, manifest.settings_schema, existing?.record.config ?? {});
         if (existing) await existing.stop();
         const placement = await this.installer.place(manifest.id, staged.path, staged.sha256);
         const now = Date.now();
@@ -143,7 +150,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
           enabled,
           state: 'not_running',
           lastError: null,
-          config: carryConfig(manifest, existing?.record.config ?? {}),
+          config: carried.config,
           bundleSha256: staged.sha256,
           installedAt: existing?.record.installedAt ?? now,
           updatedAt: now,
@@ -155,10 +162,15 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
           throw err;
         }
         await placement.commit();
+        const warnings = existing ? carryWarnings(carried, manifest.settings_schema) : [];
+        for (const { key, reason } of carried.dropped) {
+          this.logger.warn({ plugin_id: manifest.id, setting: key, reason, from_version: existing?.record.version, to_version: manifest.version }, 'install dropped a setting');
+        }
+        if (existing && carried.missing.length) this.logger.warn({ plugin_id: manifest.id, settings: carried.missing }, 'required settings have no value');
         const sup = this.addSupervisor(record);
         this.emit('installed', this.info(sup));
         if (enabled) await this.startQuietly(sup);
-        return this.info(sup);
+        return { ...this.info(sup), warnings };
       });
     } finally {
       await this.installer.discard(staged.path);
@@ -396,16 +408,4 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   private assertOpen(): void {
     if (this.closed) throw Errors.HOST_CLOSED();
   }
-}
-
-/** The old configuration under the new schema when it still fits, else the new defaults, else as it was (enable will say what is missing). */
-function carryConfig(manifest: Manifest, previous: PluginConfig): PluginConfig {
-  for (const candidate of [previous, {}]) {
-    try {
-      return validateConfig(manifest.settings_schema, candidate);
-    } catch {
-      // Try the next candidate.
-    }
-  }
-  return previous;
 }

@@ -105,6 +105,12 @@ export interface InstallOptions {
   signature?: string;
 }
 
+/** What `install` answers: the plugin, and what the install could not keep. */
+export interface InstallResult extends PluginInfo {
+  /** One sentence per setting an upgrade dropped (gone from the schema, or its value no longer fits) and per required setting left without a value. Empty for a fresh install. */
+  warnings: string[];
+}
+
 /** What one plugin did with a notify hook. */
 export interface NotifyOutcome {
   pluginId: string;

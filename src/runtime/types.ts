@@ -45,6 +45,8 @@ export interface RuntimeDefaults {
   logLinesPerSecond: number;
   /** Bytes of plugin log messages accepted per second, as above. Default 1 MiB. */
   logBytesPerSecond: number;
+  /** How long a stop (disable, upgrade, removal, close) lets the plugin's HTTP responses in progress finish before it cuts them. Default 5 s. */
+  httpDrainMs: number;
 }
 
 export interface HookPolicy {

@@ -128,7 +128,9 @@ describe('plughost plugin', () => {
 
   it('disables, enables and removes', async () => {
     expect(await ok('plugin', 'disable', ID)).toBe(`disabled ${ID} 0.1.0: not_running\n`);
-    expect((await fetch(`${server.url}/plugins/${ID}/hello`)).status).toBe(502);
+    const route = await fetch(`${server.url}/plugins/${ID}/hello`);
+    expect(route.status).toBe(503);
+    expect((await route.json()).error.message).toContain(`plughost plugin enable ${ID}`);
     expect((await json<{ state: string }>('plugin', 'enable', ID)).state).toBe('running');
     expect(await json('plugin', 'remove', ID)).toEqual({ removed: ID });
     expect(await ok('plugin', 'list')).toBe('no plugins installed\n');

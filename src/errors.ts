@@ -88,12 +88,20 @@ export const Errors = {
     `plugin health check answered ${status}, expected SERVING`),
   // ---- runtime ----
   PLUGIN_NOT_FOUND: define('PLUGIN_NOT_FOUND', 404, (id: string) => `no plugin with id ${JSON.stringify(id)} is installed`),
-  PLUGIN_EXISTS: define('PLUGIN_EXISTS', 409, (id: string, version: string) =>
-    `plugin ${JSON.stringify(id)} is already installed (version ${version}); install with force to replace it`),
+  PLUGIN_EXISTS: define('PLUGIN_EXISTS', 409, (id: string, installed: string, bundle: string, change: 'upgrade' | 'downgrade' | 'same') =>
+    change === 'same'
+      ? `plugin ${JSON.stringify(id)} ${installed} is already installed and this bundle is the same version; use force (?force=true, plughost plugin add --force) to reinstall it`
+      : `plugin ${JSON.stringify(id)}: ${installed} is installed; this bundle is ${bundle} (${change === 'upgrade' ? 'an upgrade' : 'a downgrade'}); use force (?force=true, plughost plugin add --force) to replace it`,
+    (id: string, installed: string, bundle: string, change: string) => ({ id, installed_version: installed, bundle_version: bundle, change })),
+  PLUGIN_REPLACED: define('PLUGIN_REPLACED', 409, (id: string, version: string) =>
+    `plugin ${JSON.stringify(id)} was replaced by version ${version} while the configuration was being saved; read it again and save it against the new version`),
   PLUGIN_BUSY: define('PLUGIN_BUSY', 409, (id: string, what: string) =>
     `plugin ${JSON.stringify(id)} is busy: ${what} is in progress; try again when it is done`),
   PLUGIN_NOT_RUNNING: define('PLUGIN_NOT_RUNNING', 502, (id: string, state: string) =>
-    `plugin ${JSON.stringify(id)} is not running (state ${state})`),
+    `plugin ${JSON.stringify(id)} is not running (state ${state})`, (id: string, state: string) => ({ id, state })),
+  PLUGIN_DISABLED: define('PLUGIN_DISABLED', 503, (id: string, state: string) =>
+    `plugin ${JSON.stringify(id)} is disabled, so it serves no requests; enable it with POST /api/v1/plugins/${encodeURIComponent(id)}/enable or \`plughost plugin enable ${id}\``,
+    (id: string, state: string) => ({ id, state })),
   HOST_VERSION_UNSATISFIED: define('HOST_VERSION_UNSATISFIED', 400, (id: string, wanted: string, actual: string) =>
     `plugin ${JSON.stringify(id)} needs host version ${wanted}; this host is ${actual}`),
   NO_SERVER_PART: define('NO_SERVER_PART', 400, (id: string, what: string) =>

@@ -44,7 +44,20 @@ export class RuntimeMetrics {
     for (const s of STATES) this.state.set({ plugin, state: s }, s === current ? 1 : 0);
   }
 
-  forget(plugin: string): void {
-    for (const s of STATES) this.state.remove({ plugin, state: s });
+  /** Removes every series labelled with `plugin` (a removed plugin must not linger in /metrics). */
+  async forget(plugin: string): Promise<void> {
+    for (const metric of [this.hookDuration, this.apiDuration, this.restarts, this.state, this.droppedLogLines] as const) {
+      const { values } = await metric.get();
+      const seen = new Set<string>();
+      for (const { labels } of values) {
+        if (labels.plugin !== plugin) continue;
+        // Histogram buckets repeat a series' labels with an `le` of their own: remove each series once.
+        const { le: _bucket, ...series } = labels as Record<string, string | number>;
+        const key = JSON.stringify(series);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        (metric as { remove(labels: Record<string, string | number>): void }).remove(series);
+      }
+    }
   }
 }

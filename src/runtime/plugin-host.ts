@@ -9,17 +9,19 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
+import semver from 'semver';
 import type * as grpc from '@grpc/grpc-js';
 import type { HTTPRequestPart } from '../gen/plughost/v1/HTTPRequestPart';
 import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePart';
-import { Errors } from '../errors';
-import { validateConfig, maskSecrets, type Manifest } from '../manifest';
+import { Errors, isError, type PlughostError } from '../errors';
+import { validateConfig, maskSecrets } from '../manifest';
 import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
 import { killMarkedWithPrefix } from '../protocol/process';
 import { SqliteStore } from '../store/sqlite-store';
 import type { PluginRecord, Store } from '../store/store';
 import { apiImplementation, type ApiHost } from './api-service';
 import { HookDispatcher, topicMatches } from './hook-dispatch';
+import { carryConfig, carryWarnings } from './config-carry';
 import { BundleInstaller } from './installer';
 import { RuntimeMetrics } from './metrics';
 import { PluginLocks } from './plugin-locks';
@@ -31,6 +33,7 @@ import type {
   HookCallContext,
   HookMap,
   InstallOptions,
+  InstallResult,
   NotifyOutcome,
   PluginConfig,
   PluginHostOptions,
@@ -54,6 +57,7 @@ export const DEFAULTS: RuntimeDefaults = {
   logBufferSize: 1_000,
   logLinesPerSecond: 1_000,
   logBytesPerSecond: 1024 * 1024,
+  httpDrainMs: 5_000,
 };
 
 /** Events: 'state' (StateChange), 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' ({topic, payload, source}), 'log' (PluginLogEntry). */
@@ -124,16 +128,23 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
 
   // ---- operator actions ----
 
-  async install(bundlePath: string, options: InstallOptions = {}): Promise<PluginInfo> {
+  /**
+   * Installs a bundle; with `force`, replaces the installed version, keeping each setting that
+   * still fits the new settings schema (`warnings` names the ones dropped).
+   */
+  async install(bundlePath: string, options: InstallOptions = {}): Promise<InstallResult> {
     this.assertOpen();
     const staged = await this.installer.unpack(bundlePath, options.signature);
     const { manifest } = staged;
     try {
       return await this.locks.exclusive(manifest.id, 'install', async () => {
         const existing = this.supervisors.get(manifest.id);
-        if (existing && !options.force) throw Errors.PLUGIN_EXISTS(manifest.id, existing.record.version);
+        if (existing && !options.force) throw Errors.PLUGIN_EXISTS(manifest.id, existing.record.version, manifest.version, versionChange(existing.record.version, manifest.version));
         const enabled = existing?.record.enabled ?? false;
         if (existing) await existing.stop();
+        // Carried from the configuration as it is once the old process is gone and its writes are done.
+        await this.writes;
+        const carried = carryConfig(existing?.record.manifest.settings_schema, manifest.settings_schema, existing?.record.config ?? {});
         const placement = await this.installer.place(manifest.id, staged.path, staged.sha256);
         const now = Date.now();
         const record: PluginRecord = {
@@ -143,7 +154,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
           enabled,
           state: 'not_running',
           lastError: null,
-          config: carryConfig(manifest, existing?.record.config ?? {}),
+          config: carried.config,
           bundleSha256: staged.sha256,
           installedAt: existing?.record.installedAt ?? now,
           updatedAt: now,
@@ -155,10 +166,15 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
           throw err;
         }
         await placement.commit();
+        const warnings = existing ? carryWarnings(carried, manifest.settings_schema) : [];
+        for (const { key, reason } of carried.dropped) {
+          this.logger.warn({ plugin_id: manifest.id, setting: key, reason, from_version: existing?.record.version, to_version: manifest.version }, 'install dropped a setting');
+        }
+        if (existing && carried.missing.length) this.logger.warn({ plugin_id: manifest.id, settings: carried.missing }, 'required settings have no value');
         const sup = this.addSupervisor(record);
         this.emit('installed', this.info(sup));
         if (enabled) await this.startQuietly(sup);
-        return this.info(sup);
+        return { ...this.info(sup), warnings };
       });
     } finally {
       await this.installer.discard(staged.path);
@@ -193,7 +209,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       await this.store.deletePlugin(id);
       await this.installer.remove(id);
       this.supervisors.delete(id);
-      this.metrics.forget(id);
+      await this.metrics.forget(id);
       this.emit('removed', id);
     });
   }
@@ -215,20 +231,11 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   /**
    * Validates against the settings schema (a masked secret keeps its stored
    * value), offers it to a running plugin (which may reject it), then stores it.
+   * Queued with install, enable and the rest, so it is validated against the
+   * schema of the version that is installed when it runs.
    */
   async setConfig(id: string, config: unknown): Promise<PluginConfig> {
-    const sup = this.supervisor(id);
-    const validated = validateConfig(sup.record.manifest.settings_schema, config, sup.record.config);
-    const hooks = sup.hooks;
-    if (sup.running && hooks && sup.implemented.methods.has('OnConfigurationChange')) {
-      await callUnary(hooks.OnConfigurationChange.bind(hooks), { configuration: jsonBytes(validated) }, sup.hookTimeoutMs).catch((err) => {
-        throw Errors.CONFIG_REJECTED(id, errorMessage(err));
-      });
-    }
-    sup.record.config = validated;
-    await this.persist(id, { config: validated });
-    this.emit('config', id);
-    return maskSecrets(sup.record.manifest.settings_schema, validated);
+    return this.locks.queued(id, () => this.applyConfig(this.supervisor(id), config));
   }
 
   /** Recent log records of one plugin, oldest first. */
@@ -258,15 +265,30 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   }
 
   /**
-   * Opens the plugin's ServeHTTP stream (for the server's plugin routes).
-   * Throws PLUGIN_NOT_FOUND, PLUGIN_NOT_RUNNING, or HOOK_NOT_IMPLEMENTED when it serves no HTTP.
+   * Opens the plugin's ServeHTTP stream (for the server's plugin routes). Throws what
+   * `httpUnavailable` answers, or HOOK_NOT_IMPLEMENTED when it serves no HTTP. A stop
+   * (disable, upgrade, removal) lets the streams it opened finish first, up to `httpDrainMs`.
    */
   openHttpStream(id: string): grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__Output> {
+    const unavailable = this.httpUnavailable(id);
+    if (unavailable) throw unavailable;
     const sup = this.supervisor(id);
-    const hooks = sup.hooks;
-    if (!sup.running || !hooks) throw Errors.PLUGIN_NOT_RUNNING(id, sup.state);
     if (!sup.implemented.methods.has('ServeHTTP')) throw Errors.HOOK_NOT_IMPLEMENTED(id, 'ServeHTTP');
-    return hooks.ServeHTTP();
+    return sup.openHttpStream();
+  }
+
+  /**
+   * Why plugin `id` cannot serve a request now, or null when it can: not installed (404),
+   * disabled (503, saying how to enable it), or in a state other than running (502, naming it).
+   * The plugin routes also ask when a stream ends early, to say why.
+   */
+  httpUnavailable(id: string): PlughostError | null {
+    if (this.closed) return Errors.HOST_CLOSED();
+    const sup = this.supervisors.get(id);
+    if (!sup) return Errors.PLUGIN_NOT_FOUND(id);
+    if (!sup.record.enabled) return Errors.PLUGIN_DISABLED(id, sup.state);
+    if (!sup.running || !sup.hooks) return Errors.PLUGIN_NOT_RUNNING(id, sup.state);
+    return null;
   }
 
   /** Publishes an event to subscribed plugins (OnEvent) and to 'event' listeners. */
@@ -308,7 +330,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       onLog: (entry) => this.onLog(entry),
       onRestart: (id) => this.metrics.restarts.inc({ plugin: id }),
       onLogsDropped: (id, lines) => this.metrics.droppedLogLines.inc({ plugin: id }, lines),
-      saveConfig: (id, config) => this.setConfig(id, config),
+      // Not queued: a plugin may save its configuration from OnActivate, which runs inside enable's turn.
+      saveConfig: (_id, config) => this.applyConfig(sup, config),
       publish: (topic, payload, source) => this.publish(topic, payload, source),
       callPlugin: async (caller, target, hook, payload) => this.dispatcher.run(this.supervisor(target), hook, payload, {}, caller),
     };
@@ -316,6 +339,23 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.supervisors.set(record.id, sup);
     this.metrics.setState(record.id, record.state);
     return sup;
+  }
+
+  private async applyConfig(sup: PluginSupervisor, config: unknown): Promise<PluginConfig> {
+    const { id } = sup;
+    const validated = validateConfig(sup.record.manifest.settings_schema, config, sup.record.config);
+    const hooks = sup.hooks;
+    if (sup.running && hooks && sup.implemented.methods.has('OnConfigurationChange')) {
+      await callUnary(hooks.OnConfigurationChange.bind(hooks), { configuration: jsonBytes(validated) }, sup.hookTimeoutMs).catch((err) => {
+        throw Errors.CONFIG_REJECTED(id, errorMessage(err));
+      });
+    }
+    // Removed or replaced while the plugin was asked: what was validated belongs to a version that is gone.
+    if (this.supervisors.get(id) !== sup) throw this.supervisors.has(id) ? Errors.PLUGIN_REPLACED(id, this.supervisors.get(id)!.record.version) : Errors.PLUGIN_NOT_FOUND(id);
+    sup.record.config = validated;
+    await this.persist(id, { config: validated });
+    this.emit('config', id);
+    return maskSecrets(sup.record.manifest.settings_schema, validated);
   }
 
   private onStateChange(change: StateChange): void {
@@ -342,10 +382,16 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       () => undefined,
       () => undefined,
     );
-    return write.then((stored) => {
-      const sup = this.supervisors.get(id);
-      if (sup) sup.record.updatedAt = stored.updatedAt;
-    });
+    return write.then(
+      (stored) => {
+        const sup = this.supervisors.get(id);
+        if (sup) sup.record.updatedAt = stored.updatedAt;
+      },
+      (err) => {
+        // The store's own code must not reach an operator: to them the plugin is simply gone.
+        throw isError(err, Errors.STORE_UNKNOWN_PLUGIN) ? Errors.PLUGIN_NOT_FOUND(id) : err;
+      },
+    );
   }
 
   /** For writes nobody waits on (state changes): a failure is logged. */
@@ -395,14 +441,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   }
 }
 
-/** The old configuration under the new schema when it still fits, else the new defaults, else as it was (enable will say what is missing). */
-function carryConfig(manifest: Manifest, previous: PluginConfig): PluginConfig {
-  for (const candidate of [previous, {}]) {
-    try {
-      return validateConfig(manifest.settings_schema, candidate);
-    } catch {
-      // Try the next candidate.
-    }
-  }
-  return previous;
+function versionChange(installed: string, bundle: string): 'upgrade' | 'downgrade' | 'same' {
+  const order = semver.compare(installed, bundle);
+  return order < 0 ? 'upgrade' : order > 0 ? 'downgrade' : 'same';
 }

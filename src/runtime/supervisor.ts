@@ -14,6 +14,8 @@ import { callUnary, contract, jsonBytes, type HooksClient } from '../protocol/co
 import type { PluginLogRecord } from '../protocol/log-lines';
 import type { PluginRecord, PluginState } from '../store/store';
 import type { ImplementedResponse__Output } from '../gen/plughost/v1/ImplementedResponse';
+import type { HTTPRequestPart } from '../gen/plughost/v1/HTTPRequestPart';
+import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePart';
 import { LogBuffer } from './log-buffer';
 import { LogRateLimiter } from './log-limiter';
 import { validateConfig } from '../manifest';
@@ -64,6 +66,9 @@ export class PluginSupervisor {
   private dropTimer: NodeJS.Timeout | undefined;
   private readonly limiter: LogRateLimiter;
   private stderrTail = new StderrTail();
+  /** ServeHTTP streams in progress: a stop lets them finish before the plugin is deactivated. */
+  private readonly httpStreams = new Set<grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__Output>>();
+  private onHttpDrained: (() => void) | undefined;
 
   constructor(
     private readonly host: SupervisorHost,
@@ -103,7 +108,37 @@ export class PluginSupervisor {
     }
   }
 
-  /** OnDeactivate under the hook deadline, then kill. Leaves the plugin not_running. */
+  /** Opens a ServeHTTP stream; the caller has checked that the plugin is running. */
+  openHttpStream(): grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__Output> {
+    const call = this.hooks!.ServeHTTP();
+    this.httpStreams.add(call);
+    // grpc-js emits 'status' once per call, however it ends.
+    call.on('status', () => {
+      this.httpStreams.delete(call);
+      if (this.httpStreams.size === 0) this.onHttpDrained?.();
+    });
+    return call;
+  }
+
+  /**
+   * Responses in progress finish with the plugin and its API still up (a handler
+   * that reads its KV must not fail because a disable came in); past `httpDrainMs`
+   * the rest are cut.
+   */
+  private async drainHttp(): Promise<void> {
+    if (this.httpStreams.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.host.defaults.httpDrainMs);
+      this.onHttpDrained = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.onHttpDrained = undefined;
+    for (const call of this.httpStreams) call.cancel();
+  }
+
+  /** Lets HTTP responses in progress finish, OnDeactivate under the hook deadline, then kill. Leaves the plugin not_running. */
   async stop(): Promise<void> {
     this.desired = false;
     this.generation++;
@@ -111,6 +146,7 @@ export class PluginSupervisor {
     const client = this.client;
     if (client) {
       this.setState('stopping', this.lastError);
+      await this.drainHttp();
       if (this.hooks && this.implemented.methods.has('OnDeactivate')) {
         await callUnary(this.hooks.OnDeactivate.bind(this.hooks), {}, this.hookTimeoutMs).catch((err) =>
           this.log('warn', `OnDeactivate failed: ${errorMessage(err)}`),

@@ -45,6 +45,8 @@ export interface RuntimeDefaults {
   logLinesPerSecond: number;
   /** Bytes of plugin log messages accepted per second, as above. Default 1 MiB. */
   logBytesPerSecond: number;
+  /** How long a stop (disable, upgrade, removal, close) lets the plugin's HTTP responses in progress finish before it cuts them. Default 5 s. */
+  httpDrainMs: number;
 }
 
 export interface HookPolicy {
@@ -103,6 +105,12 @@ export interface InstallOptions {
   force?: boolean;
   /** Path of a detached signature; default `<bundle>.sig` when present. */
   signature?: string;
+}
+
+/** What `install` answers: the plugin, and what the install could not keep. */
+export interface InstallResult extends PluginInfo {
+  /** One sentence per setting an upgrade dropped (gone from the schema, or its value no longer fits) and per required setting left without a value. Empty for a fresh install. */
+  warnings: string[];
 }
 
 /** What one plugin did with a notify hook. */

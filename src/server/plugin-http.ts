@@ -45,7 +45,7 @@ export async function pluginHttpRoutes(app: FastifyInstance, options: PluginHttp
     const { id, '*': rest } = request.params as { id: string; '*'?: string };
     const userId = options.authenticate ? await options.authenticate(request) : null;
     const call = options.host.openHttpStream(id);
-    return proxyToPlugin(request, reply, call, id, `/${rest ?? ''}`, userId ?? '');
+    return proxyToPlugin(request, reply, call, id, `/${rest ?? ''}`, userId ?? '', () => options.host.httpUnavailable(id));
   };
   // The plugin's own routes: its contract, not plughost's, so not in the OpenAPI document.
   const hidden = { schema: { hide: true } };
@@ -84,6 +84,7 @@ async function proxyToPlugin(
   pluginId: string,
   pathBelow: string,
   userId: string,
+  unavailable: () => PlughostError | null,
 ): Promise<void> {
   reply.hijack();
   const res = reply.raw;
@@ -170,7 +171,8 @@ async function proxyToPlugin(
       scheduled = undefined;
       pending = [];
       if (!started && !res.destroyed) {
-        endWithError(res, Errors.HOOK_FAILED(pluginId, 'ServeHTTP', `${pathBelow}: ${err.details || err.message}`));
+        // A plugin stopped or removed under the request is reported as such, not as its stream's error.
+        endWithError(res, unavailable() ?? Errors.HOOK_FAILED(pluginId, 'ServeHTTP', `${pathBelow}: ${err.details || err.message}`));
       } else {
         // Mid-body: cut the connection so the client sees an incomplete response, not a short one.
         res.destroy();

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { startServer, type RunningServer } from '../../src/server';
+import { fixtureBundle } from '../runtime/fixtures';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'plughost.js');
@@ -127,7 +128,9 @@ describe('plughost plugin', () => {
 
   it('disables, enables and removes', async () => {
     expect(await ok('plugin', 'disable', ID)).toBe(`disabled ${ID} 0.1.0: not_running\n`);
-    expect((await fetch(`${server.url}/plugins/${ID}/hello`)).status).toBe(502);
+    const route = await fetch(`${server.url}/plugins/${ID}/hello`);
+    expect(route.status).toBe(503);
+    expect((await route.json()).error.message).toContain(`plughost plugin enable ${ID}`);
     expect((await json<{ state: string }>('plugin', 'enable', ID)).state).toBe('running');
     expect(await json('plugin', 'remove', ID)).toEqual({ removed: ID });
     expect(await ok('plugin', 'list')).toBe('no plugins installed\n');
@@ -169,6 +172,19 @@ describe('plughost plugin', () => {
     const usage = await cli(['plugin', 'frob']);
     expect([usage.status, usage.stderr]).toEqual([2, expect.stringContaining('unknown subcommand "frob"')]);
     expect((await cli(['plugin', 'add', path.join(work, 'nothing.tar.gz')])).stderr).toContain('is not a file');
+  });
+
+  it('add --force of a version whose schema dropped a setting keeps the others and prints what was dropped', async () => {
+    const id = 'com.test.cli-upgrade';
+    const keep = { key: 'keep', type: 'text' };
+    await ok('plugin', 'add', await fixtureBundle(work, { id, version: '0.1.0', settingsSchema: { settings: [keep, { key: 'gone', type: 'text' }] } }));
+    await ok('plugin', 'config', 'set', id, 'keep=yes', 'gone=bye');
+    const upgraded = await cli(['plugin', 'add', await fixtureBundle(work, { id, version: '0.2.0', settingsSchema: { settings: [keep] } }), '--force']);
+    expect(upgraded.status).toBe(0);
+    expect(upgraded.stdout).toContain(`installed ${id} 0.2.0`);
+    expect(upgraded.stderr).toContain('warning: setting "gone" was dropped: the new version has no such setting');
+    expect(await server.host.getConfig(id)).toEqual({ keep: 'yes' });
+    await ok('plugin', 'remove', id);
   });
 });
 

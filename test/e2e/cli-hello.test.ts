@@ -58,7 +58,7 @@ describe('hello through the CLI', () => {
 
     const added = await plughost('plugin', 'add', bundle);
     expect([added.status, added.stdout]).toEqual([0, `installed ${ID} 0.1.0\n`]);
-    expect((await fetch(`${url}/plugins/${ID}/hello`)).status).toBe(502);
+    expect((await fetch(`${url}/plugins/${ID}/hello`)).status).toBe(503);
     expect((await plughost('plugin', 'enable', ID)).stdout).toBe(`enabled ${ID} 0.1.0: running\n`);
 
     const first = await fetch(`${url}/plugins/${ID}/hello`);
@@ -71,7 +71,7 @@ describe('hello through the CLI', () => {
     expect(JSON.parse((await plughost('plugin', 'config', 'get', ID, '--json')).stdout)).toEqual({ greeting: 'Good evening' });
 
     expect((await plughost('plugin', 'disable', ID)).stdout).toBe(`disabled ${ID} 0.1.0: not_running\n`);
-    expect((await fetch(`${url}/plugins/${ID}/hello`)).status).toBe(502);
+    expect((await fetch(`${url}/plugins/${ID}/hello`)).status).toBe(503);
     expect((await plughost('plugin', 'remove', ID)).stdout).toBe(`removed ${ID}\n`);
     expect((await fetch(`${url}/plugins/${ID}/hello`)).status).toBe(404);
     const gone = await plughost('plugin', 'show', ID);

@@ -106,3 +106,13 @@ export function trackTimers(): { pendingFrom(pathPart: string): string[] } {
     pendingFrom: (pathPart) => [...pending.entries()].filter(([t, where]) => t.hasRef() && where.includes(pathPart)).map(([, where]) => where),
   };
 }
+
+/** Polls `check` every 50 ms until it holds; throws naming `what` after the bound. */
+export async function until(check: () => Promise<boolean> | boolean, what: string, boundMs = 15_000): Promise<void> {
+  const end = Date.now() + boundMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${boundMs} ms waiting for ${what}`);
+}

@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { packBundle } from '../../src/bundle';
 import { FIXTURES, NODE } from '../helpers';
 
+export { until } from '../helpers';
+
 export const MISBEHAVING = path.join(FIXTURES, 'reliability', 'misbehaving-plugin.js');
 
 export interface MisbehavingOptions {
@@ -56,16 +58,6 @@ export function exited(pid: number): boolean {
       return true;
     }
   }
-}
-
-/** Polls `check` every 50 ms until it holds; throws naming `what` after the bound. */
-export async function until(check: () => Promise<boolean> | boolean, what: string, boundMs = 15_000): Promise<void> {
-  const end = Date.now() + boundMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${boundMs} ms waiting for ${what}`);
 }
 
 export const rssMiB = (): number => process.memoryUsage().rss / (1024 * 1024);

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { PluginHost } from '../../src/runtime';
 import { Errors } from '../../src/errors';
 import type { StateChange } from '../../src/runtime/types';
-import { isAlive, tempDir, trackTimers, waitGone } from '../helpers';
+import { isAlive, tempDir, trackTimers, until, waitGone } from '../helpers';
 import { fixtureBundle } from './fixtures';
 
 const silent = pino({ level: 'silent' });
@@ -42,15 +42,6 @@ async function open(extra: Partial<Parameters<typeof PluginHost.open>[0]> = {}):
 async function installed(h: PluginHost<Hooks>, o: Parameters<typeof fixtureBundle>[1], enable = true) {
   await h.install(await fixtureBundle(work.dir, o));
   return enable ? h.enable(o.id) : h.get(o.id);
-}
-
-async function until(check: () => Promise<boolean> | boolean, what: string, boundMs = 15_000): Promise<void> {
-  const end = Date.now() + boundMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 test('install, enable, disable, remove: every state transition, persisted and emitted', async () => {

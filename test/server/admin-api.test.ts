@@ -81,6 +81,31 @@ describe('plugin lifecycle over REST', () => {
     expect((await api('/plugins/com.test.web', { method: 'DELETE' })).status).toBe(204);
   });
 
+  test('a second install without force says whether the bundle is the same version, an upgrade or a downgrade', async () => {
+    const versioned = (version: string) => pluginBundle(server.work, 'com.test.versions', 'runtime/contract-plugin.js', { version });
+    expect((await upload(server.url, await versioned('0.2.0'))).status).toBe(201);
+    const refused = async (version: string) => {
+      const res = await upload(server.url, await versioned(version));
+      expect(res.status).toBe(409);
+      return (await res.json()).error;
+    };
+    const force = '; use force (?force=true, plughost plugin add --force) to';
+    expect(await refused('0.3.0')).toEqual({
+      code: 'PLUGHOST_ERR_PLUGIN_EXISTS',
+      message: `plugin "com.test.versions": 0.2.0 is installed; this bundle is 0.3.0 (an upgrade)${force} replace it`,
+      details: { id: 'com.test.versions', installed_version: '0.2.0', bundle_version: '0.3.0', change: 'upgrade' },
+    });
+    expect(await refused('0.1.0')).toMatchObject({
+      message: `plugin "com.test.versions": 0.2.0 is installed; this bundle is 0.1.0 (a downgrade)${force} replace it`,
+      details: { installed_version: '0.2.0', bundle_version: '0.1.0', change: 'downgrade' },
+    });
+    expect(await refused('0.2.0')).toMatchObject({
+      message: `plugin "com.test.versions" 0.2.0 is already installed and this bundle is the same version${force} reinstall it`,
+      details: { change: 'same' },
+    });
+    expect((await api('/plugins/com.test.versions', { method: 'DELETE' })).status).toBe(204);
+  });
+
   test('the same id installed twice at once: one 201, one 409', async () => {
     const results = await Promise.all([upload(server.url, bundle), upload(server.url, bundle)]);
     expect(results.map((r) => r.status).sort()).toEqual([201, 409]);

@@ -117,12 +117,16 @@ test('a plugin crashing mid-response ends that response; the server stays up and
   expect((await fetch(route('/echo'))).status).toBe(200);
 });
 
-test('a plugin that is not running answers 502 JSON', async () => {
+test('a disabled plugin answers 503 JSON that says how to enable it', async () => {
   await server.host.disable(ID);
   try {
     const res = await fetch(route('/echo'));
-    expect(res.status).toBe(502);
-    expect((await res.json()).error).toMatchObject({ code: 'PLUGHOST_ERR_PLUGIN_NOT_RUNNING' });
+    expect(res.status).toBe(503);
+    expect((await res.json()).error).toEqual({
+      code: 'PLUGHOST_ERR_PLUGIN_DISABLED',
+      message: `plugin "${ID}" is disabled, so it serves no requests; enable it with POST /api/v1/plugins/${ID}/enable or \`plughost plugin enable ${ID}\``,
+      details: { id: ID, state: 'not_running' },
+    });
   } finally {
     await server.host.enable(ID);
   }

@@ -16,6 +16,7 @@ import { Errors } from '../errors';
 import { validateConfig, maskSecrets, type Manifest } from '../manifest';
 import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
 import { killMarkedWithPrefix } from '../protocol/process';
+import { DEFAULT_MAX_MESSAGE_BYTES, checkMaxMessageBytes } from '../protocol/limits';
 import { SqliteStore } from '../store/sqlite-store';
 import type { PluginRecord, Store } from '../store/store';
 import { apiImplementation, type ApiHost } from './api-service';
@@ -54,6 +55,7 @@ export const DEFAULTS: RuntimeDefaults = {
   logBufferSize: 1_000,
   logLinesPerSecond: 1_000,
   logBytesPerSecond: 1024 * 1024,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 /** Events: 'state' (StateChange), 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' ({topic, payload, source}), 'log' (PluginLogEntry). */
@@ -84,6 +86,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.hostVersion = options.hostVersion ?? packageVersion();
     this.logger = options.logger ?? pino({ name: 'plughost' });
     this.defaults = { ...DEFAULTS, ...options.defaults };
+    checkMaxMessageBytes(this.defaults.maxMessageBytes, 'defaults.maxMessageBytes');
     this.api = options.api ?? ({} as A);
   }
 

@@ -45,6 +45,11 @@ export interface RuntimeDefaults {
   logLinesPerSecond: number;
   /** Bytes of plugin log messages accepted per second, as above. Default 1 MiB. */
   logBytesPerSecond: number;
+  /**
+   * Largest gRPC message (hook payloads, API requests and replies) either side of a plugin's
+   * connections sends or accepts; the plugin is given the same value. Default 64 MiB.
+   */
+  maxMessageBytes: number;
 }
 
 export interface HookPolicy {

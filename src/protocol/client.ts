@@ -27,6 +27,7 @@ import {
   MAX_UNIX_SOCKET_PATH_BYTES,
   type Handshake,
 } from './constants';
+import { trackPlugin } from './exit-cleanup';
 import { parseHandshakeLine, type HandshakeLine, type Network } from './handshake';
 import { DEFAULT_MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES_ENV, checkMaxMessageBytes, messageSizeOptions } from './limits';
 import { dialTarget } from './listen';
@@ -199,6 +200,9 @@ export class PluginClient {
     }
     const pid = child.pid!;
     const exited = exitPromise(child);
+    // Until it is gone, this process's exit kills it; once it is gone, what it started and its socket folder go too.
+    const tracked = trackPlugin({ child, marker, socketDir });
+    void exited.then(() => tracked.release());
     const tail = new StderrTail();
     const stderr = new LineSplitter((line, truncated) => {
       tail.push(line);

@@ -82,9 +82,13 @@ export const Errors = {
   BROKER_CLOSED: define('BROKER_CLOSED', 502, (why: string) => `broker stream is closed: ${why}`),
   BROKER_BAD_CONN_INFO: define('BROKER_BAD_CONN_INFO', 502, (id: number, network: string, address: string) =>
     `broker: connection info for service id ${id} has network ${quote(network)} and address ${quote(address)}; expected unix or tcp`),
-  MESSAGE_TOO_LARGE: define('MESSAGE_TOO_LARGE', 413, (call: string, size: number | null, limit: number, grpcText: string) =>
-    `${call}: ${size === null ? 'a message' : `a message of ${size} bytes`} is over the gRPC message size limit of ${limit} bytes ` +
-    `(${mib(limit)}); raise it with ${MESSAGE_LIMIT_OPTION}`, (call: string, size: number | null, limit: number, grpcText: string) => ({ size, limit, grpc: grpcText })),
+  MESSAGE_TOO_LARGE: define('MESSAGE_TOO_LARGE', 413, (call: string, size: number | null, applied: number, configured: number, grpcText: string) =>
+    `${call}: ${size === null ? 'a message' : `a message of ${size} bytes`} is over the gRPC message size limit of ${applied} bytes ` +
+    `(${mib(applied)}); ` +
+    (applied === configured
+      ? `raise it with ${MESSAGE_LIMIT_OPTION}`
+      : `that is the other side's own limit, not the configured ${configured} bytes: make the plugin apply PLUGHOST_MAX_MESSAGE_BYTES (docs/protocol.md)`),
+    (call: string, size: number | null, applied: number, configured: number, grpcText: string) => ({ size, limit: applied, configured, grpc: grpcText })),
   BAD_MESSAGE_LIMIT: define('BAD_MESSAGE_LIMIT', 400, (source: string, value: string, max: number) =>
     `${source} is ${quote(value)}; expected a whole number of bytes from 1 to ${max}`),
   PLUGIN_EXITED: define('PLUGIN_EXITED', 502, (code: number | null, signal: string | null) =>

@@ -58,5 +58,5 @@ export function messageTooLarge(err: unknown, call: string, limit: number): Plug
   const size = sizes ? Number(sizes[1]) : null;
   // The side that refused may have a different limit (a go-plugin peer, a host with another setting): report the one it applied.
   const applied = sizes ? Number(sizes[2]) : Number(/larger than (\d+)/.exec(text)?.[1] ?? limit);
-  return Errors.MESSAGE_TOO_LARGE(call, size, applied, text);
+  return Errors.MESSAGE_TOO_LARGE(call, size, applied, limit, text);
 }

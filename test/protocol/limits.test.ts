@@ -54,6 +54,10 @@ test('a configured limit applies on both sides, and the error names the limit an
       const refused = await unary(unlimited.Say.bind(unlimited), { text: 'c'.repeat(2 * MiB) }).catch((e: grpc.ServiceError) => e);
       expect((refused as grpc.ServiceError).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect((refused as grpc.ServiceError).details).toMatch(/vs\.? 1048576\)/);
+      // Seen from a side configured for more, the error says the limit hit is the other side's own.
+      expect(messageTooLarge(refused, 'Echo.Say', 64 * MiB)?.message).toMatch(
+        /limit of 1048576 bytes \(1 MiB\); that is the other side's own limit, not the configured 67108864 bytes: make the plugin apply PLUGHOST_MAX_MESSAGE_BYTES/,
+      );
     } finally {
       unlimited.close();
     }

@@ -16,7 +16,7 @@ import type { BrokerServer } from '../src/protocol/broker';
 import { PluginClient } from '../src/protocol/client';
 import { contract, parseJsonBytes } from '../src/protocol/contract';
 import type { PluginLogRecord } from '../src/protocol/log-lines';
-import { DEFAULT_MAX_MESSAGE_BYTES, messageTooLarge } from '../src/protocol/limits';
+import { messageTooLarge, resolveMaxMessageBytes } from '../src/protocol/limits';
 import { TS_ENTRY, bundlePlugin } from './build';
 import { MemoryHost, type ApiImplementation, type Invocation, type LogRecord, type MemoryHostOptions, type PublishedEvent } from './test-host/memory-api';
 import { fetchThroughPlugin, type TestRequestInit } from './test-host/http-client';
@@ -111,7 +111,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
       startTimeoutMs: options.startTimeoutMs,
       maxMessageBytes: options.maxMessageBytes,
     });
-    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
     const hooks = plugin.client(contract().Hooks) as unknown as HooksClient;
     const unary = <Req, Res>(method: string, req: Req): Promise<Res> =>
       new Promise((resolve, reject) => {

@@ -29,7 +29,7 @@ import {
 } from './constants';
 import { trackPlugin } from './exit-cleanup';
 import { parseHandshakeLine, type HandshakeLine, type Network } from './handshake';
-import { DEFAULT_MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES_ENV, checkMaxMessageBytes, messageSizeOptions } from './limits';
+import { MAX_MESSAGE_BYTES_ENV, messageSizeOptions, resolveMaxMessageBytes } from './limits';
 import { dialTarget } from './listen';
 import { LineSplitter, parseLogLine, type LogSource, type PluginLogRecord } from './log-lines';
 import { channelCredentials, channelOptions, derToPem, generateIdentity, type MutualTls } from './mtls';
@@ -169,7 +169,7 @@ export class PluginClient {
     const deadline = Date.now() + startTimeoutMs;
     const versions = options.versions?.length ? [...options.versions] : [...DEFAULT_APP_VERSIONS];
     const onLog = options.onLog ?? logToPino;
-    const maxMessageBytes = checkMaxMessageBytes(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes');
+    const maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
     if (options.checksum) await verifyChecksum(options.cmd, options.checksum);
 
     const socketDir = makeSocketDir(options.socketDirParent ?? os.tmpdir());
@@ -279,7 +279,7 @@ export class PluginClient {
       killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
       brokerDialTimeoutMs: options.brokerDialTimeoutMs,
       listenDir: config.network === 'unix' ? path.dirname(config.address) : os.tmpdir(),
-      maxMessageBytes: checkMaxMessageBytes(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes'),
+      maxMessageBytes: resolveMaxMessageBytes(options.maxMessageBytes),
     });
     try {
       await client.connect(Date.now() + (options.connectTimeoutMs ?? 5_000));

@@ -29,6 +29,11 @@ export function checkMaxMessageBytes(value: number, source: string): number {
   return value;
 }
 
+/** An option's value, or the default when it is not set; checked either way. */
+export function resolveMaxMessageBytes(value: number | undefined, source = 'maxMessageBytes'): number {
+  return checkMaxMessageBytes(value ?? DEFAULT_MAX_MESSAGE_BYTES, source);
+}
+
 /** The limit a plugin was given by its host, or the default when the host set none. */
 export function maxMessageBytesFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env[MAX_MESSAGE_BYTES_ENV];

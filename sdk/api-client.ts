@@ -7,6 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { APIClient } from '../src/gen/plughost/v1/API';
 import type { PluginLogger } from '../src/protocol/plugin-log';
 import { jsonBytes, parseJsonBytes } from '../src/protocol/contract';
+import { messageTooLarge } from '../src/protocol/limits';
 import type { ApiMap, HookOutcome, KVPage, KVSetOptions, KVStore, LogLevel, Logger, Manifest, PluginApi, SettingsMap } from './types';
 
 /** How long one API call may take before it fails. */
@@ -46,12 +47,13 @@ export function createApi<Api extends ApiMap, Config extends SettingsMap>(
   client: APIClient,
   fallbackLog: PluginLogger,
   pending: PendingLogs,
+  maxMessageBytes: number,
 ): PluginApi<Api, Config> {
   const call = <Req, Res>(method: string, req: Req): Promise<Res> =>
     new Promise((resolve, reject) => {
       const fn = (client as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: Callback<Res>) => void>)[method];
       fn.call(client, req, { deadline: Date.now() + API_CALL_TIMEOUT_MS }, (err, res) => {
-        if (err) reject(new PluginApiError(method, STATUS_NAMES[err.code] ?? String(err.code), err.details || err.message));
+        if (err) reject(new PluginApiError(method, STATUS_NAMES[err.code] ?? String(err.code), messageTooLarge(err, 'API call', maxMessageBytes)?.message ?? (err.details || err.message)));
         else resolve(res as Res);
       });
     });

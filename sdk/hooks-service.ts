@@ -92,7 +92,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
     Implemented: unary<Empty, ImplementedResponse>(async () => implemented),
     OnActivate: unary<OnActivateRequest__Output, Empty>(async (req) => {
       const conn = await serve.broker.dial(req.api_broker_id);
-      const api = createApi<never, SettingsMap>(conn.client(contract().API) as APIClient, serve.log, pending);
+      const api = createApi<never, SettingsMap>(conn.client(contract().API) as APIClient, serve.log, pending, serve.maxMessageBytes);
       const config = parseJsonBytes<SettingsMap>(req.configuration, {});
       const ctx = {
         api: api as PluginApi<never, SettingsMap>,

@@ -17,6 +17,7 @@ import { PluginClient } from '../src/protocol/client';
 import { contract, parseJsonBytes } from '../src/protocol/contract';
 import type { PluginLogRecord } from '../src/protocol/log-lines';
 import { callPermission } from '../src/manifest/permissions';
+import { messageTooLarge, resolveMaxMessageBytes } from '../src/protocol/limits';
 import { TS_ENTRY, bundlePlugin } from './build';
 import { MemoryHost, type ApiImplementation, type Invocation, type LogRecord, type MemoryHostOptions, type PublishedEvent } from './test-host/memory-api';
 import { fetchThroughPlugin, type TestRequestInit } from './test-host/http-client';
@@ -38,6 +39,8 @@ export interface TestHostOptions<Api extends ApiMap = ApiMap, Config extends Set
   startTimeoutMs?: number;
   /** Deadline of each hook call. Default 10 s. */
   hookTimeoutMs?: number;
+  /** The gRPC message size limit, as PluginHost's `defaults.maxMessageBytes`. Default 64 MiB. */
+  maxMessageBytes?: number;
 }
 
 export interface HookCallOptions {
@@ -105,12 +108,21 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
   };
   try {
     const script = TS_ENTRY.test(entry) ? bundlePlugin(entry, path.join(tmp, 'plugin.js')).outFile : entry;
-    plugin = await PluginClient.start({ cmd: process.execPath, args: [script], onLog: (r) => output.push(r), startTimeoutMs: options.startTimeoutMs });
+    plugin = await PluginClient.start({
+      cmd: process.execPath,
+      args: [script],
+      onLog: (r) => output.push(r),
+      startTimeoutMs: options.startTimeoutMs,
+      maxMessageBytes: options.maxMessageBytes,
+    });
+    const maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
     const hooks = plugin.client(contract().Hooks) as unknown as HooksClient;
     const unary = <Req, Res>(method: string, req: Req): Promise<Res> =>
       new Promise((resolve, reject) => {
         const fn = (hooks as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void>)[method];
-        fn.call(hooks, req, { deadline: Date.now() + hookTimeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
+        fn.call(hooks, req, { deadline: Date.now() + hookTimeoutMs }, (err, res) =>
+          err ? reject(messageTooLarge(err, `hook call ${method}`, maxMessageBytes) ?? err) : resolve(res as Res),
+        );
       });
 
     const config = { ...defaults(manifest), ...options.config } as SettingsMap;

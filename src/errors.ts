@@ -42,6 +42,10 @@ export function isError<A extends unknown[]>(err: unknown, factory: ErrorFactory
   return err instanceof PlughostError && err.code === factory.code;
 }
 
+/** How users raise the gRPC message size limit (src/protocol/limits.ts). */
+const MESSAGE_LIMIT_OPTION =
+  'maxMessageBytes (PluginHost defaults.maxMessageBytes, PluginClient and createTestHost option maxMessageBytes; plugins receive it as PLUGHOST_MAX_MESSAGE_BYTES)';
+const mib = (bytes: number) => `${+(bytes / 1048576).toFixed(2)} MiB`;
 const quote = (s: string, max = 200) => JSON.stringify(s.length > max ? `${s.slice(0, max)}…` : s);
 
 export const Errors = {
@@ -82,6 +86,15 @@ export const Errors = {
   BROKER_CLOSED: define('BROKER_CLOSED', 502, (why: string) => `broker stream is closed: ${why}`),
   BROKER_BAD_CONN_INFO: define('BROKER_BAD_CONN_INFO', 502, (id: number, network: string, address: string) =>
     `broker: connection info for service id ${id} has network ${quote(network)} and address ${quote(address)}; expected unix or tcp`),
+  MESSAGE_TOO_LARGE: define('MESSAGE_TOO_LARGE', 413, (call: string, size: number | null, applied: number, configured: number, grpcText: string) =>
+    `${call}: ${size === null ? 'a message' : `a message of ${size} bytes`} is over the gRPC message size limit of ${applied} bytes ` +
+    `(${mib(applied)}); ` +
+    (applied === configured
+      ? `raise it with ${MESSAGE_LIMIT_OPTION}`
+      : `that is the other side's own limit, not the configured ${configured} bytes: make the plugin apply PLUGHOST_MAX_MESSAGE_BYTES (docs/protocol.md)`),
+    (call: string, size: number | null, applied: number, configured: number, grpcText: string) => ({ size, limit: applied, configured, grpc: grpcText })),
+  BAD_MESSAGE_LIMIT: define('BAD_MESSAGE_LIMIT', 400, (source: string, value: string, max: number) =>
+    `${source} is ${quote(value)}; expected a whole number of bytes from 1 to ${max}`),
   PLUGIN_EXITED: define('PLUGIN_EXITED', 502, (code: number | null, signal: string | null) =>
     `plugin process has exited (${exitText(code, signal)})`),
   PLUGIN_UNHEALTHY: define('PLUGIN_UNHEALTHY', 502, (status: string) =>

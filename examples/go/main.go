@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -217,13 +218,24 @@ func (p *hooksPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.Clie
 	return nil, fmt.Errorf("this is the plugin side only")
 }
 
+// grpcServer is go-plugin's default server with the host's message size limit
+// (PLUGHOST_MAX_MESSAGE_BYTES, 64 MiB when unset): grpc-go alone accepts 4 MiB.
+// go-plugin's broker connections to the host already allow any size.
+func grpcServer(opts []grpc.ServerOption) *grpc.Server {
+	limit := 64 << 20
+	if n, err := strconv.Atoi(os.Getenv("PLUGHOST_MAX_MESSAGE_BYTES")); err == nil && n > 0 {
+		limit = n
+	}
+	return plugin.DefaultGRPCServer(append(opts, grpc.MaxRecvMsgSize(limit), grpc.MaxSendMsgSize(limit)))
+}
+
 func main() {
 	// Created before Serve, which swaps os.Stderr for a pipe nobody reads in 1.0.1.
 	logger := hclog.New(&hclog.LoggerOptions{Name: "go-example", Level: hclog.Debug, Output: os.Stderr, JSONFormat: true})
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: handshake,
 		Plugins:         plugin.PluginSet{"hooks": &hooksPlugin{log: logger}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      grpcServer,
 		Logger:          logger,
 	})
 }

@@ -31,6 +31,9 @@ NOT_A_PLUGIN = (
     "load any plugins automatically\n"
 )
 BROKER_DIAL_TIMEOUT_S = 5.0
+# The host's gRPC message size limit, for our server and every broker connection (grpcio alone receives 4 MiB).
+MAX_MESSAGE_BYTES = int(os.environ.get("PLUGHOST_MAX_MESSAGE_BYTES") or 64 * 1024 * 1024)
+GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
 
 
 def log(level, message, **fields):
@@ -84,9 +87,9 @@ class Broker(grpc_broker_pb2_grpc.GRPCBrokerServicer):
                 raise TimeoutError("broker: no connection info for service id %d within %.0f s" % (service_id, timeout))
             info = self._known.pop(service_id)
         if info.network == "unix":
-            return grpc.insecure_channel("unix:" + info.address)
+            return grpc.insecure_channel("unix:" + info.address, options=GRPC_OPTIONS)
         if info.network == "tcp":
-            return grpc.insecure_channel(info.address)
+            return grpc.insecure_channel(info.address, options=GRPC_OPTIONS)
         raise ValueError("broker: service id %d has network %r; expected unix or tcp" % (service_id, info.network))
 
 
@@ -137,7 +140,7 @@ def serve(add_services, on_shutdown=None):
 
     stopping = threading.Event()
     broker = Broker()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=GRPC_OPTIONS)
     health_pb2_grpc.add_HealthServicer_to_server(Health(), server)
     grpc_broker_pb2_grpc.add_GRPCBrokerServicer_to_server(broker, server)
     grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(Controller(stopping), server)

@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Errors } from '../errors';
 import type { ConnInfo, ConnInfo__Output } from '../gen/plugin/ConnInfo';
 import { DEFAULT_BROKER_DIAL_TIMEOUT_MS } from './constants';
+import { DEFAULT_MAX_MESSAGE_BYTES, messageSizeOptions } from './limits';
 import { bindServer, dialTarget, removeSocketFile, shutdownServer, type BoundAddress, type ListenSpec } from './listen';
 import { channelCredentials, channelOptions, serverCredentials, type MutualTls } from './mtls';
 
@@ -51,6 +52,8 @@ export interface BrokerOptions {
   /** Prefix of socket file names, distinct per side: both sides may share a folder. */
   socketPrefix: string;
   dialTimeoutMs?: number;
+  /** The gRPC message size limit of every broker server and connection; the main connection's. Default 64 MiB. */
+  maxMessageBytes?: number;
 }
 
 /** Announcements not yet dialed are kept this long, then dropped. */
@@ -92,7 +95,7 @@ export class GrpcBroker {
   /** Listens on a new socket, serves `services` there, and announces it to the peer as `id`. */
   async acceptAndServe(id: number, services: ServiceRegistration[]): Promise<BrokerServer> {
     this.assertOpen();
-    const server = new grpc.Server();
+    const server = new grpc.Server(this.sizeOptions());
     for (const s of services) server.addService(s.definition, s.implementation);
     const address = await bindServer(server, serverCredentials(this.options.tls), this.options.listen, `${this.options.socketPrefix}${id}`);
     const handle: BrokerServer = {
@@ -115,7 +118,7 @@ export class GrpcBroker {
     if (info.network !== 'unix' && info.network !== 'tcp') throw Errors.BROKER_BAD_CONN_INFO(id, info.network, info.address);
     const tls = this.options.tls;
     const creds = channelCredentials(tls);
-    const channel = new grpc.Channel(dialTarget(info.network, info.address), creds, channelOptions(tls));
+    const channel = new grpc.Channel(dialTarget(info.network, info.address), creds, { ...channelOptions(tls), ...this.sizeOptions() });
     const conn: BrokerConnection = {
       channel,
       client: (ctor) => new ctor('broker', creds, { channelOverride: channel }),
@@ -141,6 +144,10 @@ export class GrpcBroker {
       if (typeof stream.cancel === 'function') stream.cancel();
       else stream.end();
     }
+  }
+
+  private sizeOptions(): grpc.ChannelOptions {
+    return messageSizeOptions(this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
   }
 
   private send(info: ConnInfo): void {

@@ -27,7 +27,9 @@ import {
   MAX_UNIX_SOCKET_PATH_BYTES,
   type Handshake,
 } from './constants';
+import { trackPlugin } from './exit-cleanup';
 import { parseHandshakeLine, type HandshakeLine, type Network } from './handshake';
+import { MAX_MESSAGE_BYTES_ENV, messageSizeOptions, resolveMaxMessageBytes } from './limits';
 import { dialTarget } from './listen';
 import { LineSplitter, parseLogLine, type LogSource, type PluginLogRecord } from './log-lines';
 import { channelCredentials, channelOptions, derToPem, generateIdentity, type MutualTls } from './mtls';
@@ -69,6 +71,11 @@ export interface PluginClientOptions {
   onLog?: (record: PluginLogRecord) => void;
   maxLineBytes?: number;
   brokerDialTimeoutMs?: number;
+  /**
+   * Largest gRPC message either side sends or accepts, on the plugin's connection and every broker
+   * connection; passed to the plugin as PLUGHOST_MAX_MESSAGE_BYTES. Default 64 MiB (see limits.ts).
+   */
+  maxMessageBytes?: number;
 }
 
 /** What a debugger needs to attach to a plugin started by hand. JSON-serializable. */
@@ -85,6 +92,8 @@ export interface ReattachOptions {
   killGraceMs?: number;
   connectTimeoutMs?: number;
   brokerDialTimeoutMs?: number;
+  /** As PluginClientOptions.maxMessageBytes; the plugin must have been started with the same value. */
+  maxMessageBytes?: number;
 }
 
 type ServiceCtor<T extends grpc.Client> = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => T;
@@ -109,6 +118,7 @@ interface Internals {
   killGraceMs: number;
   brokerDialTimeoutMs?: number;
   listenDir: string;
+  maxMessageBytes: number;
 }
 
 export class PluginClient {
@@ -135,12 +145,16 @@ export class PluginClient {
     this.network = internals.line.network;
     this.address = internals.line.address;
     this.credentials = channelCredentials(internals.tls);
-    this.channel = new grpc.Channel(dialTarget(this.network, this.address), this.credentials, channelOptions(internals.tls));
+    this.channel = new grpc.Channel(dialTarget(this.network, this.address), this.credentials, {
+      ...channelOptions(internals.tls),
+      ...messageSizeOptions(internals.maxMessageBytes),
+    });
     this.broker = new GrpcBroker({
       tls: internals.tls,
       listen: this.network === 'unix' ? { network: 'unix', dir: internals.listenDir } : { network: 'tcp' },
       socketPrefix: 'h',
       dialTimeoutMs: internals.brokerDialTimeoutMs,
+      maxMessageBytes: internals.maxMessageBytes,
     });
     this.exited = internals.exited.then((info) => {
       this.exitInfo = info;
@@ -155,6 +169,7 @@ export class PluginClient {
     const deadline = Date.now() + startTimeoutMs;
     const versions = options.versions?.length ? [...options.versions] : [...DEFAULT_APP_VERSIONS];
     const onLog = options.onLog ?? logToPino;
+    const maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
     if (options.checksum) await verifyChecksum(options.cmd, options.checksum);
 
     const socketDir = makeSocketDir(options.socketDirParent ?? os.tmpdir());
@@ -171,6 +186,7 @@ export class PluginClient {
       [ENV.maxPort]: String(options.maxPort ?? DEFAULT_MAX_PORT),
       [ENV.unixSocketDir]: socketDir,
       [INSTANCE_ENV]: marker,
+      [MAX_MESSAGE_BYTES_ENV]: String(maxMessageBytes),
     };
     if (own) env[ENV.clientCert] = own.certPem;
     if (options.network === 'tcp') env[ENV.network] = 'tcp';
@@ -184,6 +200,9 @@ export class PluginClient {
     }
     const pid = child.pid!;
     const exited = exitPromise(child);
+    // Until it is gone, this process's exit kills it; once it is gone, what it started and its socket folder go too.
+    const tracked = trackPlugin({ child, marker, socketDir });
+    void exited.then(() => tracked.release());
     const tail = new StderrTail();
     const stderr = new LineSplitter((line, truncated) => {
       tail.push(line);
@@ -223,6 +242,7 @@ export class PluginClient {
       killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
       brokerDialTimeoutMs: options.brokerDialTimeoutMs,
       listenDir: socketDir,
+      maxMessageBytes,
     });
     try {
       await client.connect(deadline);
@@ -259,6 +279,7 @@ export class PluginClient {
       killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
       brokerDialTimeoutMs: options.brokerDialTimeoutMs,
       listenDir: config.network === 'unix' ? path.dirname(config.address) : os.tmpdir(),
+      maxMessageBytes: resolveMaxMessageBytes(options.maxMessageBytes),
     });
     try {
       await client.connect(Date.now() + (options.connectTimeoutMs ?? 5_000));

@@ -16,6 +16,7 @@ import type { HealthCheckResponse } from '../gen/grpc/health/v1/HealthCheckRespo
 import { GrpcBroker, type BrokerStream, type ServiceRegistration } from './broker';
 import { DEFAULT_APP_VERSIONS, DEFAULT_HANDSHAKE, DEFAULT_KILL_GRACE_MS, ENV, HEALTH_SERVICE_NAME, NOT_A_PLUGIN_MESSAGE, type Handshake } from './constants';
 import { chooseAppVersion, formatHandshakeLine, parseVersionList, type Network } from './handshake';
+import { maxMessageBytesFromEnv, messageSizeOptions } from './limits';
 import { bindServer, shutdownServer, type BoundAddress, type ListenSpec } from './listen';
 import { generateIdentity, serverCredentials, type MutualTls } from './mtls';
 import { createPluginLogger, type PluginLogger } from './plugin-log';
@@ -29,6 +30,8 @@ export interface ServeContext {
   broker: GrpcBroker;
   /** Structured logs to the host (hclog JSON on the real stderr). */
   log: PluginLogger;
+  /** The gRPC message size limit the host chose (PLUGHOST_MAX_MESSAGE_BYTES), applied to every connection. */
+  maxMessageBytes: number;
 }
 
 export interface ServePluginOptions {
@@ -89,11 +92,13 @@ async function serve(
   const network: Network = options.network ?? (process.env[ENV.network] === 'tcp' ? 'tcp' : 'unix');
   const { spec, ownDir } = listenSpec(network);
   const graceMs = options.shutdownGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  // The host's limit, so that both ends of every connection refuse the same sizes.
+  const maxMessageBytes = maxMessageBytesFromEnv();
 
-  const broker = new GrpcBroker({ tls, listen: spec, socketPrefix: `p${process.pid}-b` });
-  const ctx: ServeContext = { protocolVersion, broker, log };
+  const broker = new GrpcBroker({ tls, listen: spec, socketPrefix: `p${process.pid}-b`, maxMessageBytes });
+  const ctx: ServeContext = { protocolVersion, broker, log, maxMessageBytes };
   const stdio = new StdioCapture();
-  const server = new grpc.Server();
+  const server = new grpc.Server(messageSizeOptions(maxMessageBytes));
   const std = standardServices();
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {

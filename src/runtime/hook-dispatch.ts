@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { RunHookResponse__Output } from '../gen/plughost/v1/RunHookResponse';
 import { Errors } from '../errors';
 import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
+import { messageTooLarge } from '../protocol/limits';
 import type { RuntimeMetrics } from './metrics';
 import { errorMessage, type PluginSupervisor } from './supervisor';
 import type { FilterResult, FilterStep, HookCallContext, HookPolicy, NotifyOutcome } from './types';
@@ -34,7 +35,8 @@ export class HookDispatcher {
     } catch (err) {
       const timedOut = (err as grpc.ServiceError).code === grpc.status.DEADLINE_EXCEEDED;
       end({ outcome: timedOut ? 'timeout' : 'error' });
-      throw timedOut ? Errors.HOOK_TIMEOUT(plugin.id, hook, plugin.hookTimeoutMs) : Errors.HOOK_FAILED(plugin.id, hook, errorMessage(err));
+      if (timedOut) throw Errors.HOOK_TIMEOUT(plugin.id, hook, plugin.hookTimeoutMs);
+      throw messageTooLarge(err, `hook ${hook} of plugin ${JSON.stringify(plugin.id)}`, plugin.maxMessageBytes) ?? Errors.HOOK_FAILED(plugin.id, hook, errorMessage(err));
     }
   }
 

@@ -17,6 +17,7 @@ import { Errors, isError, type PlughostError } from '../errors';
 import { validateConfig, maskSecrets } from '../manifest';
 import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
 import { killMarkedWithPrefix } from '../protocol/process';
+import { DEFAULT_MAX_MESSAGE_BYTES, checkMaxMessageBytes } from '../protocol/limits';
 import { SqliteStore } from '../store/sqlite-store';
 import type { PluginRecord, Store } from '../store/store';
 import { apiImplementation, type ApiHost } from './api-service';
@@ -58,6 +59,7 @@ export const DEFAULTS: RuntimeDefaults = {
   logLinesPerSecond: 1_000,
   logBytesPerSecond: 1024 * 1024,
   httpDrainMs: 5_000,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 /** Events: 'state' (StateChange), 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' ({topic, payload, source}), 'log' (PluginLogEntry). */
@@ -88,6 +90,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.hostVersion = options.hostVersion ?? packageVersion();
     this.logger = options.logger ?? pino({ name: 'plughost' });
     this.defaults = { ...DEFAULTS, ...options.defaults };
+    checkMaxMessageBytes(this.defaults.maxMessageBytes, 'defaults.maxMessageBytes');
     this.api = options.api ?? ({} as A);
   }
 

@@ -95,6 +95,11 @@ export class PluginSupervisor {
     return this.record.manifest.limits?.hook_timeout_ms ?? this.host.defaults.hookTimeoutMs;
   }
 
+  /** The gRPC message size limit of this plugin's connections. */
+  get maxMessageBytes(): number {
+    return this.host.defaults.maxMessageBytes;
+  }
+
   /** Starts the plugin; throws (after recording failed_to_start) when activation fails. */
   async start(): Promise<void> {
     this.desired = true;
@@ -190,6 +195,7 @@ export class PluginSupervisor {
       startTimeoutMs: manifest.limits?.start_timeout_ms ?? this.host.defaults.startTimeoutMs,
       killGraceMs: this.host.defaults.killGraceMs,
       autoMTLS: this.host.defaults.autoMTLS,
+      maxMessageBytes: this.host.defaults.maxMessageBytes,
       instancePrefix: this.host.instancePrefix,
       onLog: (record) => this.pluginLog(record),
     }).catch((err) => {

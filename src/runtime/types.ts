@@ -47,6 +47,11 @@ export interface RuntimeDefaults {
   logBytesPerSecond: number;
   /** How long a stop (disable, upgrade, removal, close) lets the plugin's HTTP responses in progress finish before it cuts them. Default 5 s. */
   httpDrainMs: number;
+  /**
+   * Largest gRPC message (hook payloads, API requests and replies) either side of a plugin's
+   * connections sends or accepts; the plugin is given the same value. Default 64 MiB.
+   */
+  maxMessageBytes: number;
 }
 
 export interface HookPolicy {

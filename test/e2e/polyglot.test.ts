@@ -116,6 +116,13 @@ both('Go and Python plugins in one host', () => {
         ['com.example.go', 'changed'],
         ['com.example.python', 'changed'],
       ]);
+      // Past grpc's 4 MiB default: each example applies the host's PLUGHOST_MAX_MESSAGE_BYTES (64 MiB).
+      const big = await server.host.filter('NoteWillBeSaved', { id: 'n4', text: 'x'.repeat(5 * 1024 * 1024) });
+      expect(big.steps.map((s) => [s.pluginId, s.outcome, s.error])).toEqual([
+        ['com.example.go', 'changed', undefined],
+        ['com.example.python', 'changed', undefined],
+      ]);
+      expect((big.payload as { text: string }).text).toHaveLength(5 * 1024 * 1024);
     } finally {
       await server.close();
       work.cleanup();

@@ -24,6 +24,7 @@ import { BundleInstaller } from './installer';
 import { RuntimeMetrics } from './metrics';
 import { PluginLocks } from './plugin-locks';
 import { packageVersion } from './package-version';
+import { destroyLeftoverCgroups } from './cgroup';
 import { PluginSupervisor, errorMessage, type SupervisorHost } from './supervisor';
 import type {
   ApiMethods,
@@ -54,6 +55,10 @@ export const DEFAULTS: RuntimeDefaults = {
   logBufferSize: 1_000,
   logLinesPerSecond: 1_000,
   logBytesPerSecond: 1024 * 1024,
+  memoryLimitMb: 0,
+  memoryEnforcement: 'auto',
+  memoryWatchdogIntervalMs: 500,
+  pidsLimit: 1024,
 };
 
 /** Events: 'state' (StateChange), 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' ({topic, payload, source}), 'log' (PluginLogEntry). */
@@ -99,6 +104,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     // A host that died without stopping its plugins may have left their children running.
     const killed = killMarkedWithPrefix(host.instancePrefix);
     if (killed > 0) host.logger.warn({ processes: killed }, 'killed processes left by plugins of an earlier run of this host');
+    const cgroups = await destroyLeftoverCgroups(host.instancePrefix);
+    if (cgroups > 0) host.logger.warn({ cgroups }, 'removed cgroups left by plugins of an earlier run of this host');
     await host.recover();
     if (options.startPlugins !== false) {
       await Promise.all([...host.supervisors.values()].filter((s) => s.record.enabled).map((s) => host.startQuietly(s)));

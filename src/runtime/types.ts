@@ -8,6 +8,7 @@ import type { BundleLimits } from '../bundle/limits';
 import type { Manifest, PluginConfig } from '../manifest';
 import type { PluginLogRecord } from '../protocol/log-lines';
 import type { PluginState, Store } from '../store/store';
+import type { MemoryEnforcement } from './memory-limit';
 
 /** Hook name → payload type, e.g. `{ NoteWillBeSaved: Note; NoteSaved: Note }`. */
 export type HookMap = Record<string, unknown>;
@@ -45,6 +46,14 @@ export interface RuntimeDefaults {
   logLinesPerSecond: number;
   /** Bytes of plugin log messages accepted per second, as above. Default 1 MiB. */
   logBytesPerSecond: number;
+  /** Memory limit (MiB) of a plugin whose manifest sets no `limits.memory_mb`; 0 for none. Default 0. */
+  memoryLimitMb: number;
+  /** 'auto': a cgroup per plugin where the host can make one, else the RSS watchdog; 'watchdog': always the watchdog. Default 'auto'. */
+  memoryEnforcement: MemoryEnforcement;
+  /** How often the RSS watchdog samples a plugin's process tree. Default 500 ms. */
+  memoryWatchdogIntervalMs: number;
+  /** Tasks (processes and threads) allowed in a plugin's cgroup; 0 for no limit. Default 1024. */
+  pidsLimit: number;
 }
 
 export interface HookPolicy {

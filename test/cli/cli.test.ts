@@ -110,5 +110,8 @@ describe('the plughost command', () => {
     const r = plughost('serve', '--port', 'eighty');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--port eighty: expected a port number 0-65535');
+    const memory = plughost('serve', '--memory-limit-mb', '1.5GB');
+    expect(memory.status).toBe(2);
+    expect(memory.stderr).toContain('--memory-limit-mb 1.5GB: expected a whole number of MiB (0 for no limit)');
   });
 });

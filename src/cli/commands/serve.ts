@@ -6,7 +6,7 @@ import { startServer } from '../../server';
 import { EXIT, UsageError, out } from '../io';
 import * as pack from './pack';
 
-export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml]  run the plugin host and its REST API';
+export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--memory-limit-mb N]  run the plugin host and its REST API';
 
 /** Runs until SIGINT/SIGTERM, then stops every plugin before exiting. */
 export async function run(args: string[]): Promise<number> {
@@ -17,6 +17,7 @@ export async function run(args: string[]): Promise<number> {
       port: { type: 'string', short: 'p' },
       host: { type: 'string' },
       config: { type: 'string', short: 'c' },
+      'memory-limit-mb': { type: 'string' },
     },
   });
   // A bad provisioning file is refused here, before the server or any plugin starts.
@@ -28,7 +29,11 @@ export async function run(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${portText}: expected a port number 0-65535`);
   const dataDir = path.resolve(values['data-dir'] ?? process.env.PLUGHOST_DATA_DIR ?? provision?.dataDir ?? './data');
   const host = values.host ?? process.env.PLUGHOST_HOST ?? provision?.host ?? '127.0.0.1';
-  const hostOptions = provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : undefined;
+  const memoryLimitMb = memoryLimitOption(values['memory-limit-mb'] ?? process.env.PLUGHOST_MEMORY_LIMIT_MB);
+  const hostOptions = {
+    ...(provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : {}),
+    ...(memoryLimitMb !== undefined ? { defaults: { memoryLimitMb } } : {}),
+  };
   const server = await startServer({ dataDir, port, host, hostOptions });
   if (provision) {
     try {
@@ -57,4 +62,12 @@ export async function run(args: string[]): Promise<number> {
   out('stopping plugins...');
   await server.close();
   return EXIT.ok;
+}
+
+/** The host-wide memory limit of plugins whose manifest sets none (MiB; 0 for none). */
+function memoryLimitOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const mb = Number(text);
+  if (!Number.isInteger(mb) || mb < 0) throw new UsageError(`--memory-limit-mb ${text}: expected a whole number of MiB (0 for no limit)`);
+  return mb;
 }

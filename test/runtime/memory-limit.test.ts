@@ -4,6 +4,7 @@
  * pids), and the RSS watchdog forced by option. Plugins allocate at most
  * 256 MiB, against limits of 96 MiB.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
@@ -122,6 +123,26 @@ afterAll(async () => {
     await until(() => exited(daemon), `daemon ${daemon} to be gone after ${how}`, 5_000);
     if (how !== 'host close') await o.host.close();
     expect(cgroupDirs(prefix)).toEqual([]);
+  });
+  test('cgroups left by a host that was SIGKILLed are emptied and removed when a host opens the same data dir', async () => {
+    const first = await openHost();
+    const prefix = first.host.instancePrefix;
+    const dataDir = path.join(first.work.dir, 'data');
+    await first.host.close();
+    // What a SIGKILLed host leaves: a plugin cgroup with a process still in it.
+    const left = PluginCgroup.create(`${prefix}-leftover`, { memoryBytes: 64 * 1024 * 1024, pidsMax: 0 });
+    if (typeof left === 'string') throw new Error(left);
+    const { cmd, args } = left.wrap(process.execPath, ['-e', 'setInterval(() => {}, 1000)']);
+    const sleeper = spawn(cmd, args, { stdio: 'ignore' });
+    await until(() => left.pids().includes(sleeper.pid!), 'the sleeper to join its cgroup');
+    const second = await PluginHost.open({ dataDir, logger: pino({ level: 'silent' }), defaults: TEST_DEFAULTS });
+    try {
+      await until(() => exited(sleeper.pid!), 'the leftover process to be killed', 10_000);
+      expect(cgroupDirs(prefix)).toEqual([]);
+    } finally {
+      await second.close();
+      await left.destroy();
+    }
   });
 });
 

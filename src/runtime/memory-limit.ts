@@ -17,6 +17,7 @@ import { selectExecutable, type Manifest } from '../manifest';
 import { killGroup, strays } from '../protocol/process';
 import { PluginCgroup } from './cgroup';
 import { MemoryWatchdog } from './memory-watchdog';
+import type { MemoryEnforcement } from './types';
 
 /** V8 at its heap limit: "FATAL ERROR: ... Allocation failed - JavaScript heap out of memory" and its variants. */
 const V8_OUT_OF_MEMORY = /JavaScript heap out of memory|FATAL ERROR:.*Allocation failed/i;
@@ -24,9 +25,6 @@ const V8_OUT_OF_MEMORY = /JavaScript heap out of memory|FATAL ERROR:.*Allocation
 const OUT_OF_MEMORY = /out of memory|ENOMEM|cannot allocate memory|std::bad_alloc|MemoryError/i;
 
 const MIB = 1024 * 1024;
-
-/** How a host enforces memory limits: 'auto' uses a cgroup where it can, 'watchdog' never does. */
-export type MemoryEnforcement = 'auto' | 'watchdog';
 
 export interface MemoryGuardOptions {
   /** Unique per launch: the cgroup's folder name. */

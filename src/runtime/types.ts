@@ -8,7 +8,6 @@ import type { BundleLimits } from '../bundle/limits';
 import type { Manifest, PluginConfig } from '../manifest';
 import type { PluginLogRecord } from '../protocol/log-lines';
 import type { PluginState, Store } from '../store/store';
-import type { MemoryEnforcement } from './memory-limit';
 
 /** Hook name → payload type, e.g. `{ NoteWillBeSaved: Note; NoteSaved: Note }`. */
 export type HookMap = Record<string, unknown>;
@@ -23,6 +22,9 @@ export interface InvokeCaller {
  * when their manifest lists its name under `permissions`.
  */
 export type ApiMethods = Record<string, (args: never, caller: InvokeCaller) => unknown>;
+
+/** How a host enforces plugin memory limits: 'auto' uses a cgroup per plugin where it can, 'watchdog' never does. */
+export type MemoryEnforcement = 'auto' | 'watchdog';
 
 export interface RuntimeDefaults {
   /** For the handshake line. Manifest `limits.start_timeout_ms` overrides. Default 30 s. */

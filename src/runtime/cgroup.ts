@@ -19,9 +19,17 @@ export const CGROUP_JOIN_FAILED_EXIT = 125;
 /**
  * Joins the cgroup, then execs the plugin: the pid written is the plugin's own
  * (exec keeps it), so nothing the plugin runs ever exists outside the group.
- * Arguments: the cgroup.procs files, `--`, the command and its arguments.
+ * Arguments: the variables the shell set itself that the plugin must not see,
+ * `--`, the cgroup.procs files, `--`, the command and its arguments.
  */
-const JOIN_SCRIPT = `while [ "$1" != -- ]; do echo $$ > "$1" || exit ${CGROUP_JOIN_FAILED_EXIT}; shift; done; shift; exec "$@"`;
+const JOIN_SCRIPT = [
+  'while [ "$1" != -- ]; do unset "$1"; shift; done; shift',
+  `while [ "$1" != -- ]; do echo $$ > "$1" || exit ${CGROUP_JOIN_FAILED_EXIT}; shift; done; shift`,
+  'exec "$@"',
+].join('; ');
+
+/** What a POSIX shell adds to the environment of its own accord; the plugin's environment stays the host's choice. */
+const SHELL_VARIABLES = ['PWD', 'OLDPWD', 'SHLVL'];
 
 /** Passes of "read cgroup.procs, SIGKILL each": a process forking during one is caught by the next. */
 const KILL_PASSES = 20;
@@ -73,10 +81,15 @@ export class PluginCgroup {
     }
   }
 
-  /** The command that runs `cmd args` inside this cgroup from its first instruction. */
-  wrap(cmd: string, args: string[]): { cmd: string; args: string[] } {
+  /**
+   * The command that runs `cmd args` inside this cgroup from its first
+   * instruction. `keep`: variables the plugin is given on purpose (its
+   * manifest's env), left alone even when the shell would otherwise add them.
+   */
+  wrap(cmd: string, args: string[], keep: readonly string[] = []): { cmd: string; args: string[] } {
     const procs = this.dirs.map((dir) => path.join(dir, 'cgroup.procs'));
-    return { cmd: '/bin/sh', args: ['-c', JOIN_SCRIPT, 'plughost-cgroup', ...procs, '--', cmd, ...args] };
+    const unset = SHELL_VARIABLES.filter((name) => !keep.includes(name));
+    return { cmd: '/bin/sh', args: ['-c', JOIN_SCRIPT, 'plughost-cgroup', ...unset, '--', ...procs, '--', cmd, ...args] };
   }
 
   /** True once the kernel's OOM killer has ended a process of this cgroup. */

@@ -67,8 +67,8 @@ export class MemoryGuard {
   }
 
   /** The command to spawn: inside the cgroup when there is one. */
-  wrap(cmd: string, args: string[]): { cmd: string; args: string[] } {
-    return this.cgroup ? this.cgroup.wrap(cmd, args) : { cmd, args };
+  wrap(cmd: string, args: string[], keep: readonly string[] = []): { cmd: string; args: string[] } {
+    return this.cgroup ? this.cgroup.wrap(cmd, args, keep) : { cmd, args };
   }
 
   /** Starts the watchdog on the launched plugin, when there is a limit and no cgroup to hold it. */

@@ -160,7 +160,7 @@ export class PluginSupervisor {
     });
     if (guard.fallbackReason) this.log('warn', Errors.CGROUP_UNAVAILABLE(guard.fallbackReason).message);
     const plain = launchCommand(manifest, dir, limitMb);
-    const { cmd, args } = guard.wrap(plain.cmd, plain.args);
+    const { cmd, args } = guard.wrap(plain.cmd, plain.args, Object.keys(manifest.env ?? {}));
     this.stderrTail = new StderrTail();
     const client = await PluginClient.start({
       cmd,

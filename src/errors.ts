@@ -102,7 +102,7 @@ export const Errors = {
     `ran out of JavaScript heap (V8 out of memory${heapMb ? `, --max-old-space-size=${heapMb} from ${option}` : ''}): ${line}`),
   OUT_OF_MEMORY: define('OUT_OF_MEMORY', 502, (line: string) => `ran out of memory: ${line}`),
   CGROUP_UNAVAILABLE: define('CGROUP_UNAVAILABLE', 500, (why: string) =>
-    `no cgroup for this plugin (${why}); its memory limit is enforced by the RSS watchdog, and a descendant that leaves its process tree is not contained`),
+    `no cgroup for this plugin (${why}): a memory limit is enforced by the RSS watchdog instead, and a descendant that leaves the plugin's process tree and drops its instance marker is not contained`),
   CONNECTION_LOST: define('CONNECTION_LOST', 502, (why: string) =>
     `lost its gRPC connection while its process still runs: ${why}`),
   CONFIG_REJECTED: define('CONFIG_REJECTED', 400, (id: string, why: string) =>

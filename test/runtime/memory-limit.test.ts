@@ -151,6 +151,7 @@ describe('with the RSS watchdog (defaults.memoryEnforcement: watchdog)', () => {
     const o = await openHost({ memoryEnforcement: 'watchdog', memoryWatchdogIntervalMs: 100 });
     const before = await add(o, 'com.test.mem-watchdog', { limits: { memory_mb: 96 } });
     expect(cgroupDirs(o.host.instancePrefix)).toEqual([]);
+    expect(o.host.logs('com.test.mem-watchdog').some((l) => /no cgroup for this plugin \(the host was told to use the watchdog/.test(l.message))).toBe(true);
     const reason = await overTheLimit(o, 'com.test.mem-watchdog', before);
     expect(reason).toMatch(LIMIT);
     expect(reason).toMatch(/the watchdog saw \d+ MiB resident in its process tree/);

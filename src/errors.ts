@@ -121,6 +121,15 @@ export const Errors = {
     `plugin ${JSON.stringify(id)} has no server part, so it cannot ${what}`),
   ACTIVATION_FAILED: define('ACTIVATION_FAILED', 502, (id: string, step: string, why: string) =>
     `plugin ${JSON.stringify(id)} failed to activate during ${step}: ${why}`),
+  MEMORY_LIMIT_EXCEEDED: define('MEMORY_LIMIT_EXCEEDED', 502, (limitMb: number, option: string, how: string) =>
+    `exceeded its memory limit of ${limitMb} MiB (${option}; raise it there): ${how}`),
+  HEAP_OUT_OF_MEMORY: define('HEAP_OUT_OF_MEMORY', 502, (line: string, heapMb: number | null, option: string | null) =>
+    `ran out of JavaScript heap (V8 out of memory${heapMb ? `, --max-old-space-size=${heapMb} from ${option}` : ''}): ${line}`),
+  OUT_OF_MEMORY: define('OUT_OF_MEMORY', 502, (line: string) => `ran out of memory: ${line}`),
+  CGROUP_UNAVAILABLE: define('CGROUP_UNAVAILABLE', 500, (why: string) =>
+    `no cgroup for this plugin (${why}): a memory limit is enforced by the RSS watchdog instead, and a descendant that leaves the plugin's process tree and drops its instance marker is not contained`),
+  CONNECTION_LOST: define('CONNECTION_LOST', 502, (why: string) =>
+    `lost its gRPC connection while its process still runs: ${why}`),
   CONFIG_REJECTED: define('CONFIG_REJECTED', 400, (id: string, why: string) =>
     `plugin ${JSON.stringify(id)} rejected the new configuration: ${why}`),
   HOOK_FAILED: define('HOOK_FAILED', 502, (id: string, hook: string, why: string) =>

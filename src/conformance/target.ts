@@ -53,7 +53,7 @@ function fromFolder(dir: string, cleanup: () => void): LaunchPlan {
   try {
     const { manifest } = loadManifest(dir);
     if (!manifest.server) throw new Error(`plugin ${manifest.id} has no server part (webapp only): there is no process to check`);
-    const { cmd, args } = launchCommand(manifest, dir);
+    const { cmd, args } = launchCommand(manifest, dir, manifest.limits?.memory_mb ?? 0);
     return { cmd, args, cwd: dir, env: manifest.env ?? {}, manifest, hasManifest: true, cleanup };
   } catch (err) {
     cleanup();

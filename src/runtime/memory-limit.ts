@@ -1,74 +1,134 @@
 /**
- * Telling a plugin that hit its memory limit (manifest `limits.memory_mb`)
- * from one that crashed for another reason, so the operator reads the cause in
- * the plugin's status instead of a bare signal or exit code.
+ * The memory limit of one plugin launch, and telling a plugin that hit it (or
+ * ran out of memory some other way) from one that crashed for another reason,
+ * so the operator reads the cause in the plugin's status instead of a bare
+ * signal or exit code.
+ *
+ * The limit is `limits.memory_mb` from the manifest, else the host-wide
+ * `defaults.memoryLimitMb`. Where a cgroup can be made (see cgroup.ts) the
+ * kernel enforces it on the plugin and everything it starts, and stopping the
+ * plugin kills the whole cgroup; elsewhere the RSS watchdog enforces it. Node
+ * plugins also get V8's heap capped at the same size, so that a heap-bound
+ * plugin dies with V8's own, clearer, message.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Errors } from '../errors';
 import { selectExecutable, type Manifest } from '../manifest';
-import type { ExitInfo } from '../protocol/process';
+import { killGroup, strays } from '../protocol/process';
+import { PluginCgroup } from './cgroup';
+import { MemoryWatchdog } from './memory-watchdog';
+import type { MemoryEnforcement } from './types';
 
-/** What runtimes print when an allocation fails: V8's heap limit, ENOMEM, C++, Python, Go. */
-const OUT_OF_MEMORY = /heap out of memory|allocation failed|out of memory|ENOMEM|cannot allocate memory|std::bad_alloc|MemoryError/i;
+/** V8 at its heap limit: "FATAL ERROR: ... Allocation failed - JavaScript heap out of memory" and its variants. */
+const V8_OUT_OF_MEMORY = /JavaScript heap out of memory|FATAL ERROR:.*Allocation failed/i;
+/** What other runtimes print when an allocation fails: ENOMEM, C++, Python, Go. */
+const OUT_OF_MEMORY = /out of memory|ENOMEM|cannot allocate memory|std::bad_alloc|MemoryError/i;
+
+const MIB = 1024 * 1024;
+
+export interface MemoryGuardOptions {
+  /** Unique per launch: the cgroup's folder name. */
+  name: string;
+  /** The limit in MiB, and the option it comes from (named in the reason); 0 for none. */
+  limitMb: number;
+  option: string;
+  enforcement: MemoryEnforcement;
+  /** Tasks allowed in the plugin's cgroup; 0 for no limit. */
+  pidsMax: number;
+  watchdogIntervalMs: number;
+}
+
+/** The effective limit of a plugin and the option that sets it. */
+export function memoryLimitOf(manifest: Manifest, hostDefaultMb: number): { limitMb: number; option: string } {
+  const own = manifest.limits?.memory_mb;
+  if (own) return { limitMb: own, option: 'the manifest\'s limits.memory_mb' };
+  return { limitMb: hostDefaultMb, option: 'the host\'s defaults.memoryLimitMb / plughost serve --memory-limit-mb' };
+}
 
 /**
- * A sentence naming the limit when the exit looks like it was hit: a
- * message above in stderr, or death by SIGABRT (V8 aborts at its heap limit)
- * or SIGKILL (the kernel's OOM killer). Null without a limit, or when nothing
- * points at memory.
+ * One launch's containment: a cgroup (memory and pids limits, whole-group
+ * kill) where possible, else a watchdog over the process tree. `close()`
+ * kills what is left in the cgroup, removes it and stops the watchdog.
  */
-export function memoryLimitNote(memoryMb: number | undefined, exit: ExitInfo | null, stderr: readonly string[]): string | null {
-  if (!memoryMb) return null;
-  const said = stderr.find((line) => OUT_OF_MEMORY.test(line));
-  const signalled = exit?.signal === 'SIGABRT' || exit?.signal === 'SIGKILL';
-  if (!said && !signalled) return null;
-  const why = said ? `: ${said.trim()}` : ` (${exit?.signal})`;
-  return `the memory limit was hit (limits.memory_mb = ${memoryMb})${why}`;
+export class MemoryGuard {
+  private watchdog: MemoryWatchdog | undefined;
+
+  private constructor(
+    private readonly options: MemoryGuardOptions,
+    readonly cgroup: PluginCgroup | null,
+    /** Why there is no cgroup, when there is none. */
+    readonly fallbackReason: string | null,
+  ) {}
+
+  static create(options: MemoryGuardOptions): MemoryGuard {
+    if (options.enforcement === 'watchdog') return new MemoryGuard(options, null, 'the host was told to use the watchdog (defaults.memoryEnforcement)');
+    const made = PluginCgroup.create(options.name, { memoryBytes: options.limitMb * MIB, pidsMax: options.pidsMax });
+    return typeof made === 'string' ? new MemoryGuard(options, null, made) : new MemoryGuard(options, made, null);
+  }
+
+  /** The command to spawn: inside the cgroup when there is one. */
+  wrap(cmd: string, args: string[], keep: readonly string[] = []): { cmd: string; args: string[] } {
+    return this.cgroup ? this.cgroup.wrap(cmd, args, keep) : { cmd, args };
+  }
+
+  /** Starts the watchdog on the launched plugin, when there is a limit and no cgroup to hold it. */
+  attach(pid: number): void {
+    if (this.cgroup || !this.options.limitMb) return;
+    this.watchdog = new MemoryWatchdog({
+      pid,
+      limitBytes: this.options.limitMb * MIB,
+      intervalMs: this.options.watchdogIntervalMs,
+      onExceeded: () => {
+        killGroup(pid);
+        for (const p of strays(pid, null)) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            // Gone between the scan and the kill.
+          }
+        }
+      },
+    });
+  }
+
+  /**
+   * Why the plugin died, when memory explains it: the cgroup's OOM kill, the
+   * watchdog's decision, V8's heap limit, or another runtime's allocation
+   * failure in stderr. Null when nothing points at memory.
+   */
+  reason(stderr: readonly string[]): string | null {
+    const { limitMb, option } = this.options;
+    if (this.cgroup && limitMb && this.cgroup.oomKilled()) {
+      return Errors.MEMORY_LIMIT_EXCEEDED(limitMb, option, 'the kernel\'s OOM killer ended it inside its cgroup').message;
+    }
+    const seen = this.watchdog?.exceededAt;
+    if (seen && limitMb) {
+      return Errors.MEMORY_LIMIT_EXCEEDED(limitMb, option, `the watchdog saw ${Math.round(seen / MIB)} MiB resident in its process tree and killed it`).message;
+    }
+    const v8 = stderr.find((line) => V8_OUT_OF_MEMORY.test(line));
+    if (v8) return Errors.HEAP_OUT_OF_MEMORY(v8.trim(), limitMb || null, limitMb ? option : null).message;
+    const other = stderr.find((line) => OUT_OF_MEMORY.test(line));
+    if (other) return Errors.OUT_OF_MEMORY(other.trim()).message;
+    return null;
+  }
+
+  /** Stops the watchdog; kills everything left in the cgroup and removes it. Safe to call more than once. */
+  async close(): Promise<void> {
+    this.watchdog?.close();
+    await this.cgroup?.destroy();
+  }
 }
 
 /**
  * The command that runs a plugin from its folder: the host's own node (with
- * V8's heap capped at limits.memory_mb) for `runtime: node`, else the
- * executable for this platform (with RLIMIT_AS set to the limit).
+ * V8's heap capped at the memory limit) for `runtime: node`, else the
+ * executable for this platform.
  */
-export function launchCommand(manifest: Manifest, dir: string, warn: (message: string) => void = () => undefined): { cmd: string; args: string[] } {
+export function launchCommand(manifest: Manifest, dir: string, limitMb: number): { cmd: string; args: string[] } {
   const target = selectExecutable(manifest);
-  const memory = manifest.limits?.memory_mb;
   const extra = manifest.args ?? [];
   if (target.kind === 'node') {
-    return { cmd: process.execPath, args: [...(memory ? [`--max-old-space-size=${memory}`] : []), path.join(dir, target.entry), ...extra] };
+    return { cmd: process.execPath, args: [...(limitMb ? [`--max-old-space-size=${limitMb}`] : []), path.join(dir, target.entry), ...extra] };
   }
-  const [cmd, args] = withAddressSpaceLimit(path.join(dir, target.path), extra, memory, warn);
-  return { cmd, args };
+  return { cmd: path.join(dir, target.path), args: extra };
 }
-
-/**
- * RLIMIT_AS for an executable through util-linux's prlimit, which sets the
- * limit on itself and then execs the plugin (same pid, same process group).
- * Off Linux, or without prlimit, the limit cannot be enforced: said once in
- * the plugin's log, and the plugin runs unlimited.
- */
-function withAddressSpaceLimit(exe: string, args: string[], memoryMb: number | undefined, warn: (m: string) => void): [string, string[]] {
-  if (!memoryMb) return [exe, args];
-  const prlimit = process.platform === 'linux' ? findOnPath('prlimit') : null;
-  if (!prlimit) {
-    warn(`limits.memory_mb (${memoryMb}) is not enforced for an executable here: it needs prlimit (util-linux) on Linux`);
-    return [exe, args];
-  }
-  return [prlimit, [`--as=${memoryMb * 1024 * 1024}`, '--', exe, ...args]];
-}
-
-function findOnPath(name: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // Not in this folder.
-    }
-  }
-  return null;
-}
-

@@ -27,6 +27,7 @@ import { BundleInstaller } from './installer';
 import { RuntimeMetrics } from './metrics';
 import { PluginLocks } from './plugin-locks';
 import { packageVersion } from './package-version';
+import { destroyLeftoverCgroups } from './cgroup';
 import { PluginSupervisor, errorMessage, type SupervisorHost } from './supervisor';
 import type {
   ApiMethods,
@@ -60,6 +61,10 @@ export const DEFAULTS: RuntimeDefaults = {
   logBytesPerSecond: 1024 * 1024,
   httpDrainMs: 5_000,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  memoryLimitMb: 0,
+  memoryEnforcement: 'auto',
+  memoryWatchdogIntervalMs: 500,
+  pidsLimit: 1024,
 };
 
 /** Events: 'state' (StateChange), 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' ({topic, payload, source}), 'log' (PluginLogEntry). */
@@ -106,6 +111,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     // A host that died without stopping its plugins may have left their children running.
     const killed = killMarkedWithPrefix(host.instancePrefix);
     if (killed > 0) host.logger.warn({ processes: killed }, 'killed processes left by plugins of an earlier run of this host');
+    const cgroups = await destroyLeftoverCgroups(host.instancePrefix);
+    if (cgroups > 0) host.logger.warn({ cgroups }, 'removed cgroups left by plugins of an earlier run of this host');
     await host.recover();
     if (options.startPlugins !== false) {
       await Promise.all([...host.supervisors.values()].filter((s) => s.record.enabled).map((s) => host.startQuietly(s)));

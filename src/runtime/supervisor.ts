@@ -5,6 +5,7 @@
  * OnDeactivate, then kill. Each launch has a generation number so that the exit
  * of a process we already replaced or stopped is never mistaken for a crash.
  */
+import * as crypto from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import semver from 'semver';
 import { Errors, PlughostError } from '../errors';
@@ -20,7 +21,8 @@ import { LogBuffer } from './log-buffer';
 import { LogRateLimiter } from './log-limiter';
 import { validateConfig } from '../manifest';
 import { StderrTail } from '../protocol/startup';
-import { launchCommand, memoryLimitNote } from './memory-limit';
+import { MemoryGuard, launchCommand, memoryLimitOf } from './memory-limit';
+import { TransportWatch } from './transport-watch';
 import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
 
 /** What a supervisor needs from its host. */
@@ -40,7 +42,8 @@ export interface SupervisorHost {
 
 /** How often, at most, a "lines dropped" record is written while a plugin floods its logs. */
 const DROP_REPORT_MS = 1_000;
-/** Raw stderr lines kept, past the rate limit, to explain an exit. */
+/** Bound on the health check a connectivity change triggers: the point is to notice within seconds. */
+const TRANSPORT_CHECK_TIMEOUT_MS = 2_000;
 
 export interface Implemented {
   methods: Set<string>;
@@ -57,6 +60,9 @@ export class PluginSupervisor {
   readonly logs: LogBuffer<PluginLogEntry>;
 
   private client: PluginClient | undefined;
+  /** The running launch's cgroup or watchdog; closed by teardown. */
+  private guard: MemoryGuard | undefined;
+  private transport: TransportWatch | undefined;
   private apiServer: BrokerServer | undefined;
   private desired = false;
   private generation = 0;
@@ -184,8 +190,18 @@ export class PluginSupervisor {
       }
     }
     const dir = this.host.pluginDir(this.id);
-    const memory = manifest.limits?.memory_mb;
-    const { cmd, args } = launchCommand(manifest, dir, (m) => this.log('warn', m));
+    const { limitMb, option } = memoryLimitOf(manifest, this.host.defaults.memoryLimitMb);
+    const guard = MemoryGuard.create({
+      name: `${this.host.instancePrefix}-${crypto.randomBytes(6).toString('hex')}`,
+      limitMb,
+      option,
+      enforcement: this.host.defaults.memoryEnforcement,
+      pidsMax: this.host.defaults.pidsLimit,
+      watchdogIntervalMs: this.host.defaults.memoryWatchdogIntervalMs,
+    });
+    if (guard.fallbackReason) this.log('warn', Errors.CGROUP_UNAVAILABLE(guard.fallbackReason).message);
+    const plain = launchCommand(manifest, dir, limitMb);
+    const { cmd, args } = guard.wrap(plain.cmd, plain.args, Object.keys(manifest.env ?? {}));
     this.stderrTail = new StderrTail();
     const client = await PluginClient.start({
       cmd,
@@ -198,16 +214,20 @@ export class PluginSupervisor {
       maxMessageBytes: this.host.defaults.maxMessageBytes,
       instancePrefix: this.host.instancePrefix,
       onLog: (record) => this.pluginLog(record),
-    }).catch((err) => {
+    }).catch(async (err) => {
       const why = errorMessage(err);
-      const note = memoryLimitNote(memory, null, [why]);
+      const note = guard.reason([why]);
+      await guard.close();
       throw Errors.ACTIVATION_FAILED(this.id, 'launch', note ? `${note}; ${why}` : why);
     });
     if (generation !== this.generation) {
       await client.kill();
+      await guard.close();
       return;
     }
+    guard.attach(client.pid);
     this.client = client;
+    this.guard = guard;
     void client.exited.then((info) => this.onExit(generation, info));
     const { Hooks, API } = contract();
     const hooks = client.client(Hooks);
@@ -241,6 +261,21 @@ export class PluginSupervisor {
     if (generation !== this.generation) return;
     this.setState('running', null);
     this.scheduleHealthCheck(generation);
+    this.watchTransport(generation, client);
+  }
+
+  /** A connection lost while the process lives is a failure now, not at the next health check. */
+  private watchTransport(generation: number, client: PluginClient): void {
+    this.transport = new TransportWatch({
+      channel: client.channel,
+      check: () => client.ping(Math.min(this.host.defaults.healthTimeoutMs, TRANSPORT_CHECK_TIMEOUT_MS)),
+      exited: client.exited,
+      onLost: (why) => {
+        if (generation !== this.generation) return;
+        this.generation++;
+        void this.teardown().then(() => this.failed(Errors.CONNECTION_LOST(why).message));
+      },
+    });
   }
 
   private onExit(generation: number, info: ExitInfo): void {
@@ -249,7 +284,7 @@ export class PluginSupervisor {
     const how = info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
     const lines = this.stderrTail.lines();
     const tail = lines.slice(-5).join(' | ');
-    const note = memoryLimitNote(this.record.manifest.limits?.memory_mb, info, lines);
+    const note = this.guard?.reason(lines);
     void this.teardown().then(() =>
       this.failed(`plugin process exited unexpectedly (${how})${note ? `: ${note}` : ''}${tail ? `; last stderr: ${tail}` : ''}`),
     );
@@ -301,14 +336,20 @@ export class PluginSupervisor {
   private async teardown(): Promise<void> {
     clearTimeout(this.healthTimer);
     this.healthTimer = undefined;
+    this.transport?.close();
+    this.transport = undefined;
     const client = this.client;
     const api = this.apiServer;
+    const guard = this.guard;
     this.client = undefined;
+    this.guard = undefined;
     this.apiServer = undefined;
     this.hooks = undefined;
     if (this.state === 'running') this.setState('starting', this.lastError);
     await api?.close();
     await client?.kill();
+    // After the plugin: what it left behind (daemons, whatever their group or environment) goes with its cgroup.
+    await guard?.close();
   }
 
   private clearTimers(): void {

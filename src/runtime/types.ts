@@ -23,6 +23,9 @@ export interface InvokeCaller {
  */
 export type ApiMethods = Record<string, (args: never, caller: InvokeCaller) => unknown>;
 
+/** How a host enforces plugin memory limits: 'auto' uses a cgroup per plugin where it can, 'watchdog' never does. */
+export type MemoryEnforcement = 'auto' | 'watchdog';
+
 export interface RuntimeDefaults {
   /** For the handshake line. Manifest `limits.start_timeout_ms` overrides. Default 30 s. */
   startTimeoutMs: number;
@@ -52,6 +55,14 @@ export interface RuntimeDefaults {
    * connections sends or accepts; the plugin is given the same value. Default 64 MiB.
    */
   maxMessageBytes: number;
+  /** Memory limit (MiB) of a plugin whose manifest sets no `limits.memory_mb`; 0 for none. Default 0. */
+  memoryLimitMb: number;
+  /** 'auto': a cgroup per plugin where the host can make one, else the RSS watchdog; 'watchdog': always the watchdog. Default 'auto'. */
+  memoryEnforcement: MemoryEnforcement;
+  /** How often the RSS watchdog samples a plugin's process tree. Default 500 ms. */
+  memoryWatchdogIntervalMs: number;
+  /** Tasks (processes and threads) allowed in a plugin's cgroup; 0 for no limit. Default 1024. */
+  pidsLimit: number;
 }
 
 export interface HookPolicy {

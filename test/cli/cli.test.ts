@@ -113,6 +113,9 @@ describe('the plughost command', () => {
     const metrics = plughost('serve', '--metrics-port', 'ninety');
     expect(metrics.status).toBe(2);
     expect(metrics.stderr).toContain('--metrics-port ninety: expected a port number 0-65535');
+    const memory = plughost('serve', '--memory-limit-mb', '1.5GB');
+    expect(memory.status).toBe(2);
+    expect(memory.stderr).toContain('--memory-limit-mb 1.5GB: expected a whole number of MiB (0 for no limit)');
   });
 
   it('refuses to serve with an admin token under 32 characters, saying why, before listening', () => {

@@ -6,7 +6,7 @@ import { startServer } from '../../server';
 import { EXIT, UsageError, out } from '../io';
 import * as pack from './pack';
 
-export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--metrics-port N [--metrics-host 127.0.0.1]] [--allow-url-host HOST|CIDR ...]  run the plugin host and its REST API';
+export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--metrics-port N [--metrics-host 127.0.0.1]] [--allow-url-host HOST|CIDR ...] [--memory-limit-mb N]  run the plugin host and its REST API';
 
 /** Runs until SIGINT/SIGTERM, then stops every plugin before exiting. */
 export async function run(args: string[]): Promise<number> {
@@ -20,6 +20,7 @@ export async function run(args: string[]): Promise<number> {
       'metrics-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       'allow-url-host': { type: 'string', multiple: true },
+      'memory-limit-mb': { type: 'string' },
     },
   });
   // A bad provisioning file is refused here, before the server or any plugin starts.
@@ -31,7 +32,11 @@ export async function run(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${portText}: expected a port number 0-65535`);
   const dataDir = path.resolve(values['data-dir'] ?? process.env.PLUGHOST_DATA_DIR ?? provision?.dataDir ?? './data');
   const host = values.host ?? process.env.PLUGHOST_HOST ?? provision?.host ?? '127.0.0.1';
-  const hostOptions = provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : undefined;
+  const memoryLimitMb = memoryLimitOption(values['memory-limit-mb'] ?? process.env.PLUGHOST_MEMORY_LIMIT_MB);
+  const hostOptions = {
+    ...(provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : {}),
+    ...(memoryLimitMb !== undefined ? { defaults: { memoryLimitMb } } : {}),
+  };
   const metricsPortText = values['metrics-port'] ?? process.env.PLUGHOST_METRICS_PORT ?? provision?.metricsPort?.toString();
   const metricsPort = metricsPortText === undefined ? undefined : Number(metricsPortText);
   if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
@@ -68,4 +73,12 @@ export async function run(args: string[]): Promise<number> {
   out('stopping plugins...');
   await server.close();
   return EXIT.ok;
+}
+
+/** The host-wide memory limit of plugins whose manifest sets none (MiB; 0 for none). */
+function memoryLimitOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const mb = Number(text);
+  if (!Number.isInteger(mb) || mb < 0) throw new UsageError(`--memory-limit-mb ${text}: expected a whole number of MiB (0 for no limit)`);
+  return mb;
 }

@@ -32,3 +32,5 @@ export type {
 /** The protocol layer, for a plugin that serves its own gRPC services beside or instead of the Hooks contract. */
 export { servePlugin, type ServePluginOptions, type ServedPlugin, type ServeContext } from '../src/protocol/server';
 export type { ServiceRegistration, BrokerConnection, BrokerServer, GrpcBroker } from '../src/protocol/broker';
+/** Loads the plugin's own .proto files at run time, for the services it passes to servePlugin. */
+export { loadProtos } from '../src/protocol/proto';

@@ -247,6 +247,10 @@ export const Errors = {
     `destination ${quote(dest)} already exists; remove it first or extract elsewhere`),
   PACK_UNSUPPORTED_FILE: define('PACK_UNSUPPORTED_FILE', 400, (file: string, kind: string) =>
     `cannot pack ${quote(file)}: it is a ${kind}; bundles hold only regular files and folders`),
+  PACK_IGNORES_NEEDED_FILE: define('PACK_IGNORES_NEEDED_FILE', 400, (file: string, why: string, pattern: string, source: string) =>
+    source === 'pack.ignore'
+      ? `pack.ignore pattern ${quote(pattern)} leaves out ${quote(file)} (${why}); narrow the pattern`
+      : `cannot pack ${quote(file)} (${why}): bundles never hold a path matching ${quote(pattern)}; rename it`),
   BUNDLE_UNSIGNED: define('BUNDLE_UNSIGNED', 401, (bundle: string, sigPath: string) =>
     `bundle ${quote(bundle)} is unsigned (no ${quote(sigPath)}) and signatures are required`),
   BUNDLE_SIGNATURE_MALFORMED: define('BUNDLE_SIGNATURE_MALFORMED', 400, (sig: string, why: string) =>

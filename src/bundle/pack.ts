@@ -6,7 +6,8 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { Errors } from '../errors';
-import { Manifest, loadManifest } from '../manifest';
+import { MANIFEST_FILES, Manifest, loadManifest, referencedFiles } from '../manifest';
+import { IgnoreRule, ignoreRules, ignoredBy } from './pack-ignore';
 import { checkReferencedFiles } from './plugin-dir';
 import { BLOCK, TYPE, encodeHeader, encodePax, padding } from './tar-format';
 
@@ -22,6 +23,17 @@ export interface PackResult {
   manifest: Manifest;
   /** Files and folders written, in archive order. */
   entries: string[];
+  /** Regular files written, and the sum of their sizes before compression. */
+  files: number;
+  contentBytes: number;
+  /** Paths left out, a folder once (ending in `/`) rather than everything in it, with the pattern that left each out. */
+  skipped: SkippedPath[];
+}
+
+export interface SkippedPath {
+  path: string;
+  pattern: string;
+  source: IgnoreRule['source'];
 }
 
 interface SourceEntry {
@@ -36,14 +48,18 @@ interface SourceEntry {
  * Packs a plugin folder into a .tar.gz that `extractBundle` accepts. The manifest and the files
  * it names are checked first. Output is reproducible: entries sorted bytewise, fixed mtime, owner
  * 0:0 with empty names, modes 0644/0755, and a fixed gzip header, so one folder always packs to
- * the same bytes (and so the same signature). `.git` and `node_modules/.cache` are skipped.
+ * the same bytes (and so the same signature). What never belongs in a bundle, and what the
+ * manifest's `pack.ignore` names, is left out (see pack-ignore.ts).
  */
 export async function packBundle(dir: string, outFile: string): Promise<PackResult> {
   const root = path.resolve(dir);
   const out = path.resolve(outFile);
   const { manifest } = loadManifest(root);
   checkReferencedFiles(manifest, root);
-  const entries = collect(root, '', out);
+  const skipped: SkippedPath[] = [];
+  const entries = collect({ root, out, rules: ignoreRules(manifest), skipped }, '');
+  skipped.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  checkNothingNeededSkipped(manifest, skipped);
   const tmp = `${out}.tmp-${process.pid}`;
   const hash = createHash('sha256');
   let size = 0;
@@ -62,29 +78,55 @@ export async function packBundle(dir: string, outFile: string): Promise<PackResu
     await fsp.rm(tmp, { force: true });
     throw err;
   }
-  return { path: out, sha256: hash.digest('hex'), size, manifest, entries: entries.map((e) => e.name) };
+  const files = entries.filter((e) => e.kind === 'file');
+  return {
+    path: out, sha256: hash.digest('hex'), size, manifest, entries: entries.map((e) => e.name),
+    files: files.length, contentBytes: files.reduce((sum, e) => sum + e.size, 0), skipped,
+  };
 }
 
-function skipped(rel: string): boolean {
-  const parts = rel.split('/');
-  const last = parts[parts.length - 1];
-  return last === '.git' || (last === '.cache' && parts[parts.length - 2] === 'node_modules');
+/** A pattern that leaves out the manifest or a file it names would make a bundle the host refuses: say so now. */
+function checkNothingNeededSkipped(manifest: Manifest, skipped: SkippedPath[]): void {
+  const needed = [
+    ...MANIFEST_FILES.map((file) => ({ file, why: 'it is the manifest' })),
+    ...referencedFiles(manifest).map(({ field, file }) => ({ file, why: `manifest field ${field} names it` })),
+  ];
+  for (const s of skipped) {
+    const hit = needed.find(({ file }) => {
+      const rel = path.posix.normalize(file.replace(/\\/g, '/'));
+      return s.path.endsWith('/') ? rel.startsWith(s.path) : rel === s.path;
+    });
+    if (hit) throw Errors.PACK_IGNORES_NEEDED_FILE(hit.file, hit.why, s.pattern, s.source);
+  }
 }
 
 function byteOrder(a: SourceEntry, b: SourceEntry): number {
   return Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
 }
 
-function collect(root: string, rel: string, out: string): SourceEntry[] {
+interface Walk {
+  root: string;
+  out: string;
+  rules: IgnoreRule[];
+  skipped: SkippedPath[];
+}
+
+function collect(walk: Walk, rel: string): SourceEntry[] {
   const found: SourceEntry[] = [];
-  for (const name of fs.readdirSync(path.join(root, rel))) {
+  for (const name of fs.readdirSync(path.join(walk.root, rel))) {
     const childRel = rel ? `${rel}/${name}` : name;
-    const abs = path.join(root, childRel);
-    if (skipped(childRel) || abs === out || abs.startsWith(`${out}.tmp-`)) continue;
+    const abs = path.join(walk.root, childRel);
+    if (abs === walk.out || abs.startsWith(`${walk.out}.tmp-`)) continue;
     const st = fs.lstatSync(abs);
+    // Before the refusal of links below: an ignored link (an editor's lock file) is simply left out.
+    const rule = ignoredBy(walk.rules, childRel, st.isDirectory());
+    if (rule) {
+      walk.skipped.push({ path: st.isDirectory() ? `${childRel}/` : childRel, pattern: rule.pattern, source: rule.source });
+      continue;
+    }
     if (st.isDirectory()) {
       found.push({ name: `${childRel}/`, abs, kind: 'directory', mode: 0o755, size: 0 });
-      found.push(...collect(root, childRel, out));
+      found.push(...collect(walk, childRel));
     } else if (st.isFile()) {
       found.push({ name: childRel, abs, kind: 'file', mode: st.mode & 0o111 ? 0o755 : 0o644, size: st.size });
     } else {

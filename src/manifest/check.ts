@@ -102,3 +102,20 @@ export function relativePathProblem(p: string): string | null {
   if (p.split(/[/\\]/).includes('..')) return `expected a path inside the plugin folder, got ${JSON.stringify(p)} which climbs out with ".."`;
   return null;
 }
+
+/**
+ * Why a `pack.ignore` pattern is not one `plughost pack` understands, or null when it is fine.
+ * Only `*`, `?` and `**` are special, so characters gitignore treats specially are refused
+ * rather than quietly taken literally.
+ */
+export function ignorePatternProblem(pattern: string): string | null {
+  const expected = 'expected a glob relative to the plugin folder such as "*.log", "tmp/" or "docs/**/*.psd"';
+  if (pattern.trim() === '') return `${expected}, got an empty string`;
+  if (pattern.startsWith('!')) return `${expected}; "!" (re-including) is not supported, got ${JSON.stringify(pattern)}`;
+  if (/[\\[\]{}]/.test(pattern)) return `${expected}; only *, ? and ** are special and \\ [ ] { } are not allowed, got ${JSON.stringify(pattern)}`;
+  const segments = pattern.replace(/^\//, '').replace(/\/$/, '').split('/');
+  if (segments.includes('..') || segments.includes('.')) return `${expected}; "." and ".." segments are not allowed, got ${JSON.stringify(pattern)}`;
+  if (segments.includes('')) return `${expected}; empty segments ("//") are not allowed, got ${JSON.stringify(pattern)}`;
+  if (segments.some((s) => s.includes('**') && s !== '**')) return `${expected}; "**" must be a whole segment ("a/**/b"), got ${JSON.stringify(pattern)}`;
+  return null;
+}

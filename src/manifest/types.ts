@@ -53,6 +53,17 @@ export interface WebappSpec {
   bundle_path: string;
 }
 
+/** How `plughost pack` builds the bundle from the plugin folder. */
+export interface PackSpec {
+  /**
+   * Paths left out besides the ones always left out. Simple globs, relative to the plugin
+   * folder: `*` and `?` within one path segment, `**` for any number of segments; a pattern
+   * without `/` matches a name at any depth, one with a leading or inner `/` is anchored at the
+   * plugin folder, a trailing `/` matches folders only.
+   */
+  ignore?: string[];
+}
+
 /** A JSON value, as `props` may hold anything JSON can say. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -76,6 +87,7 @@ export interface Manifest {
   permissions?: string[];
   props?: { [key: string]: JsonValue };
   webapp?: WebappSpec;
+  pack?: PackSpec;
 }
 
 /** A configuration for a plugin: setting key to value. */

@@ -1,6 +1,6 @@
 import * as semver from 'semver';
 import type { FieldProblem } from '../errors';
-import { Obj, Problems, describe, isObject, join, relativePathProblem } from './check';
+import { Obj, Problems, describe, ignorePatternProblem, isObject, join, relativePathProblem } from './check';
 import { CALL_PERMISSION_FORMS, CALL_PERMISSION_PREFIX, PLUGIN_ID_PATTERN, isWellFormedCallPermission } from './permissions';
 import { validateSettingsSchema } from './settings';
 import { PLATFORM_KEYS } from './types';
@@ -14,7 +14,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const TOP_LEVEL = [
   'id', 'name', 'version', 'description', 'homepage_url', 'support_url', 'release_notes_url', 'icon_path',
-  'min_host_version', 'server', 'args', 'env', 'limits', 'settings_schema', 'permissions', 'props', 'webapp',
+  'min_host_version', 'server', 'args', 'env', 'limits', 'settings_schema', 'permissions', 'props', 'webapp', 'pack',
 ] as const;
 
 /**
@@ -57,6 +57,14 @@ export function validateManifest(value: unknown): FieldProblem[] {
     p.onlyKeys(webapp, 'webapp', ['bundle_path']);
     if (webapp.bundle_path === undefined) p.add('webapp.bundle_path', 'required; expected a relative path to a JavaScript file');
     checkPath(p, webapp, 'bundle_path', 'webapp');
+  }
+  const pack = p.object(value, 'pack', '');
+  if (pack) {
+    p.onlyKeys(pack, 'pack', ['ignore']);
+    p.stringList(pack, 'ignore', 'pack', (item, at) => {
+      const problem = ignorePatternProblem(item);
+      if (problem) p.add(at, problem);
+    });
   }
   if (value.server === undefined && value.webapp === undefined) {
     p.add('', 'expected a server part, a webapp part, or both; found neither');

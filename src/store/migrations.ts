@@ -7,8 +7,18 @@
  * Append new migrations at the end; never edit one that has shipped, since
  * databases in the field have already run it.
  */
-import type Database from 'better-sqlite3';
 import { Errors } from '../errors';
+
+/**
+ * What migrating needs of a better-sqlite3 Database. Structural on purpose: this file's types are
+ * published (the store's index re-exports MIGRATIONS), and naming better-sqlite3's own type would
+ * make every TypeScript user install @types/better-sqlite3, a devDependency of ours.
+ */
+export interface MigratableDatabase {
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  exec(source: string): unknown;
+  transaction(fn: () => number): { immediate(): number };
+}
 
 export interface Migration {
   /** 1, 2, 3, ... in order; becomes `user_version` once applied. */
@@ -52,7 +62,7 @@ export const MIGRATIONS: readonly Migration[] = [
 /** The schema version this code reads and writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length === 0 ? 0 : MIGRATIONS[MIGRATIONS.length - 1].version;
 
-export function schemaVersion(db: Database.Database): number {
+export function schemaVersion(db: MigratableDatabase): number {
   return db.pragma('user_version', { simple: true }) as number;
 }
 
@@ -61,7 +71,7 @@ export function schemaVersion(db: Database.Database): number {
  * processes opening the same new file do not both run a migration: the second
  * waits for the write lock, then sees the version the first one set.
  */
-export function migrate(db: Database.Database, file: string, migrations: readonly Migration[] = MIGRATIONS): number {
+export function migrate(db: MigratableDatabase, file: string, migrations: readonly Migration[] = MIGRATIONS): number {
   const known = migrations.length === 0 ? 0 : migrations[migrations.length - 1].version;
   const apply = db.transaction(() => {
     const current = schemaVersion(db);

@@ -36,7 +36,7 @@ describe('packing', () => {
   });
   afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
 
-  it('writes sorted entries with fixed owners, times and modes, skipping .git and node_modules/.cache', async () => {
+  it('writes sorted entries with fixed owners, times and modes, skipping .git and node_modules', async () => {
     const out = path.join(work, 'a.tar.gz');
     const result = await packBundle(src, out);
     const listing = execFileSync('tar', ['--numeric-owner', '--full-time', '-tvzf', out], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
@@ -45,7 +45,8 @@ describe('packing', () => {
     expect(result.entries).toEqual([...result.entries].sort());
     expect(result.entries).not.toContain('.git/');
     expect(result.entries).not.toContain('node_modules/.cache/');
-    expect(result.entries).toContain('node_modules/dep/index.js');
+    // An executable plugin's node_modules is never run; pack-ignore.test.ts covers the node runtime keeping it.
+    expect(result.entries).not.toContain('node_modules/dep/index.js');
     for (const line of lines) expect(line).toMatch(/^[-d]rw[-x]r-[-x]r-[-x] 0\/0 +\d+ 2000-01-01 00:00:00 /);
     expect(lines.find((l) => l.endsWith(' bin/run'))).toMatch(/^-rwxr-xr-x/);
     expect(lines.find((l) => l.endsWith(' plugin.json'))).toMatch(/^-rw-r--r--/);
@@ -71,7 +72,7 @@ describe('packing', () => {
     expect(verifyBundleFile(packed.path, { trustedKeys: [keys.publicKey], required: true })?.keyIndex).toBe(0);
     const extracted = await extractBundle(packed.path, path.join(work, 'installed'));
     expect(extracted.sha256).toBe(packed.sha256);
-    for (const name of Object.keys(FILES).filter((n) => !n.startsWith('.git/') && !n.startsWith('node_modules/.cache'))) {
+    for (const name of Object.keys(FILES).filter((n) => !n.startsWith('.git/') && !n.startsWith('node_modules/'))) {
       expect(fs.readFileSync(path.join(extracted.path, name)).equals(fs.readFileSync(path.join(src, name)))).toBe(true);
     }
     expect(fs.existsSync(path.join(extracted.path, '.git'))).toBe(false);

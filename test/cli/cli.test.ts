@@ -44,6 +44,23 @@ describe('the plughost command', () => {
     expect(plughost('frobnicate').stderr).toContain('unknown command "frobnicate"');
   });
 
+  it('prints what pack wrote and left out: file count and size, and the lists with --verbose', () => {
+    fs.writeFileSync(path.join(work, 'hello', 'plugin.json'), JSON.stringify({ ...MANIFEST, pack: { ignore: ['*.log'] } }));
+    fs.mkdirSync(path.join(work, 'hello', '__pycache__'));
+    fs.writeFileSync(path.join(work, 'hello', '__pycache__', 'x.pyc'), 'junk');
+    fs.writeFileSync(path.join(work, 'hello', 'debug.log'), 'junk');
+    const bytes = fs.statSync(path.join(work, 'hello', 'plugin.json')).size + fs.statSync(path.join(work, 'hello', 'bin', 'run')).size;
+    const packed = plughost('pack', 'hello', '-o', 'p.tar.gz');
+    expect(packed.status).toBe(0);
+    const compressed = fs.statSync(path.join(work, 'p.tar.gz')).size;
+    expect(packed.stdout).toContain(`packed ${MANIFEST.id} ${MANIFEST.version}: 2 files, ${bytes} B (${compressed} B compressed)\n`);
+    expect(packed.stdout).toContain('left out 2 paths (__pycache__/, *.log); --verbose lists them\n');
+    const verbose = plughost('pack', 'hello', '-o', 'p.tar.gz', '--verbose');
+    expect(verbose.status).toBe(0);
+    expect(verbose.stdout).toContain('  bin/run\n  plugin.json\n');
+    expect(verbose.stdout).toContain('  left out __pycache__/ (never bundled: __pycache__/)\n  left out debug.log (pack.ignore: *.log)\n');
+  });
+
   it('packs, keygens, signs and verifies', () => {
     const packed = plughost('pack', 'hello');
     expect(packed.stderr).toBe('');

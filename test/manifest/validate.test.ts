@@ -109,6 +109,22 @@ describe('manifest validation', () => {
     expect(found['settings_schema.settings']).toContain('a list of settings');
   });
 
+  it('checks pack.ignore, naming the field and the pattern', () => {
+    expect(validateManifest({ ...base, pack: { ignore: ['*.log', '/tmp', 'out/', 'docs/**/*.psd', 'a?c'] } })).toEqual([]);
+    expect(problems({ ...base, pack: [] }).pack).toBe('expected an object, got a list');
+    expect(problems({ ...base, pack: { ignore: '*.log' } })['pack.ignore']).toBe('expected a list of strings, got the string "*.log"');
+    expect(problems({ ...base, pack: { ignores: [] } })['pack.ignores']).toBe('unknown field; expected one of ignore');
+    const found = problems({ ...base, pack: { ignore: ['', '!keep.txt', '../x', 'a//b', 'a**/b', '[ab].txt', 'a\\b', 3] } });
+    expect(found['pack.ignore[0]']).toContain('got an empty string');
+    expect(found['pack.ignore[1]']).toContain('"!" (re-including) is not supported, got "!keep.txt"');
+    expect(found['pack.ignore[2]']).toContain('".." segments are not allowed, got "../x"');
+    expect(found['pack.ignore[3]']).toContain('empty segments');
+    expect(found['pack.ignore[4]']).toContain('"**" must be a whole segment');
+    expect(found['pack.ignore[5]']).toContain('only *, ? and ** are special');
+    expect(found['pack.ignore[6]']).toContain('only *, ? and ** are special');
+    expect(found['pack.ignore[7]']).toBe('expected a string, got number 3');
+  });
+
   it('throws one error listing every problem', () => {
     try {
       parseManifest(JSON.stringify({ id: '!', version: 'x', server: {} }), 'json', 'plugin.json');

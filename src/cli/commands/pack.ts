@@ -7,14 +7,17 @@ import { loadManifest, referencedFiles, type Manifest } from '../../manifest';
 // The SDK's build step is the one piece of the SDK the CLI uses: packing a TypeScript plugin is an author's tool.
 import { TS_ENTRY, bundledEntryName, bundlePlugin } from '../../../sdk/build';
 import { EXIT, onePositional, out } from '../io';
+import { formatBytes } from '../progress';
 
-export const usage = 'plughost pack <dir> [-o out.tar.gz]   validate the manifest and write a reproducible bundle (TypeScript entries are bundled)';
+export const usage = 'plughost pack <dir> [-o out.tar.gz] [--verbose]   validate the manifest and write a reproducible bundle (TypeScript entries are bundled); --verbose lists what went in and what was left out';
 
 /** Files and folders besides the built entry that a TypeScript plugin's bundle keeps, when present. */
 const KEPT_EXTRAS = /^(README|LICENSE|LICENCE|NOTICE|CHANGELOG)(\.[A-Za-z]+)?$|^assets$/;
 
 export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o' } } });
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true, options: { out: { type: 'string', short: 'o' }, verbose: { type: 'boolean', short: 'v' } },
+  });
   const dir = onePositional(positionals, 'plugin folder');
   const { manifest } = loadManifest(dir);
   const target = path.resolve(values.out ?? path.join(process.cwd(), `${manifest.id}-${manifest.version}.tar.gz`));
@@ -23,7 +26,13 @@ export async function run(args: string[]): Promise<number> {
   const staging = entry && TS_ENTRY.test(entry) ? stageTypeScriptPlugin(path.resolve(dir), manifest, entry) : undefined;
   try {
     const result = await packBundle(staging ?? dir, target);
-    out(`packed ${result.manifest.id} ${result.manifest.version}: ${result.entries.length} entries, ${result.size} bytes`);
+    out(`packed ${result.manifest.id} ${result.manifest.version}: ${result.files} files, ${formatBytes(result.contentBytes)} (${formatBytes(result.size)} compressed)`);
+    if (values.verbose) {
+      for (const name of result.entries) if (!name.endsWith('/')) out(`  ${name}`);
+      for (const s of result.skipped) out(`  left out ${s.path} (${s.source === 'pack.ignore' ? 'pack.ignore' : 'never bundled'}: ${s.pattern})`);
+    } else if (result.skipped.length > 0) {
+      out(`left out ${result.skipped.length} path${result.skipped.length === 1 ? '' : 's'} (${[...new Set(result.skipped.map((s) => s.pattern))].join(', ')}); --verbose lists them`);
+    }
     out(`wrote ${result.path}`);
     out(`sha256 ${result.sha256}`);
   } finally {

@@ -6,5 +6,5 @@ export { startServer, plughostRoutes, type ServerOptions, type RunningServer, ty
 export * from './manifest';
 export * from './bundle';
 export type { Store, PluginRecord, PluginState, KvSetOptions, KvPage } from './store/store';
-export { SqliteStore } from './store';
+export { SqliteStore, PostgresStore } from './store';
 export { PlughostError, Errors, isError } from './errors';

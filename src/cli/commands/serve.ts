@@ -3,10 +3,11 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { converge, formatReport, loadProvisionFile, planProvision } from '../../provision';
 import { startServer } from '../../server';
+import { redact } from '../../store/postgres-store';
 import { EXIT, UsageError, out } from '../io';
 import * as pack from './pack';
 
-export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml]  run the plugin host and its REST API';
+export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--database postgres://…]  run the plugin host and its REST API';
 
 /** Runs until SIGINT/SIGTERM, then stops every plugin before exiting. */
 export async function run(args: string[]): Promise<number> {
@@ -17,6 +18,7 @@ export async function run(args: string[]): Promise<number> {
       port: { type: 'string', short: 'p' },
       host: { type: 'string' },
       config: { type: 'string', short: 'c' },
+      database: { type: 'string' },
     },
   });
   // A bad provisioning file is refused here, before the server or any plugin starts.
@@ -28,7 +30,13 @@ export async function run(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${portText}: expected a port number 0-65535`);
   const dataDir = path.resolve(values['data-dir'] ?? process.env.PLUGHOST_DATA_DIR ?? provision?.dataDir ?? './data');
   const host = values.host ?? process.env.PLUGHOST_HOST ?? provision?.host ?? '127.0.0.1';
-  const hostOptions = provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : undefined;
+  // SQLite in the data dir unless a PostgreSQL URL is given.
+  const database = values.database ?? (process.env.PLUGHOST_DATABASE_URL || undefined);
+  if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) throw new UsageError('--database: expected a postgres:// or postgresql:// URL');
+  const hostOptions = {
+    database,
+    ...(provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : {}),
+  };
   const server = await startServer({ dataDir, port, host, hostOptions });
   if (provision) {
     try {
@@ -42,6 +50,7 @@ export async function run(args: string[]): Promise<number> {
   const token = server.tokenGenerated ? server.adminToken : '(see the admin-token file in the data dir, or PLUGHOST_ADMIN_TOKEN)';
   out(`plughost ${server.host.hostVersion} listening on ${server.url}`);
   out(`data dir: ${dataDir}`);
+  if (database) out(`database: ${redact(database)}`);
   if (server.tokenGenerated) out(`admin token (printed once; kept in ${path.join(dataDir, 'admin-token')}, mode 0600): ${token}`);
   out('');
   out('Try the hello example:');

@@ -13,7 +13,7 @@
  * database.
  */
 import { Pool, type PoolClient } from 'pg';
-import { Errors, PlughostError } from '../errors';
+import { Errors, PlughostError, isError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
 import { definedFields, type KvPage, type KvSetOptions, type PluginPatch, type PluginRecord, type PluginState, type Store } from './store';
@@ -55,7 +55,13 @@ export class PostgresStore implements Store {
   /** The URL without its password, for messages and logs. */
   readonly where: string;
   private readonly pool: Pool;
-  private readonly sole: PoolClient;
+  /** The session holding the sole-host lock; the lock lives as long as this session. */
+  private sole: PoolClient;
+  /** Set when the sole session dropped (server restart, terminated): calls wait to take the lock again. */
+  private soleLost = false;
+  private regaining: Promise<void> | undefined;
+  /** Sticky: another host took the lock while ours was lost; this store must not write again. */
+  private displaced: PlughostError | undefined;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -70,6 +76,10 @@ export class PostgresStore implements Store {
     if (!/^postgres(ql)?:\/\//.test(options.url)) {
       throw Errors.STORE_BAD_ARGUMENT('database', where, 'a postgres:// or postgresql:// URL');
     }
+    const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
+    if (!Number.isFinite(sweepIntervalMs) || sweepIntervalMs < 0) {
+      throw Errors.STORE_BAD_ARGUMENT('sweepIntervalMs', sweepIntervalMs, 'a number of milliseconds, 0 or more (0 turns sweeping off)');
+    }
     const pool = new Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
@@ -78,16 +88,11 @@ export class PostgresStore implements Store {
     });
     // An idle client's connection can drop (server restart); the pool replaces it on next use.
     pool.on('error', () => undefined);
-    let sole: PoolClient | undefined;
     try {
       await migrate(pool, where);
-      sole = await pool.connect();
-      sole.on('error', () => undefined);
-      const { rows } = await sole.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SOLE_HOST_LOCK]);
-      if (!rows[0].ok) throw Errors.STORE_IN_USE(where);
-      return new PostgresStore(pool, sole, where, options.sweepIntervalMs ?? 60_000);
+      const sole = await takeSoleLock(pool, where);
+      return new PostgresStore(pool, sole, where, sweepIntervalMs);
     } catch (err) {
-      sole?.release(true);
       await pool.end().catch(() => undefined);
       throw asStoreError(err, where);
     }
@@ -97,9 +102,7 @@ export class PostgresStore implements Store {
     this.pool = pool;
     this.sole = sole;
     this.where = where;
-    if (!Number.isFinite(sweepIntervalMs) || sweepIntervalMs < 0) {
-      throw Errors.STORE_BAD_ARGUMENT('sweepIntervalMs', sweepIntervalMs, 'a number of milliseconds, 0 or more (0 turns sweeping off)');
-    }
+    this.watchSole(sole);
     if (sweepIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), sweepIntervalMs);
       this.sweepTimer.unref();
@@ -208,8 +211,41 @@ export class PostgresStore implements Store {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     // Closing the session releases its advisory lock.
-    this.sole.release(true);
+    releaseQuietly(this.sole);
     await this.pool.end();
+  }
+
+  private watchSole(client: PoolClient): void {
+    const lost = () => {
+      if (this.sole === client) this.soleLost = true;
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+  }
+
+  /**
+   * Before any call: if the sole session dropped, take the lock again on a new
+   * session. If another host holds it by now, this store stops for good with
+   * STORE_IN_USE, so two hosts never both write.
+   */
+  private async ensureSole(): Promise<void> {
+    if (this.displaced) throw this.displaced;
+    if (!this.soleLost) return;
+    this.regaining ??= (async () => {
+      releaseQuietly(this.sole);
+      try {
+        const fresh = await takeSoleLock(this.pool, this.where);
+        this.sole = fresh;
+        this.soleLost = false;
+        this.watchSole(fresh);
+      } catch (err) {
+        if (isError(err, Errors.STORE_IN_USE)) this.displaced = err as PlughostError;
+        throw err;
+      }
+    })().finally(() => {
+      this.regaining = undefined;
+    });
+    await this.regaining;
   }
 
   private async sweep(): Promise<number> {
@@ -226,6 +262,7 @@ export class PostgresStore implements Store {
   private async query<R extends object = Record<string, unknown>>(method: string, sql: string, params: unknown[] = []) {
     if (this.closed) throw Errors.STORE_CLOSED(this.where, method);
     try {
+      await this.ensureSole();
       return await this.pool.query<R>(sql, params);
     } catch (err) {
       throw asStoreError(err, this.where);
@@ -236,6 +273,7 @@ export class PostgresStore implements Store {
     if (this.closed) throw Errors.STORE_CLOSED(this.where, method);
     let client: PoolClient;
     try {
+      await this.ensureSole();
       client = await this.pool.connect();
     } catch (err) {
       throw asStoreError(err, this.where);
@@ -261,6 +299,29 @@ const UPSERT_PLUGIN = `
   ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest, version = excluded.version, enabled = excluded.enabled,
     state = excluded.state, last_error = excluded.last_error, config = excluded.config,
     bundle_sha256 = excluded.bundle_sha256, installed_at = excluded.installed_at, updated_at = excluded.updated_at`;
+
+/** A session holding the sole-host advisory lock, or STORE_IN_USE when another host has it. */
+async function takeSoleLock(pool: Pool, where: string): Promise<PoolClient> {
+  const client = await pool.connect();
+  client.on('error', () => undefined);
+  try {
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SOLE_HOST_LOCK]);
+    if (!rows[0].ok) throw Errors.STORE_IN_USE(where);
+    return client;
+  } catch (err) {
+    releaseQuietly(client);
+    throw err;
+  }
+}
+
+/** Ends a session (a released advisory lock goes with it); a second release is harmless. */
+function releaseQuietly(client: PoolClient): void {
+  try {
+    client.release(true);
+  } catch {
+    // Already released.
+  }
+}
 
 /** Applies what the database lacks, one transaction under a transaction-scoped advisory lock. */
 async function migrate(pool: Pool, where: string): Promise<void> {
@@ -295,14 +356,18 @@ function asStoreError(err: unknown, where: string): Error {
   return Errors.STORE_UNAVAILABLE(where, e.code ? `${e.message} (${e.code})` : e.message);
 }
 
+/** The URL for messages: password (in the user part or a query parameter) masked; other schemes not echoed. */
 export function redact(url: string): string {
+  let u: URL;
   try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
+    u = new URL(url);
   } catch {
     return '(an unparsable URL)';
   }
+  if (!/^postgres(ql)?:$/.test(u.protocol)) return `(a URL with scheme ${u.protocol})`;
+  if (u.password) u.password = '***';
+  for (const k of [...u.searchParams.keys()]) if (/pass/i.test(k)) u.searchParams.set(k, '***');
+  return u.toString();
 }
 
 function toParams(r: PluginRecord): unknown[] {
@@ -335,8 +400,12 @@ function ttlOf(ttlMs: number | undefined): number | null {
   if (!Number.isFinite(ttlMs) || ttlMs < 0) {
     throw Errors.STORE_BAD_ARGUMENT('ttlMs', ttlMs, 'milliseconds to live, more than 0 (0 or absent: no expiry)');
   }
+  // The expiry is a bigint of ms on the database's clock; refuse what would overflow it.
+  if (ttlMs > MAX_TTL_MS) throw Errors.STORE_BAD_ARGUMENT('ttlMs', ttlMs, `at most ${MAX_TTL_MS} ms`);
   return Math.ceil(ttlMs);
 }
+
+const MAX_TTL_MS = Number.MAX_SAFE_INTEGER - Date.UTC(3000, 0);
 
 /**
  * The least byte string above every string that starts with `prefix`, or

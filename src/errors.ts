@@ -271,6 +271,11 @@ export const Errors = {
     `cannot open the SQLite database ${quote(file)}: ${why}`),
   STORE_CLOSED: define('STORE_CLOSED', 500, (file: string, method: string) =>
     `store ${quote(file)} is closed; ${method}() was called after close()`),
+  STORE_UNAVAILABLE: define('STORE_UNAVAILABLE', 503, (where: string, why: string) =>
+    `the database ${where} cannot be used right now: ${why}`),
+  STORE_IN_USE: define('STORE_IN_USE', 409, (where: string) =>
+    `another plughost host is using the database ${where}; several hosts on one database need cluster mode, ` +
+    'which this version does not have yet: give each host its own database'),
   STORE_BAD_ARGUMENT: define('STORE_BAD_ARGUMENT', 400, (name: string, value: unknown, expected: string) =>
     `store argument ${name} is ${JSON.stringify(value) ?? String(value)}; expected ${expected}`),
   // ---- provisioning ----

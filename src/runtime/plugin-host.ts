@@ -18,6 +18,7 @@ import { validateConfig, maskSecrets } from '../manifest';
 import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
 import { killMarkedWithPrefix } from '../protocol/process';
 import { DEFAULT_MAX_MESSAGE_BYTES, checkMaxMessageBytes } from '../protocol/limits';
+import { PostgresStore } from '../store/postgres-store';
 import { SqliteStore } from '../store/sqlite-store';
 import type { PluginRecord, Store } from '../store/store';
 import { apiImplementation, type ApiHost } from './api-service';
@@ -106,7 +107,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     const installer = new BundleInstaller(options.dataDir, { trustedKeys: options.trustedKeys ?? [], requireSignature: options.requireSignature ?? false }, options.bundleLimits);
     installer.prepare();
-    const store = options.store ?? SqliteStore.open({ file: path.join(options.dataDir, 'plughost.db'), durability: options.durability });
+    const store = options.store
+      ?? (options.database ? await PostgresStore.open({ url: options.database }) : SqliteStore.open({ file: path.join(options.dataDir, 'plughost.db'), durability: options.durability }));
     const host = new PluginHost<H, A>(options, store, installer);
     // A host that died without stopping its plugins may have left their children running.
     const killed = killMarkedWithPrefix(host.instancePrefix);

@@ -82,8 +82,14 @@ export interface PluginHostOptions<A extends ApiMethods = ApiMethods> {
   /** The version plugins see and `min_host_version` is checked against. Default: this package's version. */
   hostVersion?: string;
   logger?: pino.Logger;
-  /** Default: SQLite in dataDir. */
+  /** Default: SQLite in dataDir, or PostgreSQL when `database` is given. */
   store?: Store;
+  /**
+   * A `postgres://` URL: keep plugin records, configuration and KV in
+   * PostgreSQL instead of the data dir's SQLite file. Bundles stay in dataDir.
+   * One host per database for now (a second is refused with STORE_IN_USE).
+   */
+  database?: string;
   /** SQLite durability, when the default store is used. */
   durability?: 'process-crash' | 'power-loss';
   defaults?: Partial<RuntimeDefaults>;

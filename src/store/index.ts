@@ -1,6 +1,8 @@
-/** The store layer: the interface the runtime uses and its embedded SQLite implementation. */
+/** The store layer: the interface the runtime uses, the embedded SQLite implementation and PostgreSQL. */
 export type { Store, PluginRecord, PluginPatch, PluginState, KvSetOptions, KvPage } from './store';
 export { SqliteStore, DEFAULT_SWEEP_INTERVAL_MS, BUSY_TIMEOUT_MS } from './sqlite-store';
 export type { SqliteStoreOptions, Durability } from './sqlite-store';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations';
 export type { Migration } from './migrations';
+export { PostgresStore } from './postgres-store';
+export type { PostgresStoreOptions } from './postgres-store';

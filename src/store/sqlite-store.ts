@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { Errors, PlughostError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
 import { migrate, schemaVersion, SCHEMA_VERSION } from './migrations';
-import type { KvPage, KvSetOptions, PluginPatch, PluginRecord, PluginState, Store } from './store';
+import { definedFields, type KvPage, type KvSetOptions, type PluginPatch, type PluginRecord, type PluginState, type Store } from './store';
 
 /**
  * 'process-crash': a commit survives the host being killed (SIGKILL, OOM) but
@@ -330,10 +330,6 @@ function toRecord(row: PluginRow): PluginRecord {
   };
 }
 
-/** The patch without keys whose value is undefined, so `{ config: undefined }` keeps the config. */
-function definedFields(patch: PluginPatch): PluginPatch {
-  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as PluginPatch;
-}
 
 function expiryOf(ttlMs: number | undefined, now: number): number | null {
   if (ttlMs === undefined || ttlMs === 0) return null;

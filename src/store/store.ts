@@ -1,7 +1,7 @@
 /**
  * What the runtime needs from persistent state. The embedded default is SQLite
- * (sqlite-store.ts); a clustered PostgreSQL store can implement the same
- * interface later, which is why every method is async.
+ * (sqlite-store.ts); PostgreSQL (postgres-store.ts) implements the same
+ * interface, which is why every method is async.
  */
 import type { Manifest, PluginConfig } from '../manifest';
 
@@ -66,4 +66,9 @@ export interface Store {
   sweepExpired(): Promise<number>;
 
   close(): Promise<void>;
+}
+
+/** The patch without keys whose value is undefined, so `{ config: undefined }` keeps the config. */
+export function definedFields(patch: PluginPatch): PluginPatch {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as PluginPatch;
 }

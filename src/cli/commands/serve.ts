@@ -3,10 +3,11 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { converge, formatReport, loadProvisionFile, planProvision } from '../../provision';
 import { startServer } from '../../server';
+import { redact } from '../../store/postgres-store';
 import { EXIT, UsageError, out } from '../io';
 import * as pack from './pack';
 
-export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--metrics-port N [--metrics-host 127.0.0.1]] [--allow-url-host HOST|CIDR ...] [--memory-limit-mb N]  run the plugin host and its REST API';
+export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--metrics-port N [--metrics-host 127.0.0.1]] [--allow-url-host HOST|CIDR ...] [--memory-limit-mb N] [--database postgres://…]  run the plugin host and its REST API';
 
 /** Runs until SIGINT/SIGTERM, then stops every plugin before exiting. */
 export async function run(args: string[]): Promise<number> {
@@ -21,6 +22,7 @@ export async function run(args: string[]): Promise<number> {
       'metrics-host': { type: 'string' },
       'allow-url-host': { type: 'string', multiple: true },
       'memory-limit-mb': { type: 'string' },
+      database: { type: 'string' },
     },
   });
   // A bad provisioning file is refused here, before the server or any plugin starts.
@@ -33,7 +35,11 @@ export async function run(args: string[]): Promise<number> {
   const dataDir = path.resolve(values['data-dir'] ?? process.env.PLUGHOST_DATA_DIR ?? provision?.dataDir ?? './data');
   const host = values.host ?? process.env.PLUGHOST_HOST ?? provision?.host ?? '127.0.0.1';
   const memoryLimitMb = memoryLimitOption(values['memory-limit-mb'] ?? process.env.PLUGHOST_MEMORY_LIMIT_MB);
+  // SQLite in the data dir unless a PostgreSQL URL is given.
+  const database = values.database ?? (process.env.PLUGHOST_DATABASE_URL || undefined);
+  if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) throw new UsageError('--database: expected a postgres:// or postgresql:// URL');
   const hostOptions = {
+    database,
     ...(provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : {}),
     ...(memoryLimitMb !== undefined ? { defaults: { memoryLimitMb } } : {}),
   };
@@ -58,6 +64,7 @@ export async function run(args: string[]): Promise<number> {
   out(`plughost ${server.host.hostVersion} listening on ${server.url}`);
   if (server.metricsUrl) out(`metrics on ${server.metricsUrl}/metrics`);
   out(`data dir: ${dataDir}`);
+  if (database) out(`database: ${redact(database)}`);
   if (server.tokenGenerated) out(`admin token (printed once; kept in ${path.join(dataDir, 'admin-token')}, mode 0600): ${token}`);
   out('');
   out('Try the hello example:');

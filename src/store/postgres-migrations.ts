@@ -1,0 +1,39 @@
+/**
+ * The PostgreSQL schema as an ordered list of migrations, applied by
+ * PostgresStore.open under an advisory lock. `plughost_schema` records the
+ * versions applied. Append new migrations at the end; never edit a shipped one.
+ */
+import type { Migration } from './migrations';
+
+export const PG_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'plugins and plugin-scoped KV',
+    sql: `
+      CREATE TABLE plughost_plugins (
+        id            text PRIMARY KEY,
+        manifest      text NOT NULL,
+        version       text NOT NULL,
+        enabled       boolean NOT NULL,
+        state         text NOT NULL,
+        last_error    text,
+        config        text NOT NULL,
+        bundle_sha256 text NOT NULL,
+        installed_at  bigint NOT NULL,
+        updated_at    bigint NOT NULL
+      );
+      -- Keys as bytea: byte order and U+0000 as in SQLite. No foreign key, as in SQLite:
+      -- deletePlugin removes a plugin's KV in the same transaction.
+      CREATE TABLE plughost_kv (
+        plugin_id  text NOT NULL,
+        key        bytea NOT NULL,
+        value      bytea NOT NULL,
+        expires_at bigint,
+        PRIMARY KEY (plugin_id, key)
+      );
+      CREATE INDEX plughost_kv_expires_at ON plughost_kv (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
+];
+
+export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

@@ -1,0 +1,422 @@
+/**
+ * The Store on PostgreSQL, through node-postgres with a pool. Every method
+ * resolves after its statement has committed (each is one autocommitted
+ * statement or one transaction), so "acknowledged" means "committed" with the
+ * server's synchronous_commit.
+ *
+ * KV keys are stored as bytea (their UTF-8 bytes), so ordering, prefix ranges
+ * and keys holding U+0000 behave exactly as in SQLite's BINARY collation.
+ * Expiry is judged by the database's clock, so hosts whose clocks disagree
+ * still agree on what is live.
+ *
+ * Tables are prefixed `plughost_` so they can live in an application's own
+ * database.
+ */
+import { Pool, type PoolClient } from 'pg';
+import { Errors, PlughostError, isError } from '../errors';
+import type { Manifest, PluginConfig } from '../manifest';
+import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
+import { definedFields, type KvPage, type KvSetOptions, type PluginPatch, type PluginRecord, type PluginState, type Store } from './store';
+
+export interface PostgresStoreOptions {
+  /** A `postgres://` or `postgresql://` URL. */
+  url: string;
+  /** Connections in the pool. Default 10. */
+  poolSize?: number;
+  /** How often expired KV values are deleted; 0 turns the timer off. Default 60 s. */
+  sweepIntervalMs?: number;
+  /** Time to wait for a connection from the server. Default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+/** Keys for pg_advisory locks, fixed so every plughost agrees on them. */
+const MIGRATION_LOCK = 0x706c7567; // "plug"
+const SOLE_HOST_LOCK = 0x686f7374; // "host"
+const SWEEP_BATCH = 1_000;
+
+/** The database's clock in ms since the epoch. */
+const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+const LIVE = `(expires_at IS NULL OR expires_at > ${NOW_MS})`;
+
+interface PluginRow {
+  id: string;
+  manifest: string;
+  version: string;
+  enabled: boolean;
+  state: string;
+  last_error: string | null;
+  config: string;
+  bundle_sha256: string;
+  installed_at: string;
+  updated_at: string;
+}
+
+export class PostgresStore implements Store {
+  /** The URL without its password, for messages and logs. */
+  readonly where: string;
+  private readonly pool: Pool;
+  /** The session holding the sole-host lock; the lock lives as long as this session. */
+  private sole: PoolClient;
+  /** Set when the sole session dropped (server restart, terminated): calls wait to take the lock again. */
+  private soleLost = false;
+  private regaining: Promise<void> | undefined;
+  /** Sticky: another host took the lock while ours was lost; this store must not write again. */
+  private displaced: PlughostError | undefined;
+  private readonly sweepTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  /**
+   * Connects, migrates under an advisory lock (hosts starting together never
+   * race), and takes the sole-host lock: several hosts on one database need
+   * cluster convergence, which this store does not do yet, so a second host is
+   * refused with a clear error rather than allowed to diverge.
+   */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const where = redact(options.url);
+    if (!/^postgres(ql)?:\/\//.test(options.url)) {
+      throw Errors.STORE_BAD_ARGUMENT('database', where, 'a postgres:// or postgresql:// URL');
+    }
+    const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
+    if (!Number.isFinite(sweepIntervalMs) || sweepIntervalMs < 0) {
+      throw Errors.STORE_BAD_ARGUMENT('sweepIntervalMs', sweepIntervalMs, 'a number of milliseconds, 0 or more (0 turns sweeping off)');
+    }
+    const pool = new Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      application_name: 'plughost',
+    });
+    // An idle client's connection can drop (server restart); the pool replaces it on next use.
+    pool.on('error', () => undefined);
+    try {
+      await migrate(pool, where);
+      const sole = await takeSoleLock(pool, where);
+      return new PostgresStore(pool, sole, where, sweepIntervalMs);
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw asStoreError(err, where);
+    }
+  }
+
+  private constructor(pool: Pool, sole: PoolClient, where: string, sweepIntervalMs: number) {
+    this.pool = pool;
+    this.sole = sole;
+    this.where = where;
+    this.watchSole(sole);
+    if (sweepIntervalMs > 0) {
+      this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), sweepIntervalMs);
+      this.sweepTimer.unref();
+    }
+  }
+
+  async listPlugins(): Promise<PluginRecord[]> {
+    const { rows } = await this.query<PluginRow>('listPlugins', 'SELECT * FROM plughost_plugins ORDER BY id COLLATE "C"');
+    return rows.map(toRecord);
+  }
+
+  async getPlugin(id: string): Promise<PluginRecord | undefined> {
+    const { rows } = await this.query<PluginRow>('getPlugin', 'SELECT * FROM plughost_plugins WHERE id = $1', [id]);
+    return rows[0] && toRecord(rows[0]);
+  }
+
+  async putPlugin(record: PluginRecord): Promise<void> {
+    await this.query('putPlugin', UPSERT_PLUGIN, toParams(record));
+  }
+
+  async updatePlugin(id: string, patch: PluginPatch): Promise<PluginRecord> {
+    return this.transaction('updatePlugin', async (c) => {
+      const { rows } = await c.query<PluginRow>('SELECT * FROM plughost_plugins WHERE id = $1 FOR UPDATE', [id]);
+      if (!rows[0]) throw Errors.STORE_UNKNOWN_PLUGIN(id);
+      const record: PluginRecord = { ...toRecord(rows[0]), ...definedFields(patch), updatedAt: Date.now() };
+      await c.query(UPSERT_PLUGIN, toParams(record));
+      return record;
+    });
+  }
+
+  async deletePlugin(id: string): Promise<void> {
+    await this.transaction('deletePlugin', async (c) => {
+      await c.query('DELETE FROM plughost_kv WHERE plugin_id = $1', [id]);
+      await c.query('DELETE FROM plughost_plugins WHERE id = $1', [id]);
+    });
+  }
+
+  async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {
+    const { rows } = await this.query<{ value: Buffer }>('kvGet',
+      `SELECT value FROM plughost_kv WHERE plugin_id = $1 AND key = $2 AND ${LIVE}`, [pluginId, keyBytes(key)]);
+    return rows[0]?.value;
+  }
+
+  async kvSet(pluginId: string, key: string, value: Buffer, options: KvSetOptions = {}): Promise<boolean> {
+    const ttl = ttlOf(options.ttlMs);
+    const params = [pluginId, keyBytes(key), value, ttl];
+    const expiry = `CASE WHEN $4::bigint IS NULL THEN NULL ELSE ${NOW_MS} + $4::bigint END`;
+    if (!options.compare) {
+      await this.query('kvSet',
+        `INSERT INTO plughost_kv (plugin_id, key, value, expires_at) VALUES ($1, $2, $3, ${expiry})
+         ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`, params);
+      return true;
+    }
+    if (options.compare.expected === null) {
+      // Insert, or take over a row whose value has expired; a live row stays. One
+      // statement, so racing writers never see a duplicate-key error: one wins.
+      const { rowCount } = await this.query('kvSet',
+        `INSERT INTO plughost_kv (plugin_id, key, value, expires_at) VALUES ($1, $2, $3, ${expiry})
+         ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+         WHERE plughost_kv.expires_at IS NOT NULL AND plughost_kv.expires_at <= ${NOW_MS}`, params);
+      return rowCount === 1;
+    }
+    // A concurrent writer's row lock makes this wait, then re-check the value it compares.
+    const { rowCount } = await this.query('kvSet',
+      `UPDATE plughost_kv SET value = $3, expires_at = ${expiry}
+       WHERE plugin_id = $1 AND key = $2 AND value = $5 AND ${LIVE}`, [...params, options.compare.expected]);
+    return rowCount === 1;
+  }
+
+  async kvDelete(pluginId: string, key: string): Promise<boolean> {
+    const { rows } = await this.query<{ live: boolean }>('kvDelete',
+      `DELETE FROM plughost_kv WHERE plugin_id = $1 AND key = $2 RETURNING ${LIVE} AS live`, [pluginId, keyBytes(key)]);
+    return rows[0]?.live === true;
+  }
+
+  async kvList(pluginId: string, prefix: string, limit: number, after?: string): Promise<KvPage> {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw Errors.STORE_BAD_ARGUMENT('limit', limit, 'a whole number of keys, 1 or more');
+    }
+    const from = keyBytes(prefix);
+    const past = after === undefined ? undefined : keyBytes(after);
+    const startAfter = past !== undefined && Buffer.compare(past, from) >= 0;
+    const { rows } = await this.query<{ key: Buffer }>('kvList',
+      `SELECT key FROM plughost_kv
+       WHERE plugin_id = $1 AND key >= $2 AND ($3::bytea IS NULL OR key < $3) AND ($4::bytea IS NULL OR key <> $4) AND ${LIVE}
+       ORDER BY key LIMIT $5`,
+      [pluginId, startAfter ? past : from, bytesUpperBound(from), startAfter ? past : null, limit + 1]);
+    const keys = rows.slice(0, limit).map((r) => r.key.toString('utf8'));
+    return { keys, next: rows.length > limit ? keys[keys.length - 1] : null };
+  }
+
+  async kvDeleteAll(pluginId: string): Promise<number> {
+    const { rows } = await this.query<{ live: string }>('kvDeleteAll',
+      `WITH gone AS (DELETE FROM plughost_kv WHERE plugin_id = $1 RETURNING ${LIVE} AS live)
+       SELECT count(*) FILTER (WHERE live) AS live FROM gone`, [pluginId]);
+    return Number(rows[0].live);
+  }
+
+  async sweepExpired(): Promise<number> {
+    return this.sweep();
+  }
+
+  /** Stops the sweep timer, releases the sole-host lock and closes the pool. A second call does nothing. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    // Closing the session releases its advisory lock.
+    releaseQuietly(this.sole);
+    await this.pool.end();
+  }
+
+  private watchSole(client: PoolClient): void {
+    const lost = () => {
+      if (this.sole === client) this.soleLost = true;
+    };
+    client.on('error', lost);
+    client.on('end', lost);
+  }
+
+  /**
+   * Before any call: if the sole session dropped, take the lock again on a new
+   * session. If another host holds it by now, this store stops for good with
+   * STORE_IN_USE, so two hosts never both write.
+   */
+  private async ensureSole(): Promise<void> {
+    if (this.displaced) throw this.displaced;
+    if (!this.soleLost) return;
+    this.regaining ??= (async () => {
+      releaseQuietly(this.sole);
+      try {
+        const fresh = await takeSoleLock(this.pool, this.where);
+        this.sole = fresh;
+        this.soleLost = false;
+        this.watchSole(fresh);
+      } catch (err) {
+        if (isError(err, Errors.STORE_IN_USE)) this.displaced = err as PlughostError;
+        throw err;
+      }
+    })().finally(() => {
+      this.regaining = undefined;
+    });
+    await this.regaining;
+  }
+
+  private async sweep(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      // Batches keep each delete short, so a large sweep never holds many row locks for long.
+      const { rowCount } = await this.query('sweepExpired',
+        `DELETE FROM plughost_kv WHERE ctid IN (SELECT ctid FROM plughost_kv WHERE expires_at <= ${NOW_MS} LIMIT ${SWEEP_BATCH})`);
+      total += rowCount ?? 0;
+      if ((rowCount ?? 0) < SWEEP_BATCH) return total;
+    }
+  }
+
+  private async query<R extends object = Record<string, unknown>>(method: string, sql: string, params: unknown[] = []) {
+    if (this.closed) throw Errors.STORE_CLOSED(this.where, method);
+    try {
+      await this.ensureSole();
+      return await this.pool.query<R>(sql, params);
+    } catch (err) {
+      throw asStoreError(err, this.where);
+    }
+  }
+
+  private async transaction<T>(method: string, work: (c: PoolClient) => Promise<T>): Promise<T> {
+    if (this.closed) throw Errors.STORE_CLOSED(this.where, method);
+    let client: PoolClient;
+    try {
+      await this.ensureSole();
+      client = await this.pool.connect();
+    } catch (err) {
+      throw asStoreError(err, this.where);
+    }
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => { broken = true; });
+      throw asStoreError(err, this.where);
+    } finally {
+      client.release(broken);
+    }
+  }
+}
+
+const UPSERT_PLUGIN = `
+  INSERT INTO plughost_plugins (id, manifest, version, enabled, state, last_error, config, bundle_sha256, installed_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+  ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest, version = excluded.version, enabled = excluded.enabled,
+    state = excluded.state, last_error = excluded.last_error, config = excluded.config,
+    bundle_sha256 = excluded.bundle_sha256, installed_at = excluded.installed_at, updated_at = excluded.updated_at`;
+
+/** A session holding the sole-host advisory lock, or STORE_IN_USE when another host has it. */
+async function takeSoleLock(pool: Pool, where: string): Promise<PoolClient> {
+  const client = await pool.connect();
+  client.on('error', () => undefined);
+  try {
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SOLE_HOST_LOCK]);
+    if (!rows[0].ok) throw Errors.STORE_IN_USE(where);
+    return client;
+  } catch (err) {
+    releaseQuietly(client);
+    throw err;
+  }
+}
+
+/** Ends a session (a released advisory lock goes with it); a second release is harmless. */
+function releaseQuietly(client: PoolClient): void {
+  try {
+    client.release(true);
+  } catch {
+    // Already released.
+  }
+}
+
+/** Applies what the database lacks, one transaction under a transaction-scoped advisory lock. */
+async function migrate(pool: Pool, where: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS plughost_schema (version integer NOT NULL)');
+    const { rows } = await client.query<{ version: number }>('SELECT max(version) AS version FROM plughost_schema');
+    const found = rows[0]?.version ?? 0;
+    if (found > PG_SCHEMA_VERSION) throw Errors.STORE_VERSION_TOO_NEW(where, found, PG_SCHEMA_VERSION);
+    for (const m of PG_MIGRATIONS.filter((x) => x.version > found)) {
+      await client.query(m.sql);
+      await client.query('INSERT INTO plughost_schema (version) VALUES ($1)', [m.version]);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Our own errors pass through; anything from the driver or server becomes
+ * STORE_UNAVAILABLE, naming the database without its password.
+ */
+function asStoreError(err: unknown, where: string): Error {
+  if (err instanceof PlughostError) return err;
+  const e = err as Error & { code?: string };
+  return Errors.STORE_UNAVAILABLE(where, e.code ? `${e.message} (${e.code})` : e.message);
+}
+
+/** The URL for messages: password (in the user part or a query parameter) masked; other schemes not echoed. */
+export function redact(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '(an unparsable URL)';
+  }
+  if (!/^postgres(ql)?:$/.test(u.protocol)) return `(a URL with scheme ${u.protocol})`;
+  if (u.password) u.password = '***';
+  for (const k of [...u.searchParams.keys()]) if (/pass/i.test(k)) u.searchParams.set(k, '***');
+  return u.toString();
+}
+
+function toParams(r: PluginRecord): unknown[] {
+  return [r.id, JSON.stringify(r.manifest), r.version, r.enabled, r.state, r.lastError, JSON.stringify(r.config),
+    r.bundleSha256, r.installedAt, r.updatedAt];
+}
+
+function toRecord(row: PluginRow): PluginRecord {
+  return {
+    id: row.id,
+    manifest: JSON.parse(row.manifest) as Manifest,
+    version: row.version,
+    enabled: row.enabled,
+    state: row.state as PluginState,
+    lastError: row.last_error,
+    config: JSON.parse(row.config) as PluginConfig,
+    bundleSha256: row.bundle_sha256,
+    installedAt: Number(row.installed_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+/** A key's UTF-8 bytes (lone surrogates become U+FFFD, as on their way into SQLite). */
+function keyBytes(key: string): Buffer {
+  return Buffer.from(key, 'utf8');
+}
+
+function ttlOf(ttlMs: number | undefined): number | null {
+  if (ttlMs === undefined || ttlMs === 0) return null;
+  if (!Number.isFinite(ttlMs) || ttlMs < 0) {
+    throw Errors.STORE_BAD_ARGUMENT('ttlMs', ttlMs, 'milliseconds to live, more than 0 (0 or absent: no expiry)');
+  }
+  // The expiry is a bigint of ms on the database's clock; refuse what would overflow it.
+  if (ttlMs > MAX_TTL_MS) throw Errors.STORE_BAD_ARGUMENT('ttlMs', ttlMs, `at most ${MAX_TTL_MS} ms`);
+  return Math.ceil(ttlMs);
+}
+
+const MAX_TTL_MS = Number.MAX_SAFE_INTEGER - Date.UTC(3000, 0);
+
+/**
+ * The least byte string above every string that starts with `prefix`, or
+ * null when there is none (empty, or all 0xFF): drop trailing 0xFF bytes and
+ * increment the last. The key index then serves the range [prefix, bound).
+ */
+function bytesUpperBound(prefix: Buffer): Buffer | null {
+  let end = prefix.length;
+  while (end > 0 && prefix[end - 1] === 0xff) end--;
+  if (end === 0) return null;
+  const bound = Buffer.from(prefix.subarray(0, end));
+  bound[end - 1] += 1;
+  return bound;
+}

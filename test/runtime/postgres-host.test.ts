@@ -1,0 +1,67 @@
+/**
+ * A PluginHost on PostgreSQL: a real plugin's records, configuration and KV
+ * live in the database and come back when the host reopens; a second host on
+ * the same database is refused rather than allowed to diverge.
+ */
+import * as path from 'node:path';
+import pino from 'pino';
+import { PluginHost } from '../../src/runtime';
+import { tempDir } from '../helpers';
+import { adminQuery, describeIfPg, freshDatabase, type FreshDatabase } from '../helpers/postgres';
+import { fixtureBundle } from './fixtures';
+
+const silent = pino({ level: 'silent' });
+
+describeIfPg('a PluginHost on PostgreSQL')('a PluginHost on PostgreSQL', () => {
+  let db: FreshDatabase;
+  let work: { dir: string; cleanup(): void };
+  const hosts: PluginHost[] = [];
+
+  const open = async () => {
+    const h = await PluginHost.open({ dataDir: path.join(work.dir, 'data'), logger: silent, database: db.url });
+    hosts.push(h);
+    return h;
+  };
+
+  beforeEach(async () => {
+    db = await freshDatabase();
+    work = tempDir();
+  });
+  afterEach(async () => {
+    for (const h of hosts.splice(0)) await h.close();
+    await db.drop();
+    work.cleanup();
+  });
+
+  test('records, configuration and KV are in the database and survive a reopen', async () => {
+    const id = 'com.test.pg';
+    let h = await open();
+    await h.install(await fixtureBundle(work.dir, { id }));
+    await h.enable(id);
+    await h.setConfig(id, { greeting: 'from postgres', count: 2 });
+    await h.callHook(id, 'Kv', { op: 'set', key: 'k\u0000nul', value: 'v1' });
+
+    const rows = await adminQuery<{ id: string; enabled: boolean; config: string }>('SELECT id, enabled, config FROM plughost_plugins', [], db.name);
+    expect(rows).toEqual([{ id, enabled: true, config: expect.stringContaining('from postgres') }]);
+    const kv = await adminQuery<{ key: Buffer; value: Buffer }>('SELECT key, value FROM plughost_kv WHERE plugin_id = $1', [id], db.name);
+    expect(kv.map((r) => r.key.toString('utf8'))).toEqual(['k\u0000nul']);
+
+    await h.close();
+    hosts.splice(0);
+    h = await open();
+    expect(await h.get(id)).toMatchObject({ id, enabled: true, state: 'running' });
+    expect(await h.getConfig(id)).toMatchObject({ greeting: 'from postgres', count: 2 });
+    expect((await h.callHook(id, 'Kv', { op: 'get', key: 'k\u0000nul' })).payload).toEqual({ found: true, value: 'v1' });
+  });
+
+  test('a second host on the same database is refused with STORE_IN_USE and starts nothing', async () => {
+    await open();
+    const other = tempDir();
+    try {
+      await expect(PluginHost.open({ dataDir: path.join(other.dir, 'data'), logger: silent, database: db.url }))
+        .rejects.toMatchObject({ code: 'PLUGHOST_ERR_STORE_IN_USE' });
+    } finally {
+      other.cleanup();
+    }
+  });
+});

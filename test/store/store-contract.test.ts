@@ -1,0 +1,459 @@
+/**
+ * The Store contract, run against every implementation: what the runtime may
+ * rely on whichever database it is given. SQLite runs on a temp file;
+ * PostgreSQL on a database of its own (skipped, saying what to install, when
+ * there is no test server, unless PLUGHOST_REQUIRE_INTEROP=1).
+ *
+ * Expiry runs on each store's real clock (the database's, for PostgreSQL):
+ * presence is asserted with long TTLs, absence by polling after a short one.
+ */
+import * as path from 'node:path';
+import { Errors, isError } from '../../src/errors';
+import type { Manifest } from '../../src/manifest';
+import { PostgresStore, SqliteStore } from '../../src/store';
+import type { PluginRecord, Store } from '../../src/store';
+import { rejected } from '../fixtures/expect-error';
+import { tempDir } from '../helpers';
+import { adminQuery, freshDatabase, havePg, type FreshDatabase } from '../helpers/postgres';
+
+interface Harness {
+  name: string;
+  /** Once per suite. */
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** A store on an empty database. */
+  open(): Promise<Store>;
+  /** Empties the database after a test. */
+  reset(): Promise<void>;
+}
+
+function sqliteHarness(): Harness {
+  let tmp: ReturnType<typeof tempDir>;
+  let n = 0;
+  return {
+    name: 'SqliteStore',
+    setup: async () => { tmp = tempDir('pht-contract-'); },
+    teardown: async () => tmp.cleanup(),
+    open: async () => SqliteStore.open({ file: path.join(tmp.dir, `store-${n++}.db`), sweepIntervalMs: 0 }),
+    reset: async () => undefined,
+  };
+}
+
+function postgresHarness(): Harness {
+  let db: FreshDatabase;
+  return {
+    name: 'PostgresStore',
+    setup: async () => { db = await freshDatabase(); },
+    teardown: async () => db.drop(),
+    open: async () => PostgresStore.open({ url: db.url, sweepIntervalMs: 0, poolSize: 8 }),
+    reset: async () => { await adminQuery('TRUNCATE plughost_plugins, plughost_kv', [], db.name); },
+  };
+}
+
+const harnesses: Harness[] = [sqliteHarness(), ...(havePg('store contract on PostgreSQL') ? [postgresHarness()] : [])];
+
+const b = (s: string): Buffer => Buffer.from(s, 'utf8');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it holds, for at most ~10 s (a loaded machine may be slow to pass a 1 ms TTL). */
+async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await sleep(20);
+  }
+  throw new Error(`${what} did not happen within 10 s`);
+}
+
+/** Sets keys with a 1 ms TTL and waits until the store no longer shows them. */
+async function setExpired(store: Store, pluginId: string, keys: string[]): Promise<void> {
+  for (const k of keys) await store.kvSet(pluginId, k, b(`gone ${k}`), { ttlMs: 1 });
+  for (const k of keys) await eventually(`expiry of ${JSON.stringify(k)}`, async () => (await store.kvGet(pluginId, k)) === undefined);
+}
+
+function record(id: string, over: Partial<PluginRecord> = {}): PluginRecord {
+  // Keys deliberately out of alphabetical order, nested, with non-ASCII text: JSON stored as
+  // text keeps them as written, a jsonb column would not.
+  const manifest = {
+    version: '1.2.3',
+    id,
+    name: `Plugin ${id} — ünïcödé 😀`,
+    server: { executable: 'bin/run' },
+    props: { zeta: [1, 'two', null, { y: true, x: false }], alpha: { '': 0, ' ': -1.5 }, middle: 'a\u0000b' },
+  } as unknown as Manifest;
+  return {
+    id,
+    manifest,
+    version: '1.2.3',
+    enabled: true,
+    state: 'not_running',
+    lastError: null,
+    config: { zz: 'last first', greeting: 'hi', count: 3, loud: false, nested: { b: 1, a: [2, 3] } },
+    bundleSha256: 'ab'.repeat(32),
+    installedAt: 1_700_000_000_123,
+    updatedAt: 1_700_000_000_456,
+    ...over,
+  };
+}
+
+/** Every page of a listing, following `next`. */
+async function listAll(store: Store, pluginId: string, prefix: string, limit: number): Promise<string[]> {
+  const keys: string[] = [];
+  let after: string | undefined;
+  for (let pages = 1; pages <= 1_000; pages++) {
+    const page = await store.kvList(pluginId, prefix, limit, after);
+    expect(page.keys.length).toBeLessThanOrEqual(limit);
+    keys.push(...page.keys);
+    if (page.next === null) return keys;
+    expect(page.next).toBe(page.keys[page.keys.length - 1]);
+    after = page.next;
+  }
+  throw new Error('listing did not end within 1000 pages');
+}
+
+const byteOrder = (x: string, y: string): number => Buffer.compare(b(x), b(y));
+
+describe.each(harnesses)('Store contract: $name', (h) => {
+  let store: Store;
+
+  beforeAll(() => h.setup());
+  afterAll(() => h.teardown());
+  beforeEach(async () => { store = await h.open(); });
+  afterEach(async () => {
+    await store.close();
+    await h.reset();
+  });
+
+  describe('plugin records', () => {
+    it('round-trip every field; manifest and config keep their key order', async () => {
+      const r = record('p1', { lastError: 'exit status 2: "boom"', state: 'failed_to_stay_running', enabled: false });
+      await store.putPlugin(r);
+      const got = await store.getPlugin('p1');
+      expect(got).toEqual(r);
+      expect(JSON.stringify(got?.manifest)).toBe(JSON.stringify(r.manifest));
+      expect(JSON.stringify(got?.config)).toBe(JSON.stringify(r.config));
+      expect(typeof got?.installedAt).toBe('number');
+      expect(typeof got?.updatedAt).toBe('number');
+      expect(await store.getPlugin('nope')).toBeUndefined();
+    });
+
+    it('lists by id in byte order', async () => {
+      const ids = ['b', 'a-1', 'é', 'B', 'a', 'a.b', '10', '9'];
+      for (const id of ids) await store.putPlugin(record(id));
+      const listed = await store.listPlugins();
+      expect(listed.map((r) => r.id)).toEqual([...ids].sort(byteOrder));
+      expect(listed[0]).toEqual(record(listed[0].id));
+    });
+
+    it('put replaces the whole record', async () => {
+      await store.putPlugin(record('p1'));
+      const next = record('p1', {
+        version: '2.0.0', enabled: false, state: 'running', lastError: 'x', config: { other: 1 },
+        bundleSha256: 'cd'.repeat(32), installedAt: 5, updatedAt: 6,
+        manifest: { id: 'p1', name: 'Two', version: '2.0.0' } as Manifest,
+      });
+      await store.putPlugin(next);
+      expect(await store.getPlugin('p1')).toEqual(next);
+      expect(await store.listPlugins()).toHaveLength(1);
+    });
+
+    it('update changes the patched fields, keeps the rest and bumps updatedAt', async () => {
+      const r = record('p1');
+      await store.putPlugin(r);
+      const before = Date.now();
+      const updated = await store.updatePlugin('p1', { state: 'running', lastError: 'was slow', config: undefined });
+      const after = Date.now();
+      expect(updated.updatedAt).toBeGreaterThanOrEqual(before);
+      expect(updated.updatedAt).toBeLessThanOrEqual(after);
+      expect(updated).toEqual({ ...r, state: 'running', lastError: 'was slow', updatedAt: updated.updatedAt });
+      expect(await store.getPlugin('p1')).toEqual(updated);
+      expect(JSON.stringify(updated.config)).toBe(JSON.stringify(r.config));
+
+      const again = await store.updatePlugin('p1', { enabled: false, lastError: null, config: { b: 2, a: 1 } });
+      expect(again.updatedAt).toBeGreaterThanOrEqual(updated.updatedAt);
+      expect(await store.getPlugin('p1')).toEqual({ ...updated, enabled: false, lastError: null, config: { b: 2, a: 1 }, updatedAt: again.updatedAt });
+      expect(Object.keys((await store.getPlugin('p1'))?.config ?? {})).toEqual(['b', 'a']);
+    });
+
+    it('update of an unknown id is STORE_UNKNOWN_PLUGIN and creates nothing', async () => {
+      const err = await rejected(store.updatePlugin('ghost', { enabled: true }));
+      expect(isError(err, Errors.STORE_UNKNOWN_PLUGIN)).toBe(true);
+      expect(err.message).toContain('ghost');
+      expect(await store.listPlugins()).toEqual([]);
+    });
+
+    it("delete removes the plugin and its KV, not another plugin's", async () => {
+      await store.putPlugin(record('p1'));
+      await store.putPlugin(record('p2'));
+      await store.kvSet('p1', 'k', b('one'));
+      await store.kvSet('p1', 'k2', b('two'), { ttlMs: 60_000 });
+      await store.kvSet('p2', 'k', b('other'));
+      await store.deletePlugin('p1');
+      expect(await store.getPlugin('p1')).toBeUndefined();
+      expect(await store.kvGet('p1', 'k')).toBeUndefined();
+      expect((await store.kvList('p1', '', 10)).keys).toEqual([]);
+      expect(await store.getPlugin('p2')).toEqual(record('p2'));
+      expect(await store.kvGet('p2', 'k')).toEqual(b('other'));
+      await store.deletePlugin('never-installed');
+    });
+  });
+
+  describe('KV values', () => {
+    const binary = Buffer.from([0x00, 0xff, 0x00, 0x80, 0x7f, 0xfe, 0x01, 0x00, 0xc3, 0x28, 0xff]);
+
+    it('set, get, overwrite and delete byte for byte', async () => {
+      const big = Buffer.alloc(1 << 20);
+      for (let i = 0; i < big.length; i++) big[i] = (i * 131 + 7) & 0xff;
+      for (const [key, value] of [['bin', binary], ['empty', Buffer.alloc(0)], ['big', big], ['text', b('héllo 😀')]] as const) {
+        expect(await store.kvSet('p1', key, value)).toBe(true);
+        const got = await store.kvGet('p1', key);
+        expect(Buffer.isBuffer(got)).toBe(true);
+        expect(got?.equals(value)).toBe(true);
+      }
+      expect(await store.kvSet('p1', 'bin', Buffer.from([0xff]))).toBe(true);
+      expect(await store.kvGet('p1', 'bin')).toEqual(Buffer.from([0xff]));
+      expect(await store.kvDelete('p1', 'bin')).toBe(true);
+      expect(await store.kvGet('p1', 'bin')).toBeUndefined();
+      expect(await store.kvDelete('p1', 'bin')).toBe(false);
+      expect(await store.kvGet('p1', 'missing')).toBeUndefined();
+    });
+
+    it('keys holding U+0000 and astral characters are distinct keys', async () => {
+      const keys = ['a', 'a\u0000', 'a\u0000b', 'a\uFFFF', 'a😀', '\u0000'];
+      for (const [i, k] of keys.entries()) await store.kvSet('p1', k, Buffer.from([i]));
+      for (const [i, k] of keys.entries()) expect(await store.kvGet('p1', k)).toEqual(Buffer.from([i]));
+    });
+
+    it('scopes keys to their plugin', async () => {
+      await store.kvSet('p1', 'k', b('one'));
+      await store.kvSet('p2', 'k', b('two'));
+      await store.kvSet('p1', 'only1', b('x'));
+      expect(await store.kvGet('p1', 'k')).toEqual(b('one'));
+      expect(await store.kvGet('p2', 'k')).toEqual(b('two'));
+      expect(await store.kvGet('p2', 'only1')).toBeUndefined();
+      expect((await store.kvList('p2', '', 10)).keys).toEqual(['k']);
+      expect(await store.kvDelete('p2', 'only1')).toBe(false);
+      expect(await store.kvDelete('p2', 'k')).toBe(true);
+      expect(await store.kvGet('p1', 'k')).toEqual(b('one'));
+      expect(await store.kvSet('p2', 'k', b('new'), { compare: { expected: b('one') } })).toBe(false);
+      expect(await store.kvDeleteAll('p2')).toBe(0);
+      expect(await store.kvGet('p1', 'only1')).toEqual(b('x'));
+    });
+  });
+
+  describe('KV expiry', () => {
+    it('a long TTL is live; an expired value is invisible to get, list, delete and CAS, and can be written over', async () => {
+      await store.kvSet('p1', 'long', b('stays'), { ttlMs: 60_000 });
+      await setExpired(store, 'p1', ['short', 'short2']);
+      expect(await store.kvGet('p1', 'long')).toEqual(b('stays'));
+      expect((await store.kvList('p1', '', 10)).keys).toEqual(['long']);
+      expect((await store.kvList('p1', 'short', 10)).keys).toEqual([]);
+      expect(await store.kvDelete('p1', 'short2')).toBe(false);
+      expect(await store.kvSet('p1', 'short', b('new'), { compare: { expected: b('gone short') } })).toBe(false);
+      expect(await store.kvGet('p1', 'short')).toBeUndefined();
+
+      // A plain set over an expired value writes a value that does not expire.
+      expect(await store.kvSet('p1', 'short', b('again'))).toBe(true);
+      await sleep(50);
+      expect(await store.kvGet('p1', 'short')).toEqual(b('again'));
+      expect((await store.kvList('p1', '', 10)).keys).toEqual(['long', 'short']);
+    });
+
+    it('a set without a TTL clears an earlier TTL', async () => {
+      await store.kvSet('p1', 'k', b('v1'), { ttlMs: 20 });
+      await store.kvSet('p1', 'k', b('v2'));
+      await sleep(100);
+      expect(await store.kvGet('p1', 'k')).toEqual(b('v2'));
+    });
+
+    it('refuses a negative, NaN or infinite TTL with STORE_BAD_ARGUMENT and writes nothing', async () => {
+      for (const ttlMs of [-1, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        const err = await rejected(store.kvSet('p1', 'k', b('v'), { ttlMs }));
+        expect(isError(err, Errors.STORE_BAD_ARGUMENT)).toBe(true);
+        expect(err.message).toContain('ttlMs');
+        const cas = await rejected(store.kvSet('p1', 'k', b('v'), { ttlMs, compare: { expected: null } }));
+        expect(isError(cas, Errors.STORE_BAD_ARGUMENT)).toBe(true);
+      }
+      expect(await store.kvGet('p1', 'k')).toBeUndefined();
+      expect(await store.kvSet('p1', 'k', b('v'), { ttlMs: 0 })).toBe(true);
+      await sleep(20);
+      expect(await store.kvGet('p1', 'k')).toEqual(b('v'));
+    });
+
+    it('sweepExpired deletes the expired rows of every plugin and returns how many', async () => {
+      await store.kvSet('p1', 'keep', b('k'));
+      await store.kvSet('p1', 'long', b('l'), { ttlMs: 60_000 });
+      await setExpired(store, 'p1', ['x1', 'x2']);
+      await setExpired(store, 'p2', ['y1']);
+      expect(await store.sweepExpired()).toBe(3);
+      expect(await store.sweepExpired()).toBe(0);
+      expect(await store.kvGet('p1', 'keep')).toEqual(b('k'));
+      expect(await store.kvGet('p1', 'long')).toEqual(b('l'));
+      // Swept rows are gone, not hidden: deleteAll counts only what is left.
+      expect(await store.kvDeleteAll('p1')).toBe(2);
+    });
+
+    it('kvDeleteAll counts the live values it deletes, not expired ones', async () => {
+      await store.kvSet('p1', 'a', b('1'));
+      await store.kvSet('p1', 'b', b('2'), { ttlMs: 60_000 });
+      await setExpired(store, 'p1', ['c']);
+      await store.kvSet('p2', 'a', b('other'));
+      expect(await store.kvDeleteAll('p1')).toBe(2);
+      expect(await store.kvGet('p1', 'a')).toBeUndefined();
+      expect(await store.kvGet('p1', 'b')).toBeUndefined();
+      expect(await store.kvDeleteAll('p1')).toBe(0);
+      expect(await store.sweepExpired()).toBe(0);
+      expect(await store.kvGet('p2', 'a')).toEqual(b('other'));
+    });
+  });
+
+  describe('compare-and-set', () => {
+    it('absent → value, then value → value on a match only', async () => {
+      expect(await store.kvSet('p1', 'k', b('v1'), { compare: { expected: null } })).toBe(true);
+      expect(await store.kvGet('p1', 'k')).toEqual(b('v1'));
+      expect(await store.kvSet('p1', 'k', b('xx'), { compare: { expected: null } })).toBe(false);
+      expect(await store.kvSet('p1', 'k', b('xx'), { compare: { expected: b('v0') } })).toBe(false);
+      expect(await store.kvSet('p1', 'k', b('xx'), { compare: { expected: b('v1\u0000') } })).toBe(false);
+      expect(await store.kvGet('p1', 'k')).toEqual(b('v1'));
+      expect(await store.kvSet('p1', 'k', b('v2'), { compare: { expected: b('v1') } })).toBe(true);
+      expect(await store.kvGet('p1', 'k')).toEqual(b('v2'));
+      expect(await store.kvSet('p1', 'absent', b('x'), { compare: { expected: b('') } })).toBe(false);
+      expect(await store.kvGet('p1', 'absent')).toBeUndefined();
+    });
+
+    it('compares binary values byte for byte, the empty value included', async () => {
+      const v = Buffer.from([0x00, 0xff, 0x00]);
+      await store.kvSet('p1', 'k', v);
+      expect(await store.kvSet('p1', 'k', b('no'), { compare: { expected: Buffer.from([0x00, 0xff]) } })).toBe(false);
+      expect(await store.kvSet('p1', 'k', Buffer.alloc(0), { compare: { expected: Buffer.from(v) } })).toBe(true);
+      expect(await store.kvSet('p1', 'k', b('no'), { compare: { expected: null } })).toBe(false);
+      expect(await store.kvSet('p1', 'k', b('yes'), { compare: { expected: Buffer.alloc(0) } })).toBe(true);
+      expect(await store.kvGet('p1', 'k')).toEqual(b('yes'));
+    });
+
+    it('an expired value counts as absent', async () => {
+      await setExpired(store, 'p1', ['k']);
+      expect(await store.kvSet('p1', 'k', b('new'), { compare: { expected: null } })).toBe(true);
+      expect(await store.kvGet('p1', 'k')).toEqual(b('new'));
+      // And the value written by a CAS takes the CAS's own TTL (none here).
+      await sleep(50);
+      expect(await store.kvGet('p1', 'k')).toEqual(b('new'));
+    });
+
+    it('a CAS carries its TTL', async () => {
+      expect(await store.kvSet('p1', 'k', b('v'), { compare: { expected: null }, ttlMs: 60_000 })).toBe(true);
+      expect(await store.kvGet('p1', 'k')).toEqual(b('v'));
+      expect(await store.kvSet('p1', 'k', b('w'), { compare: { expected: b('v') }, ttlMs: 1 })).toBe(true);
+      await eventually('expiry of the CAS-written value', async () => (await store.kvGet('p1', 'k')) === undefined);
+    });
+
+    it('20 concurrent creates of one fresh key: exactly one wins, none errs', async () => {
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) => store.kvSet('p1', 'fresh', b(`writer ${i}`), { compare: { expected: null } })));
+      const errors = results.filter((r) => r.status === 'rejected');
+      expect(errors).toEqual([]);
+      const wins = results.map((r, i) => (r.status === 'fulfilled' && r.value ? i : -1)).filter((i) => i >= 0);
+      expect(wins).toHaveLength(1);
+      expect(await store.kvGet('p1', 'fresh')).toEqual(b(`writer ${wins[0]}`));
+    });
+
+    it('20 concurrent CAS increments with retries end at exactly 20', async () => {
+      const increment = async (): Promise<number> => {
+        for (let attempt = 1; attempt <= 1_000; attempt++) {
+          const current = await store.kvGet('p1', 'counter');
+          const next = (current === undefined ? 0 : Number(current.toString('utf8'))) + 1;
+          if (await store.kvSet('p1', 'counter', b(String(next)), { compare: { expected: current ?? null } })) return attempt;
+        }
+        throw new Error('no increment landed in 1000 attempts');
+      };
+      const attempts = await Promise.all(Array.from({ length: 20 }, increment));
+      expect(attempts).toHaveLength(20);
+      expect((await store.kvGet('p1', 'counter'))?.toString('utf8')).toBe('20');
+    });
+  });
+
+  describe('listing', () => {
+    const keys = ['a', 'a\u0000b', 'a\u0000', 'ab', 'a\uFFFF', 'a😀', 'aé', 'b', '\u0000', '\uFFFF', '😀', '😀x', 'é', 'A', 'a%', 'a_'];
+    const sorted = [...keys].sort(byteOrder);
+    const startsWith = (p: string): string[] => sorted.filter((k) => b(k).subarray(0, b(p).length).equals(b(p)));
+
+    beforeEach(async () => {
+      for (const k of keys) await store.kvSet('p1', k, b(k));
+      await store.kvSet('p2', 'a-other', b('x'));
+    });
+
+    it('lists by prefix in UTF-8 byte order, not JS string order', async () => {
+      // UTF-16 order would put U+1F600 before U+FFFF; UTF-8 byte order puts it after.
+      expect(sorted.indexOf('\uFFFF')).toBeLessThan(sorted.indexOf('😀'));
+      expect((await store.kvList('p1', '', 100)).keys).toEqual(sorted);
+      for (const prefix of ['a', 'a\u0000', 'a\uFFFF', '😀', '\uFFFF', '\u0000', 'é', 'a%', 'a_', 'z', 'a😀x']) {
+        const page = await store.kvList('p1', prefix, 100);
+        expect({ prefix, keys: page.keys }).toEqual({ prefix, keys: startsWith(prefix) });
+        expect(page.next).toBeNull();
+      }
+      expect(startsWith('a')).toEqual(['a', 'a\u0000', 'a\u0000b', 'a%', 'a_', 'ab', 'aé', 'a\uFFFF', 'a😀']);
+      expect(startsWith('\uFFFF')).toEqual(['\uFFFF']);
+    });
+
+    it('pages with after and gives next only when more follow', async () => {
+      for (const limit of [1, 2, 3, 5, sorted.length - 1, sorted.length, sorted.length + 1]) {
+        expect(await listAll(store, 'p1', '', limit)).toEqual(sorted);
+        expect(await listAll(store, 'p1', 'a', limit)).toEqual(startsWith('a'));
+      }
+      expect(await store.kvList('p1', '', sorted.length)).toEqual({ keys: sorted, next: null });
+      expect(await store.kvList('p1', '', sorted.length - 1)).toEqual({ keys: sorted.slice(0, -1), next: sorted[sorted.length - 2] });
+      const aKeys = startsWith('a');
+      expect(await store.kvList('p1', 'a', aKeys.length)).toEqual({ keys: aKeys, next: null });
+    });
+
+    it('after is exclusive and may lie outside the prefix or name no key', async () => {
+      const aKeys = startsWith('a');
+      expect((await store.kvList('p1', 'a', 100, 'a\u0000')).keys).toEqual(aKeys.slice(aKeys.indexOf('a\u0000') + 1));
+      expect((await store.kvList('p1', 'a', 100, 'ac')).keys).toEqual(['aé', 'a\uFFFF', 'a😀']);
+      // Below the prefix: the whole prefix; above it: nothing.
+      expect(await store.kvList('p1', 'a', 100, '0')).toEqual({ keys: aKeys, next: null });
+      expect(await store.kvList('p1', 'a', 100, 'A')).toEqual({ keys: aKeys, next: null });
+      expect(await store.kvList('p1', 'a', 100, 'b')).toEqual({ keys: [], next: null });
+      expect(await store.kvList('p1', 'a', 100, '😀')).toEqual({ keys: [], next: null });
+      expect(await store.kvList('p1', 'a', 100, '')).toEqual({ keys: aKeys, next: null });
+      expect((await store.kvList('p1', '', 100, '\uFFFF')).keys).toEqual(['😀', '😀x']);
+      expect(await store.kvList('p1', 'a', 2, 'a😀')).toEqual({ keys: [], next: null });
+    });
+
+    it('refuses a limit below 1 or not a whole number with STORE_BAD_ARGUMENT', async () => {
+      for (const limit of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        const err = await rejected(store.kvList('p1', '', limit));
+        expect(isError(err, Errors.STORE_BAD_ARGUMENT)).toBe(true);
+        expect(err.message).toContain('limit');
+      }
+    });
+  });
+
+  describe('close', () => {
+    it('after close every call is STORE_CLOSED, and a second close does nothing', async () => {
+      await store.putPlugin(record('p1'));
+      await store.close();
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['listPlugins', () => store.listPlugins()],
+        ['getPlugin', () => store.getPlugin('p1')],
+        ['putPlugin', () => store.putPlugin(record('p2'))],
+        ['updatePlugin', () => store.updatePlugin('p1', { enabled: false })],
+        ['deletePlugin', () => store.deletePlugin('p1')],
+        ['kvGet', () => store.kvGet('p1', 'k')],
+        ['kvSet', () => store.kvSet('p1', 'k', b('v'))],
+        ['kvSet', () => store.kvSet('p1', 'k', b('v'), { compare: { expected: null } })],
+        ['kvDelete', () => store.kvDelete('p1', 'k')],
+        ['kvList', () => store.kvList('p1', '', 10)],
+        ['kvDeleteAll', () => store.kvDeleteAll('p1')],
+        ['sweepExpired', () => store.sweepExpired()],
+      ];
+      for (const [method, call] of calls) {
+        const err = await rejected(call());
+        expect({ method, code: err.code }).toEqual({ method, code: Errors.STORE_CLOSED.code });
+        expect(err.message).toContain(`${method}()`);
+      }
+      await store.close();
+      await store.close();
+    });
+  });
+});

@@ -10,7 +10,7 @@ import { tempDir, waitGone } from '../helpers';
 import { fixtureBundle } from '../runtime/fixtures';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'plughost.js');
-const TOKEN = 'serve-shutdown-token';
+const TOKEN = 'serve-shutdown-test-token-0123456789abcdef';
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal}: serve stops its running plugin gracefully and exits 0`, async () => {

@@ -9,7 +9,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const metricLines = async () => (await (await fetch(`${server.url}/metrics`)).text()).split('\n').filter((l) => l.includes(ID));
+const metricLines = async () => (await (await fetch(`${server.url}/metrics`, { headers: AUTH })).text()).split('\n').filter((l) => l.includes(ID));
 
 test('removing a plugin removes every series labelled with its id from /metrics', async () => {
   expect((await upload(server.url, await pluginBundle(server.work, ID, 'runtime/contract-plugin.js'))).status).toBe(201);

@@ -123,6 +123,7 @@ describe('plugin isolation', () => {
       'PLUGIN_CLIENT_CERT',
       'PLUGHOST_PLUGIN_NETWORK',
       'PLUGHOST_INSTANCE',
+      'PLUGHOST_MAX_MESSAGE_BYTES',
       'FROM_MANIFEST',
     ]);
     expect(Object.keys(env).filter((k) => !allowed.has(k))).toEqual([]);

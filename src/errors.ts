@@ -112,6 +112,9 @@ export const Errors = {
     `plugin ${JSON.stringify(id)} is busy: ${what} is in progress; try again when it is done`),
   PLUGIN_NOT_RUNNING: define('PLUGIN_NOT_RUNNING', 502, (id: string, state: string) =>
     `plugin ${JSON.stringify(id)} is not running (state ${state})`, (id: string, state: string) => ({ id, state })),
+  ILLEGAL_TRANSITION: define('ILLEGAL_TRANSITION', 500, (id: string, from: string, to: string, reason: string, why: string) =>
+    `internal error: plugin ${JSON.stringify(id)} cannot move from ${from} to ${to} (${reason}): ${why}`,
+    (id: string, from: string, to: string, reason: string) => ({ id, from, to, reason })),
   PLUGIN_DISABLED: define('PLUGIN_DISABLED', 503, (id: string, state: string) =>
     `plugin ${JSON.stringify(id)} is disabled, so it serves no requests; enable it with POST /api/v1/plugins/${encodeURIComponent(id)}/enable or \`plughost plugin enable ${id}\``,
     (id: string, state: string) => ({ id, state })),

@@ -131,7 +131,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       const sup = this.addSupervisor({ ...record, state: 'not_running' });
       // A replace cut short leaves the stored record's folder in staging: put it back before staging is cleared.
       if (!this.installer.reconcile(record.id, record.bundleSha256)) {
-        sup.lastError = 'the plugin folder is missing from the data dir; reinstall the bundle';
+        sup.states.restored('the plugin folder is missing from the data dir; reinstall the bundle');
       }
       this.persistInBackground(record.id, { state: 'not_running', lastError: sup.lastError });
     }
@@ -183,7 +183,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
           this.logger.warn({ plugin_id: manifest.id, setting: key, reason, from_version: existing?.record.version, to_version: manifest.version }, 'install dropped a setting');
         }
         if (existing && carried.missing.length) this.logger.warn({ plugin_id: manifest.id, settings: carried.missing }, 'required settings have no value');
-        const sup = this.addSupervisor(record);
+        const sup = this.addSupervisor(record, existing ? existing.states.desired.generation + 1 : 1);
         this.emit('installed', this.info(sup));
         if (enabled) await this.startQuietly(sup);
         return { ...this.info(sup), warnings };
@@ -198,7 +198,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     return this.locks.queued(id, async () => {
       const sup = this.supervisor(id);
       if (!sup.record.enabled) await this.persist(id, { enabled: true });
-      sup.record.enabled = true;
+      sup.states.changeDesired({ enabled: true });
       if (sup.state !== 'running') await sup.start();
       return this.info(sup);
     });
@@ -207,7 +207,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   async disable(id: string): Promise<PluginInfo> {
     return this.locks.queued(id, async () => {
       const sup = this.supervisor(id);
-      sup.record.enabled = false;
+      sup.states.changeDesired({ enabled: false });
       await this.persist(id, { enabled: false });
       await sup.stop();
       return this.info(sup);
@@ -328,7 +328,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
 
   // ---- internals ----
 
-  private addSupervisor(record: PluginRecord): PluginSupervisor {
+  private addSupervisor(record: PluginRecord, generation?: number): PluginSupervisor {
     const host: SupervisorHost & ApiHost = {
       defaults: this.defaults,
       hostVersion: this.hostVersion,
@@ -347,7 +347,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       publish: (topic, payload, source) => this.publish(topic, payload, source),
       callPlugin: async (caller, target, hook, payload) => this.dispatcher.run(this.supervisor(target), hook, payload, {}, caller),
     };
-    const sup = new PluginSupervisor(host, record);
+    const sup = new PluginSupervisor(host, record, generation);
     this.supervisors.set(record.id, sup);
     this.metrics.setState(record.id, record.state);
     return sup;
@@ -364,7 +364,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     }
     // Removed or replaced while the plugin was asked: what was validated belongs to a version that is gone.
     if (this.supervisors.get(id) !== sup) throw this.supervisors.has(id) ? Errors.PLUGIN_REPLACED(id, this.supervisors.get(id)!.record.version) : Errors.PLUGIN_NOT_FOUND(id);
-    sup.record.config = validated;
+    sup.states.changeDesired({ config: validated });
     await this.persist(id, { config: validated });
     this.emit('config', id);
     return maskSecrets(sup.record.manifest.settings_schema, validated);
@@ -373,7 +373,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   private onStateChange(change: StateChange): void {
     this.metrics.setState(change.pluginId, change.state);
     if (this.supervisors.has(change.pluginId)) this.persistInBackground(change.pluginId, { state: change.state, lastError: change.lastError });
-    this.logger.info({ plugin_id: change.pluginId, state: change.state, last_error: change.lastError ?? undefined }, `plugin ${change.state}`);
+    const { pluginId, from, state, reason, lastError, generation } = change;
+    this.logger.info({ plugin_id: pluginId, from, to: state, reason, last_error: lastError ?? undefined, generation }, `plugin ${state}`);
     this.emit('state', change);
   }
 

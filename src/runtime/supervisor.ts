@@ -2,8 +2,10 @@
  * One plugin's life: launch through the protocol layer, Implemented, the API
  * on the broker, OnActivate; health checks; restart with backoff after a crash
  * or failed check; parking after too many failures in a window; stop with
- * OnDeactivate, then kill. Each launch has a generation number so that the exit
+ * OnDeactivate, then kill. Each launch has an attempt number so that the exit
  * of a process we already replaced or stopped is never mistaken for a crash.
+ * Every change of state is a move of the table in plugin-states.ts; when to
+ * restart and when to park is restart-policy.ts.
  */
 import * as crypto from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
@@ -22,6 +24,8 @@ import { LogRateLimiter } from './log-limiter';
 import { validateConfig } from '../manifest';
 import { StderrTail } from '../protocol/startup';
 import { MemoryGuard, launchCommand, memoryLimitOf } from './memory-limit';
+import { PluginStates } from './plugin-states';
+import { RestartPolicy } from './restart-policy';
 import { TransportWatch } from './transport-watch';
 import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
 
@@ -52,8 +56,8 @@ export interface Implemented {
 }
 
 export class PluginSupervisor {
-  state: PluginState = 'not_running';
-  lastError: string | null = null;
+  /** State, last error and desire: changed only through its transition(). */
+  readonly states: PluginStates;
   restarts = 0;
   implemented: Implemented = { methods: new Set(), hooks: new Set(), topics: [] };
   hooks: HooksClient | undefined;
@@ -64,9 +68,9 @@ export class PluginSupervisor {
   private guard: MemoryGuard | undefined;
   private transport: TransportWatch | undefined;
   private apiServer: BrokerServer | undefined;
-  private desired = false;
-  private generation = 0;
-  private failures: number[] = [];
+  /** Bumped by every launch and by whatever ends one, so late news of an earlier launch is ignored. */
+  private attempt = 0;
+  private readonly restartPolicy: RestartPolicy;
   private restartTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private dropTimer: NodeJS.Timeout | undefined;
@@ -78,8 +82,11 @@ export class PluginSupervisor {
 
   constructor(
     private readonly host: SupervisorHost,
-    public record: PluginRecord,
+    public readonly record: PluginRecord,
+    generation = 1,
   ) {
+    this.states = new PluginStates(record, (change) => host.onStateChange(change), generation);
+    this.restartPolicy = new RestartPolicy(host.defaults);
     this.logs = new LogBuffer(host.defaults.logBufferSize);
     this.limiter = new LogRateLimiter({ linesPerSecond: host.defaults.logLinesPerSecond, bytesPerSecond: host.defaults.logBytesPerSecond });
   }
@@ -90,6 +97,14 @@ export class PluginSupervisor {
 
   get id(): string {
     return this.record.id;
+  }
+
+  get state(): PluginState {
+    return this.states.state;
+  }
+
+  get lastError(): string | null {
+    return this.states.lastError;
   }
 
   get running(): boolean {
@@ -108,13 +123,17 @@ export class PluginSupervisor {
 
   /** Starts the plugin; throws (after recording failed_to_start) when activation fails. */
   async start(): Promise<void> {
-    this.desired = true;
-    this.failures = [];
+    this.restartPolicy.reset();
     this.clearTimers();
+    this.states.transition('starting', 'start', this.lastError);
     try {
       await this.launch();
     } catch (err) {
-      if (this.desired) this.setState('failed_to_start', errorMessage(err));
+      // Unless a stop came in meanwhile: then not_running is what was asked for.
+      if (this.state === 'starting') {
+        this.clearTimers();
+        this.states.transition('failed_to_start', 'activation_failed', errorMessage(err));
+      }
       throw err;
     }
   }
@@ -151,12 +170,11 @@ export class PluginSupervisor {
 
   /** Lets HTTP responses in progress finish, OnDeactivate under the hook deadline, then kill. Leaves the plugin not_running. */
   async stop(): Promise<void> {
-    this.desired = false;
-    this.generation++;
+    this.attempt++;
     this.clearTimers();
     const client = this.client;
     if (client) {
-      this.setState('stopping', this.lastError);
+      this.states.transition('stopping', 'stop', this.lastError);
       await this.drainHttp();
       if (this.hooks && this.implemented.methods.has('OnDeactivate')) {
         await callUnary(this.hooks.OnDeactivate.bind(this.hooks), {}, this.hookTimeoutMs).catch((err) =>
@@ -165,21 +183,20 @@ export class PluginSupervisor {
       }
       await this.teardown();
     }
-    if (this.state !== 'failed_to_start' && this.state !== 'failed_to_stay_running') this.setState('not_running', null);
-    else this.setState('not_running', this.lastError);
+    const failed = this.state === 'failed_to_start' || this.state === 'failed_to_stay_running';
+    this.states.transition('not_running', 'stopped', failed ? this.lastError : null);
   }
 
   private async launch(): Promise<void> {
-    const generation = ++this.generation;
+    const attempt = ++this.attempt;
     const { manifest } = this.record;
-    this.setState('starting', this.lastError);
     this.implemented = { methods: new Set(), hooks: new Set(), topics: [] };
     // An install may carry over a configuration the new settings schema no longer accepts.
     const config = validateConfig(manifest.settings_schema, this.record.config);
     this.record.config = config;
     if (!manifest.server) {
       // A webapp-only plugin has no process: it is running as soon as it is enabled.
-      this.setState('running', null);
+      this.states.transition('running', 'activated', null);
       return;
     }
     const wanted = manifest.min_host_version;
@@ -220,7 +237,7 @@ export class PluginSupervisor {
       await guard.close();
       throw Errors.ACTIVATION_FAILED(this.id, 'launch', note ? `${note}; ${why}` : why);
     });
-    if (generation !== this.generation) {
+    if (attempt !== this.attempt) {
       await client.kill();
       await guard.close();
       return;
@@ -228,7 +245,7 @@ export class PluginSupervisor {
     guard.attach(client.pid);
     this.client = client;
     this.guard = guard;
-    void client.exited.then((info) => this.onExit(generation, info));
+    void client.exited.then((info) => this.onExit(attempt, info));
     const { Hooks, API } = contract();
     const hooks = client.client(Hooks);
     const startMs = manifest.limits?.start_timeout_ms ?? this.host.defaults.startTimeoutMs;
@@ -254,81 +271,80 @@ export class PluginSupervisor {
         });
       }
     } catch (err) {
-      this.generation++;
+      this.attempt++;
       await this.teardown();
       throw err;
     }
-    if (generation !== this.generation) return;
-    this.setState('running', null);
-    this.scheduleHealthCheck(generation);
-    this.watchTransport(generation, client);
+    if (attempt !== this.attempt) return;
+    this.states.transition('running', 'activated', null);
+    this.scheduleHealthCheck(attempt);
+    this.watchTransport(attempt, client);
   }
 
   /** A connection lost while the process lives is a failure now, not at the next health check. */
-  private watchTransport(generation: number, client: PluginClient): void {
+  private watchTransport(attempt: number, client: PluginClient): void {
     this.transport = new TransportWatch({
       channel: client.channel,
       check: () => client.ping(Math.min(this.host.defaults.healthTimeoutMs, TRANSPORT_CHECK_TIMEOUT_MS)),
       exited: client.exited,
       onLost: (why) => {
-        if (generation !== this.generation) return;
-        this.generation++;
-        void this.teardown().then(() => this.failed(Errors.CONNECTION_LOST(why).message));
+        if (this.isLive(attempt)) this.lost(Errors.CONNECTION_LOST(why).message);
       },
     });
   }
 
-  private onExit(generation: number, info: ExitInfo): void {
-    if (generation !== this.generation || !this.desired) return;
-    this.generation++;
+  private onExit(attempt: number, info: ExitInfo): void {
+    if (!this.isLive(attempt)) return;
     const how = info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
     const lines = this.stderrTail.lines();
     const tail = lines.slice(-5).join(' | ');
     const note = this.guard?.reason(lines);
-    void this.teardown().then(() =>
-      this.failed(`plugin process exited unexpectedly (${how})${note ? `: ${note}` : ''}${tail ? `; last stderr: ${tail}` : ''}`),
-    );
+    this.lost(`plugin process exited unexpectedly (${how})${note ? `: ${note}` : ''}${tail ? `; last stderr: ${tail}` : ''}`);
+  }
+
+  /** True while launch `attempt` is the current one of a plugin that is meant to run. */
+  private isLive(attempt: number): boolean {
+    return attempt === this.attempt && (this.state === 'starting' || this.state === 'running');
+  }
+
+  /** The current launch failed (exit, lost connection, failed health check): said at once, then cleaned up, then restarted or parked. */
+  private lost(reason: string): void {
+    this.attempt++;
+    this.states.transition('starting', 'lost', reason);
+    void this.teardown().then(() => this.failed(reason));
   }
 
   /** Counts a failure; restarts with backoff, or parks the plugin after too many in the window. */
   private failed(reason: string): void {
-    if (!this.desired) return;
-    const now = Date.now();
-    const { maxFailures, failureWindowMs, restartBackoffMs, restartBackoffMaxMs } = this.host.defaults;
-    this.failures = this.failures.filter((t) => now - t < failureWindowMs);
-    this.failures.push(now);
-    if (this.failures.length >= maxFailures) {
-      this.desired = false;
-      const minutes = Math.round(failureWindowMs / 60_000);
-      this.setState('failed_to_stay_running', `${reason} (${this.failures.length} failures within ${minutes} min; parked until enabled again)`);
+    // Stopped, or failed to start, meanwhile: nothing to restart.
+    if (this.state !== 'starting') return;
+    const next = this.restartPolicy.failed(reason);
+    if ('park' in next) {
+      this.states.transition('failed_to_stay_running', 'parked', next.park);
       return;
     }
-    const delay = Math.min(restartBackoffMaxMs, restartBackoffMs * 2 ** (this.failures.length - 1));
-    this.setState('starting', reason);
-    this.log('warn', `restarting in ${delay} ms after: ${reason}`);
+    this.states.transition('starting', 'retry', reason);
+    this.log('warn', `restarting in ${next.restartInMs} ms after: ${reason}`);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
-      if (!this.desired) return;
+      if (this.state !== 'starting') return;
       this.restarts++;
       this.host.onRestart(this.id);
       this.launch().catch((err) => this.failed(errorMessage(err)));
-    }, delay);
+    }, next.restartInMs);
   }
 
-  private scheduleHealthCheck(generation: number): void {
+  private scheduleHealthCheck(attempt: number): void {
     const { healthIntervalMs, healthTimeoutMs } = this.host.defaults;
     this.healthTimer = setTimeout(async () => {
       this.healthTimer = undefined;
       const client = this.client;
-      if (generation !== this.generation || !client) return;
+      if (attempt !== this.attempt || !client) return;
       try {
         await client.ping(healthTimeoutMs);
-        if (generation === this.generation) this.scheduleHealthCheck(generation);
+        if (attempt === this.attempt) this.scheduleHealthCheck(attempt);
       } catch (err) {
-        if (generation !== this.generation) return;
-        this.generation++;
-        await this.teardown();
-        this.failed(`health check failed: ${errorMessage(err)}`);
+        if (this.isLive(attempt)) this.lost(`health check failed: ${errorMessage(err)}`);
       }
     }, healthIntervalMs);
   }
@@ -345,7 +361,6 @@ export class PluginSupervisor {
     this.guard = undefined;
     this.apiServer = undefined;
     this.hooks = undefined;
-    if (this.state === 'running') this.setState('starting', this.lastError);
     await api?.close();
     await client?.kill();
     // After the plugin: what it left behind (daemons, whatever their group or environment) goes with its cgroup.
@@ -358,13 +373,6 @@ export class PluginSupervisor {
     this.restartTimer = undefined;
     this.healthTimer = undefined;
     this.reportDropped();
-  }
-
-  private setState(state: PluginState, lastError: string | null): void {
-    const changed = state !== this.state || lastError !== this.lastError;
-    this.state = state;
-    this.lastError = lastError;
-    if (changed) this.host.onStateChange({ pluginId: this.id, state, lastError });
   }
 
   private pluginLog(record: PluginLogRecord): void {

@@ -8,6 +8,7 @@ import type { BundleLimits } from '../bundle/limits';
 import type { Manifest, PluginConfig } from '../manifest';
 import type { PluginLogRecord } from '../protocol/log-lines';
 import type { PluginState, Store } from '../store/store';
+import type { Reason } from './plugin-states';
 
 /** Hook name → payload type, e.g. `{ NoteWillBeSaved: Note; NoteSaved: Note }`. */
 export type HookMap = Record<string, unknown>;
@@ -164,10 +165,16 @@ export interface PluginLogEntry extends PluginLogRecord {
   pluginId: string;
 }
 
+/** One move of a plugin's state (plugin-states.ts). */
 export interface StateChange {
   pluginId: string;
+  from: PluginState;
   state: PluginState;
+  /** The move of the table that was made. */
+  reason: Reason;
   lastError: string | null;
+  /** The desired generation the move was made under. */
+  generation: number;
 }
 
 export type { PluginState, PluginConfig };

@@ -176,13 +176,13 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.assertOpen();
     const staged = await this.installer.unpack(bundlePath, options.signature);
     const { manifest } = staged;
+    this.bundlesInFlight.push(staged.sha256);
     try {
       return await this.locks.exclusive(manifest.id, 'install', async () => {
         const existing = this.supervisors.get(manifest.id);
         if (existing && !options.force) throw Errors.PLUGIN_EXISTS(manifest.id, existing.record.version, manifest.version, versionChange(existing.record.version, manifest.version));
         const enabled = existing?.record.enabled ?? false;
         // Stored before the record is committed, so a committed record always has its bundle in the database.
-        this.bundlesInFlight.push(staged.sha256);
         await this.store.putBundle(staged.sha256, fs.createReadStream(bundlePath), await this.installer.readSignature(bundlePath, options.signature));
         if (existing) await existing.stop();
         // Carried from the configuration as it is once the old process is gone and its writes are done.
@@ -221,8 +221,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
         return { ...this.info(sup), warnings };
       });
     } finally {
-      const i = this.bundlesInFlight.indexOf(staged.sha256);
-      if (i !== -1) this.bundlesInFlight.splice(i, 1);
+      this.bundlesInFlight.splice(this.bundlesInFlight.indexOf(staged.sha256), 1);
       await this.installer.discard(staged.path);
     }
   }

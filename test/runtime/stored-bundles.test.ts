@@ -12,6 +12,7 @@ import pino from 'pino';
 import { generateKeyPair, signBundle } from '../../src/bundle';
 import { BUNDLE_MARKER } from '../../src/runtime/installer';
 import { PluginHost } from '../../src/runtime';
+import { SqliteStore, type PluginRecord, type Store } from '../../src/store';
 import type { PluginHostOptions } from '../../src/runtime/types';
 import { tempDir } from '../helpers';
 import { adminQuery, freshDatabase, havePg, type FreshDatabase } from '../helpers/postgres';
@@ -173,6 +174,42 @@ describe.each(backends)('stored bundles on $name', (backend) => {
     await h.remove(id);
     expect(await backend.storedBundles(dataDir)).toEqual([]);
   });
+
+  if (backend.name === 'SQLite') {
+    test("GC during another plugin's install keeps that install's bundle, stored but not yet recorded", async () => {
+      const h0 = await open();
+      await h0.install(await fixtureBundle(work.dir, { id: 'com.test.gone' }));
+      await closeAll();
+
+      // The install of `id` is held just before its record is committed, while another plugin is removed.
+      let release!: () => void;
+      let reached!: () => void;
+      const gate = new Promise<void>((r) => { release = r; });
+      const atRecord = new Promise<void>((r) => { reached = r; });
+      const real = SqliteStore.open({ file: path.join(dataDir, 'plughost.db') });
+      const held: Store = Object.assign(Object.create(real) as Store, {
+        putPlugin: async (r: PluginRecord) => {
+          if (r.id === id) {
+            reached();
+            await gate;
+          }
+          return real.putPlugin(r);
+        },
+      });
+      const h = await open({ store: held });
+      const installing = h.install(await fixtureBundle(work.dir, { id }));
+      await atRecord;
+      await h.remove('com.test.gone');
+      release();
+      const sha = (await installing).bundleSha256;
+      expect(await backend.storedBundles(dataDir)).toEqual([sha]);
+      await closeAll();
+
+      fs.rmSync(pluginFolder(), { recursive: true });
+      expect(await (await open()).get(id)).toMatchObject({ state: 'not_running', lastError: null });
+      expect(fs.existsSync(path.join(pluginFolder(), BUNDLE_MARKER))).toBe(true);
+    });
+  }
 
   if (backend.name === 'PostgreSQL') {
     test('a host on a fresh data dir against the same database brings the plugin up', async () => {

@@ -110,6 +110,9 @@ export const Errors = {
     `plugin ${JSON.stringify(id)} was replaced by version ${version} while the configuration was being saved; read it again and save it against the new version`),
   PLUGIN_BUSY: define('PLUGIN_BUSY', 409, (id: string, what: string) =>
     `plugin ${JSON.stringify(id)} is busy: ${what} is in progress; try again when it is done`),
+  PLUGIN_BUNDLE_UNAVAILABLE: define('PLUGIN_BUNDLE_UNAVAILABLE', 500, (id: string, sha256: string, why: string) =>
+    `plugin ${JSON.stringify(id)} has no folder in the data dir matching its bundle sha256 ${sha256}, and it could not be placed from the database: ${why}; reinstall the bundle`,
+    (id: string, sha256: string) => ({ id, sha256 })),
   PLUGIN_NOT_RUNNING: define('PLUGIN_NOT_RUNNING', 502, (id: string, state: string) =>
     `plugin ${JSON.stringify(id)} is not running (state ${state})`, (id: string, state: string) => ({ id, state })),
   ILLEGAL_TRANSITION: define('ILLEGAL_TRANSITION', 500, (id: string, from: string, to: string, reason: string, why: string) =>
@@ -279,6 +282,12 @@ export const Errors = {
   STORE_IN_USE: define('STORE_IN_USE', 409, (where: string) =>
     `another plughost host is using the database ${where}; several hosts on one database need cluster mode, ` +
     'which this version does not have yet: give each host its own database'),
+  STORE_BUNDLE_MISMATCH: define('STORE_BUNDLE_MISMATCH', 400, (expected: string, actual: string, size: number) =>
+    `bundle bytes to store as sha256 ${expected} hash to ${actual} (${size} bytes); nothing was stored`,
+    (expected: string, actual: string, size: number) => ({ expected, actual, size })),
+  STORE_BUNDLE_CORRUPT: define('STORE_BUNDLE_CORRUPT', 500, (sha256: string, why: string) =>
+    `the stored bundle sha256 ${sha256} is corrupt: ${why}; reinstall the bundle to store it again`,
+    (sha256: string) => ({ sha256 })),
   STORE_BAD_ARGUMENT: define('STORE_BAD_ARGUMENT', 400, (name: string, value: unknown, expected: string) =>
     `store argument ${name} is ${JSON.stringify(value) ?? String(value)}; expected ${expected}`),
   // ---- provisioning ----

@@ -3,8 +3,10 @@
  * the runtime's real API service (same validation, same errors) over storage
  * that leaves nothing on disk.
  */
+import { Readable } from 'node:stream';
 import { Errors } from '../errors';
-import type { KvPage, KvSetOptions, PluginPatch, PluginRecord, Store } from '../store/store';
+import { checkSha256, writeChunks } from '../store/bundle-chunks';
+import type { KvPage, KvSetOptions, PluginPatch, PluginRecord, Store, StoredBundle } from '../store/store';
 
 interface Entry {
   value: Buffer;
@@ -17,6 +19,7 @@ const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a
 export class MemoryStore implements Store {
   private readonly plugins = new Map<string, PluginRecord>();
   private readonly kv = new Map<string, Map<string, Entry>>();
+  private readonly bundles = new Map<string, { chunks: Buffer[]; size: number; signature: Buffer | null }>();
 
   async listPlugins(): Promise<PluginRecord[]> {
     return [...this.plugins.values()].map((r) => ({ ...r }));
@@ -83,6 +86,27 @@ export class MemoryStore implements Store {
     let n = 0;
     for (const [pluginId, space] of this.kv) for (const key of [...space.keys()]) if (!this.live(pluginId, key)) n++;
     return n;
+  }
+
+  async putBundle(sha256: string, bytes: Buffer | Readable, signature: Buffer | null = null): Promise<void> {
+    checkSha256(sha256);
+    const chunks: Buffer[] = [];
+    const { size } = await writeChunks(sha256, bytes, (_seq, chunk) => chunks.push(chunk));
+    const stored = this.bundles.get(sha256);
+    if (stored) stored.signature ??= signature;
+    else this.bundles.set(sha256, { chunks, size, signature });
+  }
+
+  async getBundle(sha256: string): Promise<StoredBundle | undefined> {
+    const stored = this.bundles.get(sha256);
+    return stored && { sha256, size: stored.size, signature: stored.signature, stream: Readable.from(stored.chunks) };
+  }
+
+  async deleteUnreferencedBundles(keep: Iterable<string> = []): Promise<number> {
+    const live = new Set([...keep, ...[...this.plugins.values()].map((r) => r.bundleSha256)]);
+    let deleted = 0;
+    for (const sha of this.bundles.keys()) if (!live.has(sha) && this.bundles.delete(sha)) deleted++;
+    return deleted;
   }
 
   async close(): Promise<void> {

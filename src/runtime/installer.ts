@@ -10,8 +10,11 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
-import { extractBundle, verifyBundleFile, type ExtractResult, type KeyInput } from '../bundle';
+import { pipeline } from 'node:stream/promises';
+import { extractBundle, signaturePath, verifyBundleFile, type ExtractResult, type KeyInput } from '../bundle';
 import type { BundleLimits } from '../bundle/limits';
+import { Errors } from '../errors';
+import type { StoredBundle } from '../store/store';
 
 export interface TrustOptions {
   trustedKeys: KeyInput[];
@@ -117,6 +120,41 @@ export class BundleInstaller {
         if (hadOld) await fsp.rename(trash, target);
       },
     };
+  }
+
+  /**
+   * Places plugins/<id> from a bundle kept in the database, by the same path
+   * as an upload: the bytes (hash checked while read) and the stored
+   * signature are written to staging, unpacked under this host's signature
+   * policy and limits, and checked to be the plugin the record names.
+   */
+  async restore(id: string, bundle: StoredBundle): Promise<void> {
+    const file = path.join(this.stagingDir, `fetch-${crypto.randomBytes(6).toString('hex')}.tar.gz`);
+    const sigPath = bundle.signature ? signaturePath(file) : undefined;
+    try {
+      await pipeline(bundle.stream, fs.createWriteStream(file, { mode: 0o600 }));
+      if (sigPath && bundle.signature) await fsp.writeFile(sigPath, bundle.signature, { mode: 0o600 });
+      const staged = await this.unpack(file, sigPath);
+      try {
+        if (staged.sha256 !== bundle.sha256) throw Errors.STORE_BUNDLE_CORRUPT(bundle.sha256, `the bytes written out hash to ${staged.sha256}`);
+        if (staged.manifest.id !== id) throw Errors.STORE_BUNDLE_CORRUPT(bundle.sha256, `it holds plugin ${JSON.stringify(staged.manifest.id)}, not ${JSON.stringify(id)}`);
+        const placement = await this.place(id, staged.path, bundle.sha256);
+        await placement.commit();
+      } finally {
+        await this.discard(staged.path);
+      }
+    } finally {
+      await fsp.rm(file, { force: true });
+      if (sigPath) await fsp.rm(sigPath, { force: true });
+    }
+  }
+
+  /** The detached signature an install was given (`signaturePath`, else `<bundle>.sig` when present), to store beside the bundle. */
+  async readSignature(bundlePath: string, signatureFile?: string): Promise<Buffer | null> {
+    return fsp.readFile(signatureFile ?? signaturePath(bundlePath)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' && signatureFile === undefined) return null;
+      throw err;
+    });
   }
 
   async discard(stagedDir: string): Promise<void> {

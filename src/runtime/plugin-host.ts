@@ -83,6 +83,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   private readonly defaults: RuntimeDefaults;
   private readonly api: A;
   private writes: Promise<unknown> = Promise.resolve();
+  /** SHA-256 of bundles stored by installs whose record is not committed yet (one entry per install): GC keeps them. */
+  private readonly bundlesInFlight: string[] = [];
   private closed = false;
 
   private constructor(
@@ -115,27 +117,52 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     if (killed > 0) host.logger.warn({ processes: killed }, 'killed processes left by plugins of an earlier run of this host');
     const cgroups = await destroyLeftoverCgroups(host.instancePrefix);
     if (cgroups > 0) host.logger.warn({ cgroups }, 'removed cgroups left by plugins of an earlier run of this host');
-    await host.recover();
+    const unplaced = await host.recover();
     if (options.startPlugins !== false) {
-      await Promise.all([...host.supervisors.values()].filter((s) => s.record.enabled).map((s) => host.startQuietly(s)));
+      await Promise.all([...host.supervisors.values()].filter((s) => s.record.enabled && !unplaced.has(s.id)).map((s) => host.startQuietly(s)));
     }
     return host;
   }
 
-  private async recover(): Promise<void> {
+  /** Returns the ids of plugins left without a folder (failed_to_start, with the reason): they are not started. */
+  private async recover(): Promise<Set<string>> {
     const records = await this.store.listPlugins();
     const known = new Set(records.map((r) => r.id));
+    const unplaced = new Set<string>();
     // A folder without a record is an install the host did not finish: it was never acknowledged.
     for (const dir of this.installer.installedDirs()) if (!known.has(dir)) await this.installer.remove(dir);
     for (const record of records) {
       const sup = this.addSupervisor({ ...record, state: 'not_running' });
       // A replace cut short leaves the stored record's folder in staging: put it back before staging is cleared.
+      // Failing that (a folder lost, another bundle's folder, a fresh data dir), the database has the bundle.
       if (!this.installer.reconcile(record.id, record.bundleSha256)) {
-        sup.states.restored('the plugin folder is missing from the data dir; reinstall the bundle');
+        const why = await this.placeFromStore(record);
+        if (why !== null) {
+          unplaced.add(record.id);
+          sup.states.restored(why, 'failed_to_start');
+          this.metrics.setState(record.id, sup.state);
+        }
       }
-      this.persistInBackground(record.id, { state: 'not_running', lastError: sup.lastError });
+      this.persistInBackground(record.id, { state: sup.state, lastError: sup.lastError });
     }
     this.installer.clearStaging();
+    return unplaced;
+  }
+
+  /** Places a record's folder from the bundle stored in the database; returns why it could not, or null. */
+  private async placeFromStore(record: PluginRecord): Promise<string | null> {
+    const { id, bundleSha256 } = record;
+    try {
+      const bundle = await this.store.getBundle(bundleSha256);
+      if (!bundle) throw Errors.PLUGIN_BUNDLE_UNAVAILABLE(id, bundleSha256, 'the database has no bundle with this sha256');
+      await this.installer.restore(id, bundle);
+      this.logger.info({ plugin_id: id, bundle_sha256: bundleSha256 }, 'placed the plugin folder from the bundle stored in the database');
+      return null;
+    } catch (err) {
+      const reason = isError(err, Errors.PLUGIN_BUNDLE_UNAVAILABLE) ? err : Errors.PLUGIN_BUNDLE_UNAVAILABLE(id, bundleSha256, errorMessage(err));
+      this.logger.error({ plugin_id: id, bundle_sha256: bundleSha256, err: reason.message }, 'plugin folder could not be placed');
+      return reason.message;
+    }
   }
 
   // ---- operator actions ----
@@ -148,11 +175,14 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.assertOpen();
     const staged = await this.installer.unpack(bundlePath, options.signature);
     const { manifest } = staged;
+    this.bundlesInFlight.push(staged.sha256);
     try {
       return await this.locks.exclusive(manifest.id, 'install', async () => {
         const existing = this.supervisors.get(manifest.id);
         if (existing && !options.force) throw Errors.PLUGIN_EXISTS(manifest.id, existing.record.version, manifest.version, versionChange(existing.record.version, manifest.version));
         const enabled = existing?.record.enabled ?? false;
+        // Stored before the record is committed, so a committed record always has its bundle in the database.
+        await this.store.putBundle(staged.sha256, fs.createReadStream(bundlePath), await this.installer.readSignature(bundlePath, options.signature));
         if (existing) await existing.stop();
         // Carried from the configuration as it is once the old process is gone and its writes are done.
         await this.writes;
@@ -178,6 +208,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
           throw err;
         }
         await placement.commit();
+        if (existing && existing.record.bundleSha256 !== staged.sha256) await this.collectBundles();
         const warnings = existing ? carryWarnings(carried, manifest.settings_schema) : [];
         for (const { key, reason } of carried.dropped) {
           this.logger.warn({ plugin_id: manifest.id, setting: key, reason, from_version: existing?.record.version, to_version: manifest.version }, 'install dropped a setting');
@@ -189,6 +220,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
         return { ...this.info(sup), warnings };
       });
     } finally {
+      this.bundlesInFlight.splice(this.bundlesInFlight.indexOf(staged.sha256), 1);
       await this.installer.discard(staged.path);
     }
   }
@@ -220,6 +252,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       await sup.stop();
       await this.store.deletePlugin(id);
       await this.installer.remove(id);
+      await this.collectBundles();
       this.supervisors.delete(id);
       await this.metrics.forget(id);
       this.emit('removed', id);
@@ -412,6 +445,18 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.persist(id, patch).catch((err) => {
       if (this.supervisors.has(id)) this.logger.error({ plugin_id: id, err: errorMessage(err) }, 'could not persist plugin state');
     });
+  }
+
+  /**
+   * Deletes stored bundles no record references any more (after a remove or
+   * an upgrade), keeping those of installs in progress. The change it follows
+   * is committed already, so a failure is only logged: the next one retries.
+   */
+  private async collectBundles(): Promise<void> {
+    await this.store.deleteUnreferencedBundles(this.bundlesInFlight).then(
+      (deleted) => { if (deleted > 0) this.logger.info({ bundles: deleted }, 'deleted stored bundles no plugin uses'); },
+      (err) => this.logger.warn({ err: errorMessage(err) }, 'could not delete unused stored bundles'),
+    );
   }
 
   private async startQuietly(sup: PluginSupervisor): Promise<void> {

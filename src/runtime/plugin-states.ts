@@ -110,9 +110,13 @@ export class PluginStates {
     if (settled || 'config' in change) this.observed = this.desiredGeneration;
   }
 
-  /** The error found when the host opened, before any move (a missing plugin folder). */
-  restored(lastError: string): void {
-    if (this.moved) throw Errors.ILLEGAL_TRANSITION(this.record.id, this.current, this.current, 'restored', 'the plugin has already moved');
+  /**
+   * The state and error found when the host opened, before any move (a plugin
+   * folder that could not be placed is failed_to_start). Not a move: nothing is reported.
+   */
+  restored(lastError: string, initial: 'not_running' | 'failed_to_start' = this.current as 'not_running'): void {
+    if (this.moved) throw Errors.ILLEGAL_TRANSITION(this.record.id, this.current, initial, 'restored', 'the plugin has already moved');
+    this.current = initial;
     this.error = lastError;
   }
 

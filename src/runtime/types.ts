@@ -86,8 +86,9 @@ export interface PluginHostOptions<A extends ApiMethods = ApiMethods> {
   /** Default: SQLite in dataDir, or PostgreSQL when `database` is given. */
   store?: Store;
   /**
-   * A `postgres://` URL: keep plugin records, configuration and KV in
-   * PostgreSQL instead of the data dir's SQLite file. Bundles stay in dataDir.
+   * A `postgres://` URL: keep plugin records, configuration, KV and bundles in
+   * PostgreSQL instead of the data dir's SQLite file. The data dir keeps the
+   * unpacked plugin folders, placed again from the database when missing.
    * One host per database for now (a second is refused with STORE_IN_USE).
    */
   database?: string;

@@ -57,6 +57,29 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 2,
+    description: 'bundles stored by sha256, in chunks',
+    sql: `
+      -- A bundle row exists only once all its chunks are written and their
+      -- SHA-256 checked, in the same transaction.
+      CREATE TABLE bundles (
+        sha256    TEXT PRIMARY KEY NOT NULL,
+        size      INTEGER NOT NULL,
+        chunks    INTEGER NOT NULL,
+        signature BLOB,
+        stored_at INTEGER NOT NULL
+      );
+      -- Fixed-size chunks (1 MiB) so no row holds a whole bundle. A rowid table:
+      -- WITHOUT ROWID suits small rows, not megabyte blobs.
+      CREATE TABLE bundle_chunks (
+        sha256 TEXT NOT NULL REFERENCES bundles (sha256) ON DELETE CASCADE,
+        seq    INTEGER NOT NULL,
+        data   BLOB NOT NULL,
+        PRIMARY KEY (sha256, seq)
+      );
+    `,
+  },
 ];
 
 /** The schema version this code reads and writes. */

@@ -34,6 +34,28 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX plughost_kv_expires_at ON plughost_kv (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 2,
+    description: 'bundles stored by sha256, in chunks',
+    sql: `
+      -- A bundle row is committed in the same transaction as all its chunks,
+      -- after their SHA-256 was checked.
+      CREATE TABLE plughost_bundles (
+        sha256    text PRIMARY KEY,
+        size      bigint NOT NULL,
+        chunks    integer NOT NULL,
+        signature bytea,
+        stored_at bigint NOT NULL
+      );
+      -- Fixed-size chunks (1 MiB) so no row or statement holds a whole bundle.
+      CREATE TABLE plughost_bundle_chunks (
+        sha256 text NOT NULL REFERENCES plughost_bundles (sha256) ON DELETE CASCADE,
+        seq    integer NOT NULL,
+        data   bytea NOT NULL,
+        PRIMARY KEY (sha256, seq)
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

@@ -12,11 +12,15 @@
  * Tables are prefixed `plughost_` so they can live in an application's own
  * database.
  */
+import type { Readable } from 'node:stream';
 import { Pool, type PoolClient } from 'pg';
 import { Errors, PlughostError, isError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
+import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
-import { definedFields, type KvPage, type KvSetOptions, type PluginPatch, type PluginRecord, type PluginState, type Store } from './store';
+import {
+  definedFields, type KvPage, type KvSetOptions, type PluginPatch, type PluginRecord, type PluginState, type Store, type StoredBundle,
+} from './store';
 
 export interface PostgresStoreOptions {
   /** A `postgres://` or `postgresql://` URL. */
@@ -203,6 +207,52 @@ export class PostgresStore implements Store {
 
   async sweepExpired(): Promise<number> {
     return this.sweep();
+  }
+
+  /**
+   * One transaction, one INSERT per chunk as the bytes arrive, so memory
+   * holds one chunk. The bundle row is inserted first: a second writer of the
+   * same bundle waits on it, then finds it there and writes nothing.
+   */
+  async putBundle(sha256: string, bytes: Buffer | Readable, signature: Buffer | null = null): Promise<void> {
+    checkSha256(sha256);
+    try {
+      await this.transaction('putBundle', async (c) => {
+        const { rowCount } = await c.query(
+          `INSERT INTO plughost_bundles (sha256, size, chunks, signature, stored_at) VALUES ($1, 0, 0, $2, ${NOW_MS})
+           ON CONFLICT (sha256) DO NOTHING`, [sha256, signature]);
+        if (rowCount === 0) {
+          if (signature) await c.query('UPDATE plughost_bundles SET signature = $2 WHERE sha256 = $1 AND signature IS NULL', [sha256, signature]);
+          return;
+        }
+        const { size, chunks } = await writeChunks(sha256, bytes, (seq, chunk) =>
+          c.query('INSERT INTO plughost_bundle_chunks (sha256, seq, data) VALUES ($1, $2, $3)', [sha256, seq, chunk]));
+        await c.query('UPDATE plughost_bundles SET size = $2, chunks = $3 WHERE sha256 = $1', [sha256, size, chunks]);
+      });
+    } finally {
+      if (!Buffer.isBuffer(bytes)) bytes.destroy();
+    }
+  }
+
+  async getBundle(sha256: string): Promise<StoredBundle | undefined> {
+    const { rows } = await this.query<{ size: string; chunks: number; signature: Buffer | null }>('getBundle',
+      'SELECT size, chunks, signature FROM plughost_bundles WHERE sha256 = $1', [sha256]);
+    if (!rows[0]) return undefined;
+    const size = Number(rows[0].size);
+    const stream = verifyingStream(sha256, size, rows[0].chunks, async (seq) => {
+      const chunk = await this.query<{ data: Buffer }>('getBundle',
+        'SELECT data FROM plughost_bundle_chunks WHERE sha256 = $1 AND seq = $2', [sha256, seq]);
+      return chunk.rows[0]?.data;
+    });
+    return { sha256, size, signature: rows[0].signature, stream };
+  }
+
+  async deleteUnreferencedBundles(keep: Iterable<string> = []): Promise<number> {
+    // Chunks go with their bundle row (ON DELETE CASCADE).
+    const { rowCount } = await this.query('deleteUnreferencedBundles',
+      `DELETE FROM plughost_bundles WHERE sha256 NOT IN (SELECT bundle_sha256 FROM plughost_plugins)
+         AND NOT (sha256 = ANY ($1::text[]))`, [[...keep]]);
+    return rowCount ?? 0;
   }
 
   /** Stops the sweep timer, releases the sole-host lock and closes the pool. A second call does nothing. */

@@ -5,11 +5,15 @@
  * promise resolved) therefore means "committed". docs/durability.md says what
  * a commit survives in each durability mode.
  */
+import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { Errors, PlughostError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
+import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { migrate, schemaVersion, SCHEMA_VERSION } from './migrations';
-import { definedFields, type KvPage, type KvSetOptions, type PluginPatch, type PluginRecord, type PluginState, type Store } from './store';
+import {
+  definedFields, type KvPage, type KvSetOptions, type PluginPatch, type PluginRecord, type PluginState, type Store, type StoredBundle,
+} from './store';
 
 /**
  * 'process-crash': a commit survives the host being killed (SIGKILL, OOM) but
@@ -88,6 +92,21 @@ function prepareStatements(db: Database.Database) {
     ),
     kvDeleteLive: db.prepare<{ pluginId: string; now: number }>(`DELETE FROM kv WHERE plugin_id = @pluginId AND ${LIVE}`),
     kvDeleteAllOf: db.prepare<[string]>('DELETE FROM kv WHERE plugin_id = ?'),
+
+    bundleHead: db.prepare<[string], { size: number; chunks: number; signature: Buffer | null }>(
+      'SELECT size, chunks, signature FROM bundles WHERE sha256 = ?',
+    ),
+    bundleInsert: db.prepare<{ sha256: string; size: number; chunks: number; signature: Buffer | null; storedAt: number }>(
+      'INSERT INTO bundles (sha256, size, chunks, signature, stored_at) VALUES (@sha256, @size, @chunks, @signature, @storedAt)',
+    ),
+    bundleSign: db.prepare<[Buffer, string]>('UPDATE bundles SET signature = ? WHERE sha256 = ? AND signature IS NULL'),
+    chunkInsert: db.prepare<[string, number, Buffer]>('INSERT INTO bundle_chunks (sha256, seq, data) VALUES (?, ?, ?)'),
+    chunkGet: db.prepare<[string, number], { data: Buffer }>('SELECT data FROM bundle_chunks WHERE sha256 = ? AND seq = ?'),
+    // Chunks go with their bundle row (ON DELETE CASCADE).
+    bundleCollect: db.prepare<{ keep: string }>(
+      `DELETE FROM bundles WHERE sha256 NOT IN (SELECT bundle_sha256 FROM plugins)
+         AND sha256 NOT IN (SELECT value FROM json_each(@keep))`,
+    ),
     sweepBatch: db.prepare<{ now: number; batch: number }>(
       `DELETE FROM kv WHERE (plugin_id, key) IN
          (SELECT plugin_id, key FROM kv WHERE expires_at <= @now LIMIT @batch)`,
@@ -108,6 +127,7 @@ export class SqliteStore implements Store {
   private readonly deletePluginTx: (id: string) => void;
   private readonly casTx: (pluginId: string, key: string, value: Buffer, expiresAt: number | null, expected: Buffer | null, now: number) => boolean;
   private readonly deleteAllTx: (pluginId: string, now: number) => number;
+  private readonly putBundleTx: (sha256: string, size: number, chunks: Buffer[], signature: Buffer | null, now: number) => void;
 
   /**
    * Opens (creating if needed) and migrates the database. Throws
@@ -184,6 +204,15 @@ export class SqliteStore implements Store {
       const live = s.kvDeleteLive.run({ pluginId, now: at }).changes;
       s.kvDeleteAllOf.run(pluginId);
       return live;
+    }).immediate;
+
+    this.putBundleTx = db.transaction((sha256: string, size: number, chunks: Buffer[], signature: Buffer | null, at: number): void => {
+      if (s.bundleHead.get(sha256)) {
+        if (signature) s.bundleSign.run(signature, sha256);
+        return;
+      }
+      s.bundleInsert.run({ sha256, size, chunks: chunks.length, signature, storedAt: at });
+      chunks.forEach((chunk, seq) => s.chunkInsert.run(sha256, seq, chunk));
     }).immediate;
 
     if (sweepIntervalMs > 0) {
@@ -266,6 +295,42 @@ export class SqliteStore implements Store {
   async sweepExpired(): Promise<number> {
     this.assertOpen('sweepExpired');
     return this.sweep();
+  }
+
+  /**
+   * better-sqlite3 cannot keep a transaction open across the awaits of a
+   * stream without taking this host's other writes into it, so the chunks are
+   * gathered (and hashed) in memory first, then written in one transaction:
+   * a bundle's size in memory, bounded by the bundle size limit (50 MiB by default).
+   */
+  async putBundle(sha256: string, bytes: Buffer | Readable, signature: Buffer | null = null): Promise<void> {
+    this.assertOpen('putBundle');
+    checkSha256(sha256);
+    if (this.stmt.bundleHead.get(sha256)) {
+      if (!Buffer.isBuffer(bytes)) bytes.destroy();
+      if (signature) this.stmt.bundleSign.run(signature, sha256);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    const { size } = await writeChunks(sha256, bytes, (_seq, chunk) => chunks.push(chunk));
+    this.assertOpen('putBundle');
+    this.putBundleTx(sha256, size, chunks, signature, this.now());
+  }
+
+  async getBundle(sha256: string): Promise<StoredBundle | undefined> {
+    this.assertOpen('getBundle');
+    const head = this.stmt.bundleHead.get(sha256);
+    if (!head) return undefined;
+    const stream = verifyingStream(sha256, head.size, head.chunks, async (seq) => {
+      this.assertOpen('getBundle');
+      return this.stmt.chunkGet.get(sha256, seq)?.data;
+    });
+    return { sha256, size: head.size, signature: head.signature, stream };
+  }
+
+  async deleteUnreferencedBundles(keep: Iterable<string> = []): Promise<number> {
+    this.assertOpen('deleteUnreferencedBundles');
+    return this.stmt.bundleCollect.run({ keep: JSON.stringify([...keep]) }).changes;
   }
 
   /** Stops the sweep timer and closes the database. A second call does nothing. */

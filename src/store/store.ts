@@ -3,6 +3,7 @@
  * (sqlite-store.ts); PostgreSQL (postgres-store.ts) implements the same
  * interface, which is why every method is async.
  */
+import type { Readable } from 'node:stream';
 import type { Manifest, PluginConfig } from '../manifest';
 
 /** The states of design.md. Only `running` plugins receive calls. */
@@ -44,6 +45,24 @@ export interface KvPage {
   next: string | null;
 }
 
+/** Bytes per stored bundle chunk: no row or statement ever holds a whole (up to 50 MiB) bundle. */
+export const BUNDLE_CHUNK_BYTES = 1024 * 1024;
+
+/** A bundle kept in the store, as `getBundle` hands it back. */
+export interface StoredBundle {
+  sha256: string;
+  /** Bytes of the bundle (the .tar.gz file). */
+  size: number;
+  /** The detached signature stored with it, or null when it was installed unsigned. */
+  signature: Buffer | null;
+  /**
+   * The bytes, read one chunk at a time. The SHA-256 is recomputed while
+   * reading: a stream whose bytes do not hash to `sha256` (a corrupted or
+   * missing chunk) fails with STORE_BUNDLE_CORRUPT instead of ending.
+   */
+  stream: Readable;
+}
+
 export interface Store {
   listPlugins(): Promise<PluginRecord[]>;
   getPlugin(id: string): Promise<PluginRecord | undefined>;
@@ -64,6 +83,23 @@ export interface Store {
   kvDeleteAll(pluginId: string): Promise<number>;
   /** Deletes expired values now; returns how many. */
   sweepExpired(): Promise<number>;
+
+  /**
+   * Stores a bundle's bytes (and its detached signature, if any) under their
+   * SHA-256 (hex), in BUNDLE_CHUNK_BYTES chunks. Idempotent: storing a
+   * bundle that is already there changes nothing (a signature is added when
+   * the stored copy had none). Throws STORE_BUNDLE_MISMATCH, storing nothing,
+   * when the bytes do not hash to `sha256`.
+   */
+  putBundle(sha256: string, bytes: Buffer | Readable, signature?: Buffer | null): Promise<void>;
+  /** The stored bundle, or undefined when there is none with this SHA-256. */
+  getBundle(sha256: string): Promise<StoredBundle | undefined>;
+  /**
+   * Garbage collection: deletes every bundle no plugin record references,
+   * except those in `keep` (bundles of installs still in progress, whose
+   * record is not committed yet). Returns how many bundles were deleted.
+   */
+  deleteUnreferencedBundles(keep?: Iterable<string>): Promise<number>;
 
   close(): Promise<void>;
 }

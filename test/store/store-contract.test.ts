@@ -7,11 +7,15 @@
  * Expiry runs on each store's real clock (the database's, for PostgreSQL):
  * presence is asserted with long TTLs, absence by polling after a short one.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import Database from 'better-sqlite3';
 import { Errors, isError } from '../../src/errors';
 import type { Manifest } from '../../src/manifest';
 import { PostgresStore, SqliteStore } from '../../src/store';
 import type { PluginRecord, Store } from '../../src/store';
+import { BUNDLE_CHUNK_BYTES } from '../../src/store/store';
 import { rejected } from '../fixtures/expect-error';
 import { tempDir } from '../helpers';
 import { adminQuery, freshDatabase, havePg, type FreshDatabase } from '../helpers/postgres';
@@ -25,6 +29,8 @@ interface Harness {
   open(): Promise<Store>;
   /** Empties the database after a test. */
   reset(): Promise<void>;
+  /** Overwrites one stored chunk of a bundle behind the store's back (a damaged disk or row). */
+  corruptChunk(sha256: string, seq: number, data: Buffer): Promise<void>;
 }
 
 function sqliteHarness(): Harness {
@@ -34,8 +40,16 @@ function sqliteHarness(): Harness {
     name: 'SqliteStore',
     setup: async () => { tmp = tempDir('pht-contract-'); },
     teardown: async () => tmp.cleanup(),
-    open: async () => SqliteStore.open({ file: path.join(tmp.dir, `store-${n++}.db`), sweepIntervalMs: 0 }),
+    open: async () => SqliteStore.open({ file: path.join(tmp.dir, `store-${++n}.db`), sweepIntervalMs: 0 }),
     reset: async () => undefined,
+    corruptChunk: async (sha256, seq, data) => {
+      const db = new Database(path.join(tmp.dir, `store-${n}.db`));
+      try {
+        db.prepare('UPDATE bundle_chunks SET data = ? WHERE sha256 = ? AND seq = ?').run(data, sha256, seq);
+      } finally {
+        db.close();
+      }
+    },
   };
 }
 
@@ -46,7 +60,10 @@ function postgresHarness(): Harness {
     setup: async () => { db = await freshDatabase(); },
     teardown: async () => db.drop(),
     open: async () => PostgresStore.open({ url: db.url, sweepIntervalMs: 0, poolSize: 8 }),
-    reset: async () => { await adminQuery('TRUNCATE plughost_plugins, plughost_kv', [], db.name); },
+    reset: async () => { await adminQuery('TRUNCATE plughost_plugins, plughost_kv, plughost_bundles, plughost_bundle_chunks', [], db.name); },
+    corruptChunk: async (sha256, seq, data) => {
+      await adminQuery('UPDATE plughost_bundle_chunks SET data = $3 WHERE sha256 = $1 AND seq = $2', [sha256, seq, data], db.name);
+    },
   };
 }
 
@@ -112,6 +129,22 @@ async function listAll(store: Store, pluginId: string, prefix: string, limit: nu
 }
 
 const byteOrder = (x: string, y: string): number => Buffer.compare(b(x), b(y));
+
+const sha256Of = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+/** The whole stream; rejects with what the stream fails with. */
+async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** A stream delivering `bytes` in pieces of awkward sizes, so chunk boundaries fall inside pieces. */
+function oddPieces(bytes: Buffer): Readable {
+  const pieces: Buffer[] = [];
+  for (let at = 0, size = 1; at < bytes.length; at += size, size = (size * 7919) % 700_001 + 1) pieces.push(bytes.subarray(at, at + size));
+  return Readable.from(pieces);
+}
 
 describe.each(harnesses)('Store contract: $name', (h) => {
   let store: Store;
@@ -429,6 +462,109 @@ describe.each(harnesses)('Store contract: $name', (h) => {
     });
   });
 
+  describe('bundles', () => {
+    // Three whole chunks and a part: boundaries at 1, 2 and 3 MiB.
+    const big = randomBytes(3 * BUNDLE_CHUNK_BYTES + 12_345);
+    const bigSha = sha256Of(big);
+
+    it('round-trips a 3 MiB bundle across chunk boundaries, from a Buffer and from a stream', async () => {
+      expect(await store.getBundle(bigSha)).toBeUndefined();
+      await store.putBundle(bigSha, big);
+      const got = await store.getBundle(bigSha);
+      expect(got).toMatchObject({ sha256: bigSha, size: big.length, signature: null });
+      expect((await readAll(got!.stream)).equals(big)).toBe(true);
+
+      const other = randomBytes(2 * BUNDLE_CHUNK_BYTES);
+      const sig = randomBytes(64);
+      await store.putBundle(sha256Of(other), oddPieces(other), sig);
+      const again = await store.getBundle(sha256Of(other));
+      expect(again?.signature?.equals(sig)).toBe(true);
+      expect((await readAll(again!.stream)).equals(other)).toBe(true);
+    });
+
+    it('stores the empty bundle and a one-byte bundle', async () => {
+      for (const bytes of [Buffer.alloc(0), Buffer.from([7])]) {
+        await store.putBundle(sha256Of(bytes), bytes);
+        const got = await store.getBundle(sha256Of(bytes));
+        expect((await readAll(got!.stream)).equals(bytes)).toBe(true);
+      }
+    });
+
+    it('put is idempotent and a later put adds a missing signature, never replaces one', async () => {
+      await store.putBundle(bigSha, big);
+      await store.putBundle(bigSha, oddPieces(big));
+      const sig = randomBytes(64);
+      await store.putBundle(bigSha, big, sig);
+      await store.putBundle(bigSha, big, randomBytes(64));
+      await Promise.all([store.putBundle(bigSha, big), store.putBundle(bigSha, big)]);
+      const got = await store.getBundle(bigSha);
+      expect(got?.signature?.equals(sig)).toBe(true);
+      expect((await readAll(got!.stream)).equals(big)).toBe(true);
+    });
+
+    it('concurrent first puts of one bundle both succeed and store it once', async () => {
+      const bytes = randomBytes(BUNDLE_CHUNK_BYTES + 1);
+      await Promise.all([store.putBundle(sha256Of(bytes), oddPieces(bytes)), store.putBundle(sha256Of(bytes), bytes)]);
+      expect((await readAll((await store.getBundle(sha256Of(bytes)))!.stream)).equals(bytes)).toBe(true);
+    });
+
+    it('refuses bytes that do not hash to the sha256 given, storing nothing', async () => {
+      const wrong = 'cd'.repeat(32);
+      const err = await rejected(store.putBundle(wrong, oddPieces(big)));
+      expect(isError(err, Errors.STORE_BUNDLE_MISMATCH)).toBe(true);
+      expect(err.message).toContain(wrong);
+      expect(err.message).toContain(bigSha);
+      expect(await store.getBundle(wrong)).toBeUndefined();
+      expect(await store.deleteUnreferencedBundles()).toBe(0);
+      const bad = await rejected(store.putBundle('not-a-sha', big));
+      expect(isError(bad, Errors.STORE_BAD_ARGUMENT)).toBe(true);
+    });
+
+    it('an unknown sha256 is undefined', async () => {
+      expect(await store.getBundle('ef'.repeat(32))).toBeUndefined();
+    });
+
+    it('a damaged chunk fails the read with STORE_BUNDLE_CORRUPT naming the sha256', async () => {
+      await store.putBundle(bigSha, big);
+      const damaged = Buffer.from(big.subarray(BUNDLE_CHUNK_BYTES, 2 * BUNDLE_CHUNK_BYTES));
+      damaged[100] ^= 0xff;
+      await h.corruptChunk(bigSha, 1, damaged);
+      const err = await rejected(readAll((await store.getBundle(bigSha))!.stream));
+      expect(isError(err, Errors.STORE_BUNDLE_CORRUPT)).toBe(true);
+      expect(err.message).toContain(bigSha);
+
+      await h.corruptChunk(bigSha, 1, damaged.subarray(1));
+      const short = await rejected(readAll((await store.getBundle(bigSha))!.stream));
+      expect(isError(short, Errors.STORE_BUNDLE_CORRUPT)).toBe(true);
+    });
+
+    it('GC deletes only bundles no record references and none it is told to keep', async () => {
+      const [x, y, z, w] = [randomBytes(10), randomBytes(BUNDLE_CHUNK_BYTES + 5), randomBytes(20), randomBytes(30)];
+      for (const bytes of [x, y, z, w]) await store.putBundle(sha256Of(bytes), bytes);
+      await store.putPlugin(record('p1', { bundleSha256: sha256Of(x) }));
+      await store.putPlugin(record('p2', { bundleSha256: sha256Of(x) }));
+      await store.putPlugin(record('p3', { bundleSha256: sha256Of(z) }));
+      expect(await store.deleteUnreferencedBundles([sha256Of(w)])).toBe(1);
+      expect(await store.getBundle(sha256Of(y))).toBeUndefined();
+      for (const kept of [x, z, w]) expect((await readAll((await store.getBundle(sha256Of(kept)))!.stream)).equals(kept)).toBe(true);
+
+      // The install that asked to keep w commits its record.
+      await store.putPlugin(record('p4', { bundleSha256: sha256Of(w) }));
+      await store.deletePlugin('p1');
+      expect(await store.deleteUnreferencedBundles()).toBe(0);
+      expect(await store.getBundle(sha256Of(x))).toBeDefined();
+      await store.deletePlugin('p2');
+      await store.putPlugin(record('p3', { bundleSha256: sha256Of(w) }));
+      expect(await store.deleteUnreferencedBundles()).toBe(2);
+      expect(await store.getBundle(sha256Of(x))).toBeUndefined();
+      expect(await store.getBundle(sha256Of(z))).toBeUndefined();
+      expect(await store.getBundle(sha256Of(w))).toBeDefined();
+      // The chunks went with their bundles: putting a deleted bundle again works.
+      await store.putBundle(sha256Of(y), y);
+      expect((await readAll((await store.getBundle(sha256Of(y)))!.stream)).equals(y)).toBe(true);
+    });
+  });
+
   describe('close', () => {
     it('after close every call is STORE_CLOSED, and a second close does nothing', async () => {
       await store.putPlugin(record('p1'));
@@ -446,6 +582,9 @@ describe.each(harnesses)('Store contract: $name', (h) => {
         ['kvList', () => store.kvList('p1', '', 10)],
         ['kvDeleteAll', () => store.kvDeleteAll('p1')],
         ['sweepExpired', () => store.sweepExpired()],
+        ['putBundle', () => store.putBundle(sha256Of(b('x')), b('x'))],
+        ['getBundle', () => store.getBundle(sha256Of(b('x')))],
+        ['deleteUnreferencedBundles', () => store.deleteUnreferencedBundles()],
       ];
       for (const [method, call] of calls) {
         const err = await rejected(call());

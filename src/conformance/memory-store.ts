@@ -4,7 +4,8 @@
  * that leaves nothing on disk.
  */
 import { Errors } from '../errors';
-import type { KvPage, KvSetOptions, PluginPatch, PluginRecord, Store } from '../store/store';
+import { MemoryCluster } from '../protocol/cluster-contract';
+import type { JobClaimResult, KvPage, KvSetOptions, LockGrant, LockLease, PluginPatch, PluginRecord, Store } from '../store/store';
 
 interface Entry {
   value: Buffer;
@@ -17,6 +18,7 @@ const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a
 export class MemoryStore implements Store {
   private readonly plugins = new Map<string, PluginRecord>();
   private readonly kv = new Map<string, Map<string, Entry>>();
+  private readonly cluster = new MemoryCluster();
 
   async listPlugins(): Promise<PluginRecord[]> {
     return [...this.plugins.values()].map((r) => ({ ...r }));
@@ -77,6 +79,26 @@ export class MemoryStore implements Store {
     const n = [...this.space(pluginId).keys()].filter((k) => this.live(pluginId, k)).length;
     this.kv.delete(pluginId);
     return n;
+  }
+
+  async clusterNow(): Promise<number> {
+    return this.cluster.clusterNow();
+  }
+
+  async lockAcquire(pluginId: string, name: string, ttlMs: number): Promise<LockGrant> {
+    return this.cluster.lockAcquire(pluginId, name, ttlMs);
+  }
+
+  async lockRefresh(pluginId: string, name: string, token: number, ttlMs: number): Promise<LockLease> {
+    return this.cluster.lockRefresh(pluginId, name, token, ttlMs);
+  }
+
+  async lockRelease(pluginId: string, name: string, token: number): Promise<void> {
+    this.cluster.lockRelease(pluginId, name, token);
+  }
+
+  async jobClaim(pluginId: string, name: string, period: number, everyMs: number, ttlMs: number): Promise<JobClaimResult> {
+    return this.cluster.jobClaim(pluginId, name, period, everyMs, ttlMs);
   }
 
   async sweepExpired(): Promise<number> {

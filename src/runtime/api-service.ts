@@ -10,6 +10,7 @@ import type { RunHookResponse } from '../gen/plughost/v1/RunHookResponse';
 import { jsonBytes, parseJsonBytes } from '../protocol/contract';
 import type { LogLevel } from '../protocol/log-lines';
 import type { Store } from '../store/store';
+import { clusterHandlers } from './cluster-api';
 import type { RuntimeMetrics } from './metrics';
 import { errorMessage, type PluginSupervisor } from './supervisor';
 import type { ApiMethods, PluginConfig } from './types';
@@ -47,6 +48,7 @@ export function grpcCodeFor(err: unknown): grpc.status {
         return grpc.status.NOT_FOUND;
       case 409:
         return grpc.status.ABORTED;
+      case 412:
       case 502:
         return grpc.status.FAILED_PRECONDITION;
       case 503:
@@ -130,6 +132,7 @@ export function apiImplementation(host: ApiHost, plugin: PluginSupervisor): grpc
       const result = await (fn as (args: unknown, caller: { pluginId: string }) => unknown)(parseJson(req.payload, 'payload'), { pluginId: id });
       return { payload: jsonBytes(result) };
     },
+    ...clusterHandlers(store, id),
   };
 
   const implementation: grpc.UntypedServiceImplementation = {};

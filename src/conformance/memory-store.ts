@@ -94,7 +94,7 @@ export class MemoryStore implements Store {
   }
 
   async lockRelease(pluginId: string, name: string, token: number): Promise<void> {
-    this.cluster.lockRelease(pluginId, name, token);
+    return this.cluster.lockRelease(pluginId, name, token);
   }
 
   async jobClaim(pluginId: string, name: string, period: number, everyMs: number, ttlMs: number): Promise<JobClaimResult> {

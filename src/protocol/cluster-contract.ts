@@ -42,6 +42,15 @@ export interface JobClaimResult {
   nowMs: number;
 }
 
+/** What serving the cluster RPCs needs: the Store's cluster methods (src/store/store.ts documents them). */
+export interface ClusterBackend {
+  clusterNow(): Promise<number>;
+  lockAcquire(pluginId: string, name: string, ttlMs: number): Promise<LockGrant>;
+  lockRefresh(pluginId: string, name: string, token: number, ttlMs: number): Promise<LockLease>;
+  lockRelease(pluginId: string, name: string, token: number): Promise<void>;
+  jobClaim(pluginId: string, name: string, period: number, everyMs: number, ttlMs: number): Promise<JobClaimResult>;
+}
+
 /** A lock or job name: 1-200 bytes of UTF-8 without U+0000 (PostgreSQL text cannot hold it). */
 export function checkClusterName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > MAX_CLUSTER_NAME_BYTES || name.includes('\0')) {
@@ -111,23 +120,65 @@ export async function acquireWaiting(attempt: () => Promise<LockGrant>, waitMs: 
   }
 }
 
+type ClusterHandler = (request: Record<string, unknown>) => Promise<object>;
+
+/** uint64 fields go out as decimal strings, as the generated types (longs: String) expect. */
+const u64 = (n: number): string => String(n);
+
+/**
+ * The API's cluster RPCs for one plugin (LockAcquire, LockRefresh,
+ * LockRelease, JobClaim, ClusterTime): requests validated at the edge, then
+ * the backend, which owns atomicity and the clock. `pluginId` comes from the
+ * connection, so a plugin's names never meet another's.
+ */
+export function clusterHandlers(store: ClusterBackend, pluginId: string): Record<string, ClusterHandler> {
+  return {
+    LockAcquire: async (req) => {
+      const name = checkClusterName(req.name);
+      const ttlMs = checkWholeMs('ttl_ms', req.ttl_ms, 1, MAX_LOCK_TTL_MS);
+      const waitMs = checkWholeMs('wait_ms', req.wait_ms, 0, MAX_LOCK_WAIT_MS);
+      const grant = await acquireWaiting(() => store.lockAcquire(pluginId, name, ttlMs), waitMs);
+      return { acquired: grant.acquired, token: u64(grant.token), expires_at_ms: u64(grant.expiresAt), now_ms: u64(grant.nowMs) };
+    },
+    LockRefresh: async (req) => {
+      const name = checkClusterName(req.name);
+      const token = checkToken(req.token);
+      const lease = await store.lockRefresh(pluginId, name, token, checkWholeMs('ttl_ms', req.ttl_ms, 1, MAX_LOCK_TTL_MS));
+      return { expires_at_ms: u64(lease.expiresAt), now_ms: u64(lease.nowMs) };
+    },
+    LockRelease: async (req) => {
+      await store.lockRelease(pluginId, checkClusterName(req.name), checkToken(req.token));
+      return {};
+    },
+    JobClaim: async (req) => {
+      const name = checkClusterName(req.name);
+      const everyMs = checkWholeMs('every_ms', req.every_ms, MIN_JOB_EVERY_MS, MAX_JOB_EVERY_MS);
+      const period = checkWholeMs('period', req.period, 0, Number.MAX_SAFE_INTEGER);
+      const ttlMs = checkWholeMs('ttl_ms', req.ttl_ms, 0, MAX_JOB_EVERY_MS * 2);
+      const claim = await store.jobClaim(pluginId, name, period, everyMs, ttlMs);
+      return { claimed: claim.claimed, now_ms: u64(claim.nowMs) };
+    },
+    ClusterTime: async () => ({ now_ms: u64(await store.clusterNow()) }),
+  };
+}
+
 /**
  * The reference implementation in memory, for hosts without a database (the
  * SDK's test host, conformance runs). The SQL stores do the same in their
  * tables; store-contract tests hold all of them to it.
  */
-export class MemoryCluster {
+export class MemoryCluster implements ClusterBackend {
   private readonly locks = new Map<string, { token: number; expiresAt: number }>();
   /** Ticket key → expiry. */
   private readonly tickets = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  clusterNow(): number {
+  async clusterNow(): Promise<number> {
     return this.now();
   }
 
-  lockAcquire(pluginId: string, name: string, ttlMs: number): LockGrant {
+  async lockAcquire(pluginId: string, name: string, ttlMs: number): Promise<LockGrant> {
     const nowMs = this.now();
     const key = `${pluginId}\0${name}`;
     const current = this.locks.get(key);
@@ -137,7 +188,7 @@ export class MemoryCluster {
     return { acquired: true, ...grant, nowMs };
   }
 
-  lockRefresh(pluginId: string, name: string, token: number, ttlMs: number): LockLease {
+  async lockRefresh(pluginId: string, name: string, token: number, ttlMs: number): Promise<LockLease> {
     const nowMs = this.now();
     const current = this.locks.get(`${pluginId}\0${name}`);
     if (!current || current.token !== token || current.expiresAt <= nowMs) {
@@ -147,7 +198,7 @@ export class MemoryCluster {
     return { expiresAt: current.expiresAt, nowMs };
   }
 
-  lockRelease(pluginId: string, name: string, token: number): void {
+  async lockRelease(pluginId: string, name: string, token: number): Promise<void> {
     const nowMs = this.now();
     const current = this.locks.get(`${pluginId}\0${name}`);
     if (!current || current.token !== token) throw Errors.LOCK_TOKEN_STALE(pluginId, name, token, staleReason(current, token, nowMs));
@@ -155,7 +206,7 @@ export class MemoryCluster {
     current.expiresAt = 0;
   }
 
-  jobClaim(pluginId: string, name: string, period: number, everyMs: number, ttlMs: number): JobClaimResult {
+  async jobClaim(pluginId: string, name: string, period: number, everyMs: number, ttlMs: number): Promise<JobClaimResult> {
     const nowMs = this.now();
     checkClaimable(pluginId, name, period, everyMs, nowMs);
     for (const [k, expiry] of this.tickets) if (expiry <= nowMs) this.tickets.delete(k);

@@ -7,7 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Errors, PlughostError } from '../../src/errors';
-import { MemoryCluster, clusterHandlers } from '../../src/protocol/cluster-contract';
+import { MemoryCluster, clusterHandlers, type CallState } from '../../src/protocol/cluster-contract';
 import { HOST_TOPIC_PREFIX, allowsCall, allowsInvoke, callPermission, isHostTopic } from '../../src/manifest/permissions';
 import type { HookOutcome, JsonValue, LogLevel, Manifest, SettingsMap } from '../types';
 
@@ -152,7 +152,7 @@ export class MemoryHost {
 
   implementation(): grpc.UntypedServiceImplementation {
     const o = this.options;
-    const handlers: Record<string, (req: Record<string, unknown>) => unknown> = {
+    const handlers: Record<string, (req: Record<string, unknown>, call: CallState) => unknown> = {
       GetConfiguration: () => ({ configuration: Buffer.from(JSON.stringify(this.config)) }),
       SaveConfiguration: async (req) => {
         const config = parse(req.configuration as Buffer);
@@ -213,7 +213,7 @@ export class MemoryHost {
     for (const [name, fn] of Object.entries(handlers)) {
       impl[name] = (call, cb) => {
         Promise.resolve()
-          .then(() => fn(call.request))
+          .then(() => fn(call.request, call))
           .then((res) => cb(null, res), (err: grpc.ServiceError | PlughostError) => cb(asServiceError(err)));
       };
     }

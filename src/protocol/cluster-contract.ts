@@ -105,22 +105,29 @@ export function staleReason(current: { token: number; expiresAt: number } | unde
 }
 
 /**
- * Tries `attempt` until it acquires or `waitMs` has passed, sleeping until the
- * holder's lease ends but never longer than LOCK_POLL_MS (a release frees the
- * lock early). `attempt` is the store's atomic take-if-free.
+ * Tries `attempt` until it acquires, `waitMs` has passed or the caller went
+ * away (a cancelled call must not take a lock nobody will release), sleeping
+ * until the holder's lease ends but never longer than LOCK_POLL_MS (a release
+ * frees the lock early). `attempt` is the store's atomic take-if-free.
  */
-export async function acquireWaiting(attempt: () => Promise<LockGrant>, waitMs: number): Promise<LockGrant> {
+export async function acquireWaiting(attempt: () => Promise<LockGrant>, waitMs: number, cancelled: () => boolean): Promise<LockGrant> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const grant = await attempt();
     const left = deadline - Date.now();
     if (grant.acquired || left <= 0) return grant;
     const pause = Math.max(1, Math.min(left, LOCK_POLL_MS, grant.expiresAt - grant.nowMs));
-    await new Promise((resolve) => setTimeout(resolve, pause));
+    await new Promise((resolve) => setTimeout(resolve, pause).unref());
+    if (cancelled()) return { ...grant, acquired: false, token: 0 };
   }
 }
 
-type ClusterHandler = (request: Record<string, unknown>) => Promise<object>;
+/** What a handler may ask of its call beyond the request: whether the caller cancelled it (or went away). */
+export interface CallState {
+  readonly cancelled: boolean;
+}
+
+type ClusterHandler = (request: Record<string, unknown>, call: CallState) => Promise<object>;
 
 /** uint64 fields go out as decimal strings, as the generated types (longs: String) expect. */
 const u64 = (n: number): string => String(n);
@@ -133,11 +140,11 @@ const u64 = (n: number): string => String(n);
  */
 export function clusterHandlers(store: ClusterBackend, pluginId: string): Record<string, ClusterHandler> {
   return {
-    LockAcquire: async (req) => {
+    LockAcquire: async (req, call) => {
       const name = checkClusterName(req.name);
       const ttlMs = checkWholeMs('ttl_ms', req.ttl_ms, 1, MAX_LOCK_TTL_MS);
       const waitMs = checkWholeMs('wait_ms', req.wait_ms, 0, MAX_LOCK_WAIT_MS);
-      const grant = await acquireWaiting(() => store.lockAcquire(pluginId, name, ttlMs), waitMs);
+      const grant = await acquireWaiting(() => store.lockAcquire(pluginId, name, ttlMs), waitMs, () => call.cancelled);
       return { acquired: grant.acquired, token: u64(grant.token), expires_at_ms: u64(grant.expiresAt), now_ms: u64(grant.nowMs) };
     },
     LockRefresh: async (req) => {

@@ -8,6 +8,7 @@ import type { APIClient } from '../src/gen/plughost/v1/API';
 import type { PluginLogger } from '../src/protocol/plugin-log';
 import { jsonBytes, parseJsonBytes } from '../src/protocol/contract';
 import { messageTooLarge } from '../src/protocol/limits';
+import { createCluster } from './cluster';
 import type { ApiMap, HookOutcome, KVPage, KVSetOptions, KVStore, LogLevel, Logger, Manifest, PluginApi, SettingsMap } from './types';
 
 /** How long one API call may take before it fails. */
@@ -43,15 +44,21 @@ export class PendingLogs {
   }
 }
 
+/** ctx.api for one activation, and what ends it: `close` cancels the activation's scheduled jobs and leases. */
+export interface ActiveApi<Api extends ApiMap, Config extends SettingsMap> {
+  api: PluginApi<Api, Config>;
+  close(why: string): void;
+}
+
 export function createApi<Api extends ApiMap, Config extends SettingsMap>(
   client: APIClient,
   fallbackLog: PluginLogger,
   pending: PendingLogs,
   maxMessageBytes: number,
-): PluginApi<Api, Config> {
-  const call = <Req, Res>(method: string, req: Req): Promise<Res> =>
+): ActiveApi<Api, Config> {
+  const call = <Res>(method: string, req: object): Promise<Res> =>
     new Promise((resolve, reject) => {
-      const fn = (client as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: Callback<Res>) => void>)[method];
+      const fn = (client as unknown as Record<string, (r: object, o: grpc.CallOptions, cb: Callback<Res>) => void>)[method];
       fn.call(client, req, { deadline: Date.now() + API_CALL_TIMEOUT_MS }, (err, res) => {
         if (err) reject(new PluginApiError(method, STATUS_NAMES[err.code] ?? String(err.code), messageTooLarge(err, 'API call', maxMessageBytes)?.message ?? (err.details || err.message)));
         else resolve(res as Res);
@@ -69,7 +76,7 @@ export function createApi<Api extends ApiMap, Config extends SettingsMap>(
 
   const setBytes = async (key: string, value: Uint8Array, options: KVSetOptions<Uint8Array> = {}): Promise<boolean> => {
     const compare = options.expected !== undefined || options.expectAbsent === true;
-    const res = await call<object, { ok: boolean }>('KVSet', {
+    const res = await call<{ ok: boolean }>('KVSet', {
       key,
       value: Buffer.from(value),
       ttl_ms: options.ttlMs ?? 0,
@@ -80,11 +87,11 @@ export function createApi<Api extends ApiMap, Config extends SettingsMap>(
     return res.ok;
   };
   const getBytes = async (key: string): Promise<Uint8Array | undefined> => {
-    const res = await call<object, { found: boolean; value: Buffer }>('KVGet', { key });
+    const res = await call<{ found: boolean; value: Buffer }>('KVGet', { key });
     return res.found ? res.value : undefined;
   };
   const listPage = async (prefix = '', options: { pageSize?: number; pageToken?: string } = {}): Promise<KVPage> => {
-    const res = await call<object, { keys: string[]; next_page_token: string }>('KVList', {
+    const res = await call<{ keys: string[]; next_page_token: string }>('KVList', {
       prefix,
       page_size: options.pageSize ?? 0,
       page_token: options.pageToken ?? '',
@@ -104,10 +111,10 @@ export function createApi<Api extends ApiMap, Config extends SettingsMap>(
     getBytes,
     setBytes,
     async delete(key: string): Promise<boolean> {
-      return (await call<object, { deleted: boolean }>('KVDelete', { key })).deleted;
+      return (await call<{ deleted: boolean }>('KVDelete', { key })).deleted;
     },
     async deleteAll(): Promise<number> {
-      return Number((await call<object, { deleted: string }>('KVDeleteAll', {})).deleted);
+      return Number((await call<{ deleted: string }>('KVDeleteAll', {})).deleted);
     },
     async *list(prefix = '', options: { pageSize?: number } = {}): AsyncIterableIterator<string> {
       let pageToken = '';
@@ -120,18 +127,20 @@ export function createApi<Api extends ApiMap, Config extends SettingsMap>(
     listPage,
   };
 
-  return {
+  const { cluster, close } = createCluster(call, logger);
+
+  const api: PluginApi<Api, Config> = {
     async getConfiguration() {
-      return parseJsonBytes<Config>((await call<object, { configuration: Buffer }>('GetConfiguration', {})).configuration, {} as Config);
+      return parseJsonBytes<Config>((await call<{ configuration: Buffer }>('GetConfiguration', {})).configuration, {} as Config);
     },
     async saveConfiguration(config: Config) {
       await call('SaveConfiguration', { configuration: jsonBytes(config) });
     },
     async getManifest() {
-      return parseJsonBytes<Manifest>((await call<object, { manifest: Buffer }>('GetManifest', {})).manifest, {} as Manifest);
+      return parseJsonBytes<Manifest>((await call<{ manifest: Buffer }>('GetManifest', {})).manifest, {} as Manifest);
     },
     async getHostVersion() {
-      return (await call<object, { version: string }>('GetHostVersion', {})).version;
+      return (await call<{ version: string }>('GetHostVersion', {})).version;
     },
     log: logger,
     kv,
@@ -142,7 +151,7 @@ export function createApi<Api extends ApiMap, Config extends SettingsMap>(
     },
     plugins: {
       async call<T>(pluginId: string, hook: string, payload: T): Promise<HookOutcome<T>> {
-        const res = await call<object, { payload: Buffer; rejected: boolean; reason: string }>('CallPlugin', {
+        const res = await call<{ payload: Buffer; rejected: boolean; reason: string }>('CallPlugin', {
           plugin_id: pluginId,
           hook,
           payload: jsonBytes(payload),
@@ -152,8 +161,10 @@ export function createApi<Api extends ApiMap, Config extends SettingsMap>(
       },
     },
     async invoke<M extends keyof Api & string>(method: M, ...args: Parameters<Api[M]>): Promise<Awaited<ReturnType<Api[M]>>> {
-      const res = await call<object, { payload: Buffer }>('Invoke', { method, payload: jsonBytes(args[0]) });
+      const res = await call<{ payload: Buffer }>('Invoke', { method, payload: jsonBytes(args[0]) });
       return parseJsonBytes<Awaited<ReturnType<Api[M]>>>(res.payload, undefined as Awaited<ReturnType<Api[M]>>);
     },
+    cluster,
   };
+  return { api, close };
 }

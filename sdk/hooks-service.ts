@@ -30,6 +30,8 @@ type Empty = object;
 interface Active {
   ctx: PluginContext<never, SettingsMap> & { config: SettingsMap };
   conn: BrokerConnection;
+  /** Cancels the activation's scheduled jobs and ends its leases. */
+  closeApi(why: string): void;
 }
 
 /** The lists ImplementedResponse carries, derived from what the definition has. */
@@ -92,7 +94,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
     Implemented: unary<Empty, ImplementedResponse>(async () => implemented),
     OnActivate: unary<OnActivateRequest__Output, Empty>(async (req) => {
       const conn = await serve.broker.dial(req.api_broker_id);
-      const api = createApi<never, SettingsMap>(conn.client(contract().API) as APIClient, serve.log, pending, serve.maxMessageBytes);
+      const { api, close: closeApi } = createApi<never, SettingsMap>(conn.client(contract().API) as APIClient, serve.log, pending, serve.maxMessageBytes);
       const config = parseJsonBytes<SettingsMap>(req.configuration, {});
       const ctx = {
         api: api as PluginApi<never, SettingsMap>,
@@ -102,19 +104,26 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
         hostVersion: req.host_version,
         config,
       };
+      active?.closeApi('the plugin was activated again');
       active?.conn.close();
-      active = { ctx, conn };
+      active = { ctx, conn, closeApi };
       try {
         await def.onActivate?.(ctx);
       } catch (err) {
         active = undefined;
+        closeApi('activation failed');
         conn.close();
         throw err;
       }
       return {};
     }),
     OnDeactivate: unary<Empty, Empty>(async () => {
-      await def.onDeactivate?.(needActive().ctx);
+      const a = needActive();
+      try {
+        await def.onDeactivate?.(a.ctx);
+      } finally {
+        a.closeApi('the plugin was deactivated');
+      }
       return {};
     }),
     OnConfigurationChange: unary<OnConfigurationChangeRequest__Output, Empty>(async (req) => {

@@ -7,6 +7,7 @@ export { reject } from './rejection';
 export { PluginApiError } from './api-client';
 export type {
   ApiMap,
+  ClusterApi,
   EventContext,
   EventHandler,
   HookCall,
@@ -15,10 +16,13 @@ export type {
   HookMap,
   HookOutcome,
   HttpContext,
+  JobRun,
   JsonValue,
   KVPage,
   KVSetOptions,
   KVStore,
+  Lease,
+  LockOptions,
   LogLevel,
   Logger,
   Manifest,
@@ -26,6 +30,7 @@ export type {
   PluginContext,
   PluginDefinition,
   Rejection,
+  ScheduledJob,
   SettingValue,
   SettingsMap,
 } from './types';

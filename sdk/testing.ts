@@ -25,6 +25,8 @@ import { matchesTopic } from './topics';
 import type { ApiMap, HookMap, HookOutcome, JsonValue, Manifest, SettingsMap } from './types';
 
 export type { Invocation, LogRecord, PublishedEvent, TestRequestInit };
+/** In-memory locks and job tickets; share one between test hosts to run several instances of a plugin against each other. */
+export { MemoryCluster } from '../src/protocol/cluster-contract';
 
 export interface TestHostOptions<Api extends ApiMap = ApiMap, Config extends SettingsMap = SettingsMap> {
   /** Configuration over the settings schema's defaults. */
@@ -36,6 +38,8 @@ export interface TestHostOptions<Api extends ApiMap = ApiMap, Config extends Set
   hostVersion?: string;
   /** Answers the plugin's `api.plugins.call`; the manifest's "plugins.call:" permissions still apply. */
   callPlugin?: MemoryHostOptions['callPlugin'];
+  /** Locks and job tickets behind `api.cluster`; default a fresh one per test host. */
+  cluster?: MemoryHostOptions['cluster'];
   startTimeoutMs?: number;
   /** Deadline of each hook call. Default 10 s. */
   hookTimeoutMs?: number;
@@ -132,6 +136,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
       hostVersion: options.hostVersion ?? '0.1.0',
       api,
       callPlugin: options.callPlugin,
+      cluster: options.cluster,
       deliverConfiguration: (c) => configure(c),
     });
     const configure = async (next: Partial<SettingsMap>) => {

@@ -64,6 +64,72 @@ export interface KVStore {
   listPage(prefix?: string, options?: { pageSize?: number; pageToken?: string }): Promise<KVPage>;
 }
 
+/** Options of `cluster.lock`. */
+export interface LockOptions {
+  /** How long the lease lasts without a refresh, 1-3600000 ms. The SDK refreshes it every ttlMs/3 while held. */
+  ttlMs: number;
+  /** How long to wait for a held lock to become free; omitted or 0 tries once. */
+  waitMs?: number;
+}
+
+/**
+ * A held lock. While held, the SDK refreshes it every ttlMs/3; if a refresh is
+ * refused (the lease expired, e.g. the process stalled past its TTL) or cannot
+ * reach the host before the lease ends, the lease is lost: `lost` turns true
+ * and `signal` aborts with the reason. Stop work under the lock then, since
+ * another holder may already have it.
+ */
+export interface Lease {
+  readonly name: string;
+  /**
+   * The fencing token: larger than every token this lock name was granted
+   * before, on every host sharing the store. Pass it with each write to the
+   * resource the lock guards, and have that resource refuse a token lower than
+   * the highest it has seen, so a holder that lost the lease without noticing
+   * cannot overwrite its successor's work.
+   */
+  readonly token: number;
+  /** When the lease ends unless refreshed, in ms since the epoch on the store's clock. */
+  readonly expiresAt: number;
+  /** Aborted when the lease is lost (not when it is released). */
+  readonly signal: AbortSignal;
+  readonly lost: boolean;
+  /** Frees the lock for the next holder and stops refreshing. Resolves also when the lease was already lost. */
+  release(): Promise<void>;
+}
+
+/** One run of a scheduled job. */
+export interface JobRun {
+  readonly name: string;
+  /** floor(store clock / everyMs) at the start of the period this run claimed; unique per run across the cluster. */
+  readonly period: number;
+}
+
+export interface ScheduledJob {
+  /** Stops the timer; a run in progress finishes. Deactivation cancels every job. */
+  cancel(): void;
+}
+
+/**
+ * Cluster primitives: the same on one host with SQLite and on several hosts
+ * sharing PostgreSQL. Lock and job names are this plugin's own (1-200 bytes);
+ * every time is the store's clock, never this process's.
+ */
+export interface ClusterApi {
+  /** The lease, or undefined when the lock stayed held by another for all of `waitMs`. */
+  lock(name: string, options: LockOptions): Promise<Lease | undefined>;
+  /**
+   * Runs `fn` once per period of `everyMs` (10 ms to one week) across every
+   * instance of this plugin: each instance claims the period's ticket and only
+   * the one whose claim succeeds runs it. The first period is the current one.
+   * An instance still running the previous period's `fn` does not claim, so
+   * another may take the period. Errors thrown by `fn` are logged.
+   */
+  schedule(name: string, options: { everyMs: number }, fn: (run: JobRun) => void | Promise<void>): ScheduledJob;
+  /** The store's clock, ms since the epoch. */
+  now(): Promise<number>;
+}
+
 /** The outcome of a filter hook, as `plugins.call` reports it. */
 export type HookOutcome<T> = { rejected: false; payload: T } | { rejected: true; reason: string };
 
@@ -88,6 +154,7 @@ export interface PluginApi<Api extends ApiMap = ApiMap, Config extends SettingsM
      */
     call<T = JsonValue>(pluginId: string, hook: string, payload: T): Promise<HookOutcome<T>>;
   };
+  readonly cluster: ClusterApi;
   /** Calls the integrator's method; the manifest's `permissions` must list it. */
   invoke<M extends keyof Api & string>(method: M, ...args: Parameters<Api[M]>): Promise<Awaited<ReturnType<Api[M]>>>;
 }

@@ -158,6 +158,10 @@ export const Errors = {
   BAD_API_REQUEST: define('BAD_API_REQUEST', 400, (field: string, expected: string) =>
     `API request field "${field}": expected ${expected}`),
   HOST_CLOSED: define('HOST_CLOSED', 503, () => 'the plugin host is closed'),
+  LOCK_TOKEN_STALE: define('LOCK_TOKEN_STALE', 412, (pluginId: string, name: string, token: number, why: string) =>
+    `lock ${quote(name)} of plugin ${JSON.stringify(pluginId)}: token ${token} is stale (${why}); the lease is lost, acquire the lock again`),
+  JOB_PERIOD_NOT_CURRENT: define('JOB_PERIOD_NOT_CURRENT', 412, (pluginId: string, name: string, period: number, current: number) =>
+    `job ${quote(name)} of plugin ${JSON.stringify(pluginId)}: period ${period} cannot be claimed; the current period by the store's clock is ${current} (only ${current - 1} to ${current + 1} may be claimed)`),
   // ---- server ----
   AUTH_MISSING: define('AUTH_MISSING', 401, () => 'missing admin token: send "Authorization: Bearer <token>"'),
   AUTH_WRONG: define('AUTH_WRONG', 403, () => 'the admin token is not valid'),

@@ -6,7 +6,8 @@
  * a plugin tested here behaves the same under a real host.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Errors } from '../../src/errors';
+import { Errors, PlughostError } from '../../src/errors';
+import { MemoryCluster, clusterHandlers, type CallState } from '../../src/protocol/cluster-contract';
 import { HOST_TOPIC_PREFIX, allowsCall, allowsInvoke, callPermission, isHostTopic } from '../../src/manifest/permissions';
 import type { HookOutcome, JsonValue, LogLevel, Manifest, SettingsMap } from '../types';
 
@@ -48,6 +49,8 @@ export interface MemoryHostOptions {
   callPlugin?: (pluginId: string, hook: string, payload: JsonValue) => HookOutcome<JsonValue> | Promise<HookOutcome<JsonValue>>;
   /** Delivers a saved configuration back to the plugin (OnConfigurationChange). */
   deliverConfiguration: (config: SettingsMap) => Promise<void>;
+  /** Locks and job tickets; pass one MemoryCluster to several test hosts to see them contend. */
+  cluster?: MemoryCluster;
 }
 
 interface Entry {
@@ -60,6 +63,14 @@ type Unary = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: 
 
 function fail(code: grpc.status, message: string): grpc.ServiceError {
   return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+}
+
+/** The runtime's codes for the errors the shared contract code throws (src/runtime/api-service.ts grpcCodeFor). */
+const CODES: Record<number, grpc.status> = { 400: grpc.status.INVALID_ARGUMENT, 412: grpc.status.FAILED_PRECONDITION };
+
+function asServiceError(err: grpc.ServiceError | PlughostError): grpc.ServiceError {
+  if (err instanceof PlughostError) return fail(CODES[err.status] ?? grpc.status.UNKNOWN, err.message);
+  return err.code !== undefined ? err : fail(grpc.status.UNKNOWN, String((err as Error).message));
 }
 
 function parse(bytes: Buffer | undefined): JsonValue {
@@ -130,15 +141,18 @@ export class MemoryHost {
   readonly logs: LogRecord[] = [];
   readonly published: PublishedEvent[] = [];
   readonly invocations: Invocation[] = [];
+  /** Locks and job tickets, on this process's clock; a test may share one between hosts to run a plugin's instances side by side. */
+  readonly cluster: MemoryCluster;
   config: SettingsMap;
 
   constructor(private readonly options: MemoryHostOptions) {
     this.config = { ...options.config };
+    this.cluster = options.cluster ?? new MemoryCluster();
   }
 
   implementation(): grpc.UntypedServiceImplementation {
     const o = this.options;
-    const handlers: Record<string, (req: Record<string, unknown>) => unknown> = {
+    const handlers: Record<string, (req: Record<string, unknown>, call: CallState) => unknown> = {
       GetConfiguration: () => ({ configuration: Buffer.from(JSON.stringify(this.config)) }),
       SaveConfiguration: async (req) => {
         const config = parse(req.configuration as Buffer);
@@ -193,13 +207,14 @@ export class MemoryHost {
           : { rejected: false, reason: '', payload: Buffer.from(JSON.stringify(out.payload)) };
       },
       Invoke: async (req) => this.invoke(String(req.method), parse(req.payload as Buffer)),
+      ...clusterHandlers(this.cluster, o.manifest.id),
     };
     const impl: Record<string, Unary> = {};
     for (const [name, fn] of Object.entries(handlers)) {
       impl[name] = (call, cb) => {
         Promise.resolve()
-          .then(() => fn(call.request))
-          .then((res) => cb(null, res), (err: grpc.ServiceError) => cb(err.code !== undefined ? err : fail(grpc.status.UNKNOWN, String(err.message))));
+          .then(() => fn(call.request, call))
+          .then((res) => cb(null, res), (err: grpc.ServiceError | PlughostError) => cb(asServiceError(err)));
       };
     }
     return impl;

@@ -5,8 +5,9 @@
  */
 import { Readable } from 'node:stream';
 import { Errors } from '../errors';
+import { MemoryCluster } from '../protocol/cluster-contract';
 import { checkSha256, writeChunks } from '../store/bundle-chunks';
-import type { KvPage, KvSetOptions, PluginPatch, PluginRecord, Store, StoredBundle } from '../store/store';
+import type { JobClaimResult, KvPage, KvSetOptions, LockGrant, LockLease, PluginPatch, PluginRecord, Store, StoredBundle } from '../store/store';
 
 interface Entry {
   value: Buffer;
@@ -20,6 +21,7 @@ export class MemoryStore implements Store {
   private readonly plugins = new Map<string, PluginRecord>();
   private readonly kv = new Map<string, Map<string, Entry>>();
   private readonly bundles = new Map<string, { chunks: Buffer[]; size: number; signature: Buffer | null }>();
+  private readonly cluster = new MemoryCluster();
 
   async listPlugins(): Promise<PluginRecord[]> {
     return [...this.plugins.values()].map((r) => ({ ...r }));
@@ -80,6 +82,26 @@ export class MemoryStore implements Store {
     const n = [...this.space(pluginId).keys()].filter((k) => this.live(pluginId, k)).length;
     this.kv.delete(pluginId);
     return n;
+  }
+
+  async clusterNow(): Promise<number> {
+    return this.cluster.clusterNow();
+  }
+
+  async lockAcquire(pluginId: string, name: string, ttlMs: number): Promise<LockGrant> {
+    return this.cluster.lockAcquire(pluginId, name, ttlMs);
+  }
+
+  async lockRefresh(pluginId: string, name: string, token: number, ttlMs: number): Promise<LockLease> {
+    return this.cluster.lockRefresh(pluginId, name, token, ttlMs);
+  }
+
+  async lockRelease(pluginId: string, name: string, token: number): Promise<void> {
+    return this.cluster.lockRelease(pluginId, name, token);
+  }
+
+  async jobClaim(pluginId: string, name: string, period: number, everyMs: number, ttlMs: number): Promise<JobClaimResult> {
+    return this.cluster.jobClaim(pluginId, name, period, everyMs, ttlMs);
   }
 
   async sweepExpired(): Promise<number> {

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Errors, PlughostError } from '../errors';
 import { HOST_TOPIC_PREFIX, allowsCall, allowsInvoke, callPermission, isHostTopic } from '../manifest/permissions';
 import type { RunHookResponse } from '../gen/plughost/v1/RunHookResponse';
+import { clusterHandlers, type CallState } from '../protocol/cluster-contract';
 import { jsonBytes, parseJsonBytes } from '../protocol/contract';
 import type { LogLevel } from '../protocol/log-lines';
 import type { Store } from '../store/store';
@@ -31,7 +32,7 @@ export interface ApiHost {
   callPlugin(callerId: string, targetId: string, hook: string, payload: unknown): Promise<RunHookResponse>;
 }
 
-type Handler = (request: Record<string, unknown>) => Promise<object>;
+type Handler = (request: Record<string, unknown>, call: CallState) => Promise<object>;
 
 /** PlughostError statuses as gRPC codes, so a plugin in any language can tell them apart. */
 export function grpcCodeFor(err: unknown): grpc.status {
@@ -47,6 +48,7 @@ export function grpcCodeFor(err: unknown): grpc.status {
         return grpc.status.NOT_FOUND;
       case 409:
         return grpc.status.ABORTED;
+      case 412:
       case 502:
         return grpc.status.FAILED_PRECONDITION;
       case 503:
@@ -130,13 +132,14 @@ export function apiImplementation(host: ApiHost, plugin: PluginSupervisor): grpc
       const result = await (fn as (args: unknown, caller: { pluginId: string }) => unknown)(parseJson(req.payload, 'payload'), { pluginId: id });
       return { payload: jsonBytes(result) };
     },
+    ...clusterHandlers(store, id),
   };
 
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const [method, handler] of Object.entries(handlers)) {
     implementation[method] = (call: grpc.ServerUnaryCall<Record<string, unknown>, object>, callback: grpc.sendUnaryData<object>) => {
       const end = host.metrics.apiDuration.startTimer({ plugin: id, method });
-      handler(call.request).then(
+      handler(call.request, call).then(
         (reply) => {
           end({ outcome: 'ok' });
           callback(null, reply);

@@ -56,6 +56,29 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Version 4: 2 and 3 were taken by work landing beside this; gaps are skipped harmlessly.
+    version: 4,
+    description: 'cluster locks (leases with fencing tokens) and job tickets',
+    sql: `
+      -- Kept after release and expiry, so the fencing token never goes back.
+      CREATE TABLE plughost_locks (
+        plugin_id  text NOT NULL,
+        name       text NOT NULL,
+        token      bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        PRIMARY KEY (plugin_id, name)
+      );
+      CREATE TABLE plughost_job_tickets (
+        plugin_id  text NOT NULL,
+        name       text NOT NULL,
+        period     bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        PRIMARY KEY (plugin_id, name, period)
+      );
+      CREATE INDEX plughost_job_tickets_expires_at ON plughost_job_tickets (expires_at);
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

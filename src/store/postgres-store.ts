@@ -16,10 +16,12 @@ import type { Readable } from 'node:stream';
 import { Pool, type PoolClient } from 'pg';
 import { Errors, PlughostError, isError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
+import { checkClaimable, staleReason } from '../protocol/cluster-contract';
 import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
 import {
-  definedFields, type KvPage, type KvSetOptions, type PluginPatch, type PluginRecord, type PluginState, type Store, type StoredBundle,
+  definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
+  type PluginState, type Store, type StoredBundle,
 } from './store';
 
 export interface PostgresStoreOptions {
@@ -255,6 +257,61 @@ export class PostgresStore implements Store {
     return rowCount ?? 0;
   }
 
+  async clusterNow(): Promise<number> {
+    const { rows } = await this.query<{ now: string }>('clusterNow', `SELECT ${NOW_MS} AS now`);
+    return Number(rows[0].now);
+  }
+
+  async lockAcquire(pluginId: string, name: string, ttlMs: number): Promise<LockGrant> {
+    // One statement with one reading of the clock: racing acquirers queue on the row (or on the
+    // insert of a new name), and each re-checks the expiry it finds there, so exactly one takes a free lock.
+    const { rows } = await this.query<{ token: string; expires_at: string; now: string }>('lockAcquire',
+      `WITH t AS (SELECT ${NOW_MS} AS now)
+       INSERT INTO plughost_locks (plugin_id, name, token, expires_at) SELECT $1, $2, 1, t.now + $3::bigint FROM t
+       ON CONFLICT (plugin_id, name) DO UPDATE SET token = plughost_locks.token + 1, expires_at = excluded.expires_at
+       WHERE plughost_locks.expires_at <= (SELECT now FROM t)
+       RETURNING token, expires_at, (SELECT now FROM t) AS now`, [pluginId, name, ttlMs]);
+    if (rows[0]) return { acquired: true, token: Number(rows[0].token), expiresAt: Number(rows[0].expires_at), nowMs: Number(rows[0].now) };
+    const { row, now } = await this.lockRow('lockAcquire', pluginId, name);
+    return { acquired: false, token: 0, expiresAt: row?.expiresAt ?? now, nowMs: now };
+  }
+
+  async lockRefresh(pluginId: string, name: string, token: number, ttlMs: number): Promise<LockLease> {
+    const { rows } = await this.query<{ expires_at: string; now: string }>('lockRefresh',
+      `WITH t AS (SELECT ${NOW_MS} AS now)
+       UPDATE plughost_locks SET expires_at = t.now + $4::bigint FROM t
+       WHERE plugin_id = $1 AND name = $2 AND token = $3 AND expires_at > t.now
+       RETURNING expires_at, t.now AS now`, [pluginId, name, token, ttlMs]);
+    if (rows[0]) return { expiresAt: Number(rows[0].expires_at), nowMs: Number(rows[0].now) };
+    const { row, now } = await this.lockRow('lockRefresh', pluginId, name);
+    throw Errors.LOCK_TOKEN_STALE(pluginId, name, token, staleReason(row, token, now));
+  }
+
+  async lockRelease(pluginId: string, name: string, token: number): Promise<void> {
+    // expires_at 0 frees the lock and keeps the row, so the next token is still larger.
+    const { rowCount } = await this.query('lockRelease',
+      'UPDATE plughost_locks SET expires_at = 0 WHERE plugin_id = $1 AND name = $2 AND token = $3', [pluginId, name, token]);
+    if (rowCount === 1) return;
+    const { row, now } = await this.lockRow('lockRelease', pluginId, name);
+    throw Errors.LOCK_TOKEN_STALE(pluginId, name, token, staleReason(row, token, now));
+  }
+
+  async jobClaim(pluginId: string, name: string, period: number, everyMs: number, ttlMs: number): Promise<JobClaimResult> {
+    // The window check and the insert share one reading of the database clock; ON CONFLICT DO
+    // NOTHING lets exactly one of any number of racing claims insert the ticket.
+    const { rows } = await this.query<{ now: string; claimed: boolean }>('jobClaim',
+      `WITH t AS (SELECT ${NOW_MS} AS now),
+       ins AS (
+         INSERT INTO plughost_job_tickets (plugin_id, name, period, expires_at)
+         SELECT $1, $2, $3::bigint, GREATEST(t.now + $5::bigint, ($3::bigint + 2) * $4::bigint) FROM t
+         WHERE $3::bigint BETWEEN t.now / $4::bigint - 1 AND t.now / $4::bigint + 1
+         ON CONFLICT DO NOTHING RETURNING 1)
+       SELECT t.now, EXISTS (SELECT 1 FROM ins) AS claimed FROM t`, [pluginId, name, period, everyMs, ttlMs]);
+    const nowMs = Number(rows[0].now);
+    checkClaimable(pluginId, name, period, everyMs, nowMs);
+    return { claimed: rows[0].claimed, nowMs };
+  }
+
   /** Stops the sweep timer, releases the sole-host lock and closes the pool. A second call does nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -298,8 +355,18 @@ export class PostgresStore implements Store {
     await this.regaining;
   }
 
+  private async lockRow(method: string, pluginId: string, name: string): Promise<{ row: { token: number; expiresAt: number } | undefined; now: number }> {
+    const { rows } = await this.query<{ token: string | null; expires_at: string | null; now: string }>(method,
+      `SELECT l.token, l.expires_at, ${NOW_MS} AS now FROM (SELECT 1) one
+       LEFT JOIN plughost_locks l ON l.plugin_id = $1 AND l.name = $2`, [pluginId, name]);
+    const r = rows[0];
+    const row = r.token === null ? undefined : { token: Number(r.token), expiresAt: Number(r.expires_at) };
+    return { row, now: Number(r.now) };
+  }
+
   private async sweep(): Promise<number> {
-    let total = 0;
+    const tickets = await this.query('sweepExpired', `DELETE FROM plughost_job_tickets WHERE expires_at <= ${NOW_MS}`);
+    let total = tickets.rowCount ?? 0;
     for (;;) {
       // Batches keep each delete short, so a large sweep never holds many row locks for long.
       const { rowCount } = await this.query('sweepExpired',

@@ -9,10 +9,12 @@ import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { Errors, PlughostError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
+import { checkClaimable, staleReason, ticketExpiry } from '../protocol/cluster-contract';
 import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { migrate, schemaVersion, SCHEMA_VERSION } from './migrations';
 import {
-  definedFields, type KvPage, type KvSetOptions, type PluginPatch, type PluginRecord, type PluginState, type Store, type StoredBundle,
+  definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
+  type PluginState, type Store, type StoredBundle,
 } from './store';
 
 /**
@@ -110,6 +112,29 @@ function prepareStatements(db: Database.Database) {
     sweepBatch: db.prepare<{ now: number; batch: number }>(
       `DELETE FROM kv WHERE (plugin_id, key) IN
          (SELECT plugin_id, key FROM kv WHERE expires_at <= @now LIMIT @batch)`,
+    ),
+    sweepTickets: db.prepare<{ now: number }>('DELETE FROM job_tickets WHERE expires_at <= @now'),
+
+    // Take when free or expired; the row is never deleted, so token + 1 is above every earlier grant.
+    lockTake: db.prepare<{ pluginId: string; name: string; now: number; expiresAt: number }, { token: number; expires_at: number }>(
+      `INSERT INTO locks (plugin_id, name, token, expires_at) VALUES (@pluginId, @name, 1, @expiresAt)
+       ON CONFLICT (plugin_id, name) DO UPDATE SET token = locks.token + 1, expires_at = excluded.expires_at
+       WHERE locks.expires_at <= @now
+       RETURNING token, expires_at`,
+    ),
+    lockGet: db.prepare<{ pluginId: string; name: string }, { token: number; expires_at: number }>(
+      'SELECT token, expires_at FROM locks WHERE plugin_id = @pluginId AND name = @name',
+    ),
+    lockExtend: db.prepare<{ pluginId: string; name: string; token: number; now: number; expiresAt: number }>(
+      `UPDATE locks SET expires_at = @expiresAt
+       WHERE plugin_id = @pluginId AND name = @name AND token = @token AND expires_at > @now`,
+    ),
+    lockFree: db.prepare<{ pluginId: string; name: string; token: number }>(
+      'UPDATE locks SET expires_at = 0 WHERE plugin_id = @pluginId AND name = @name AND token = @token',
+    ),
+    ticketInsert: db.prepare<{ pluginId: string; name: string; period: number; expiresAt: number }>(
+      `INSERT INTO job_tickets (plugin_id, name, period, expires_at) VALUES (@pluginId, @name, @period, @expiresAt)
+       ON CONFLICT DO NOTHING`,
     ),
   };
 }
@@ -333,6 +358,42 @@ export class SqliteStore implements Store {
     return this.stmt.bundleCollect.run({ keep: JSON.stringify([...keep]) }).changes;
   }
 
+  async clusterNow(): Promise<number> {
+    this.assertOpen('clusterNow');
+    return this.now();
+  }
+
+  async lockAcquire(pluginId: string, name: string, ttlMs: number): Promise<LockGrant> {
+    this.assertOpen('lockAcquire');
+    const now = this.now();
+    const taken = this.stmt.lockTake.get({ pluginId, name, now, expiresAt: now + ttlMs });
+    if (taken) return { acquired: true, token: taken.token, expiresAt: taken.expires_at, nowMs: now };
+    const held = this.stmt.lockGet.get({ pluginId, name });
+    return { acquired: false, token: 0, expiresAt: held?.expires_at ?? now, nowMs: now };
+  }
+
+  async lockRefresh(pluginId: string, name: string, token: number, ttlMs: number): Promise<LockLease> {
+    this.assertOpen('lockRefresh');
+    const now = this.now();
+    const expiresAt = now + ttlMs;
+    if (this.stmt.lockExtend.run({ pluginId, name, token, now, expiresAt }).changes === 1) return { expiresAt, nowMs: now };
+    throw Errors.LOCK_TOKEN_STALE(pluginId, name, token, staleReason(this.lockRow(pluginId, name), token, now));
+  }
+
+  async lockRelease(pluginId: string, name: string, token: number): Promise<void> {
+    this.assertOpen('lockRelease');
+    if (this.stmt.lockFree.run({ pluginId, name, token }).changes === 1) return;
+    throw Errors.LOCK_TOKEN_STALE(pluginId, name, token, staleReason(this.lockRow(pluginId, name), token, this.now()));
+  }
+
+  async jobClaim(pluginId: string, name: string, period: number, everyMs: number, ttlMs: number): Promise<JobClaimResult> {
+    this.assertOpen('jobClaim');
+    const now = this.now();
+    checkClaimable(pluginId, name, period, everyMs, now);
+    const expiresAt = ticketExpiry(now, period, everyMs, ttlMs);
+    return { claimed: this.stmt.ticketInsert.run({ pluginId, name, period, expiresAt }).changes === 1, nowMs: now };
+  }
+
   /** Stops the sweep timer and closes the database. A second call does nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -341,9 +402,14 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 
+  private lockRow(pluginId: string, name: string): { token: number; expiresAt: number } | undefined {
+    const row = this.stmt.lockGet.get({ pluginId, name });
+    return row && { token: row.token, expiresAt: row.expires_at };
+  }
+
   private sweep(): number {
     const now = this.now();
-    let total = 0;
+    let total = this.stmt.sweepTickets.run({ now }).changes;
     for (;;) {
       const { changes } = this.stmt.sweepBatch.run({ now, batch: SWEEP_BATCH });
       total += changes;

@@ -5,6 +5,9 @@
  */
 import type { Readable } from 'node:stream';
 import type { Manifest, PluginConfig } from '../manifest';
+import type { JobClaimResult, LockGrant, LockLease } from '../protocol/cluster-contract';
+
+export type { JobClaimResult, LockGrant, LockLease };
 
 /** The states of design.md. Only `running` plugins receive calls. */
 export type PluginState = 'not_running' | 'starting' | 'running' | 'failed_to_start' | 'failed_to_stay_running' | 'stopping';
@@ -81,7 +84,7 @@ export interface Store {
   /** Live keys starting with `prefix`, in byte order, after `after` (exclusive), at most `limit`. */
   kvList(pluginId: string, prefix: string, limit: number, after?: string): Promise<KvPage>;
   kvDeleteAll(pluginId: string): Promise<number>;
-  /** Deletes expired values now; returns how many. */
+  /** Deletes expired values (and expired job tickets) now; returns how many. */
   sweepExpired(): Promise<number>;
 
   /**
@@ -100,6 +103,21 @@ export interface Store {
    * record is not committed yet). Returns how many bundles were deleted.
    */
   deleteUnreferencedBundles(keep?: Iterable<string>): Promise<number>;
+
+  /**
+   * Cluster primitives, scoped by plugin id (src/protocol/cluster-contract.ts
+   * has the rules). Every time is the store's own clock: the database's on
+   * PostgreSQL, so hosts sharing it agree whatever their own clocks say.
+   */
+  clusterNow(): Promise<number>;
+  /** Atomically takes the lock if it is free or its lease expired; the token grows with every grant of the name, never reused. */
+  lockAcquire(pluginId: string, name: string, ttlMs: number): Promise<LockGrant>;
+  /** Extends a live lease held with `token`; LOCK_TOKEN_STALE otherwise. */
+  lockRefresh(pluginId: string, name: string, token: number, ttlMs: number): Promise<LockLease>;
+  /** Frees the lock if `token` is its latest grant (expired or not); LOCK_TOKEN_STALE otherwise. */
+  lockRelease(pluginId: string, name: string, token: number): Promise<void>;
+  /** Inserts the ticket for (plugin, name, period) if absent; JOB_PERIOD_NOT_CURRENT outside the claimable window. */
+  jobClaim(pluginId: string, name: string, period: number, everyMs: number, ttlMs: number): Promise<JobClaimResult>;
 
   close(): Promise<void>;
 }

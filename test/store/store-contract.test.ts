@@ -60,7 +60,9 @@ function postgresHarness(): Harness {
     setup: async () => { db = await freshDatabase(); },
     teardown: async () => db.drop(),
     open: async () => PostgresStore.open({ url: db.url, sweepIntervalMs: 0, poolSize: 8 }),
-    reset: async () => { await adminQuery('TRUNCATE plughost_plugins, plughost_kv, plughost_bundles, plughost_bundle_chunks', [], db.name); },
+    reset: async () => {
+      await adminQuery('TRUNCATE plughost_plugins, plughost_kv, plughost_bundles, plughost_bundle_chunks, plughost_locks, plughost_job_tickets', [], db.name);
+    },
     corruptChunk: async (sha256, seq, data) => {
       await adminQuery('UPDATE plughost_bundle_chunks SET data = $3 WHERE sha256 = $1 AND seq = $2', [sha256, seq, data], db.name);
     },
@@ -562,6 +564,129 @@ describe.each(harnesses)('Store contract: $name', (h) => {
       // The chunks went with their bundles: putting a deleted bundle again works.
       await store.putBundle(sha256Of(y), y);
       expect((await readAll((await store.getBundle(sha256Of(y)))!.stream)).equals(y)).toBe(true);
+  describe('locks', () => {
+    const HOUR = 3_600_000;
+
+    /** Acquires `name` with a 1 ms lease and waits until that lease is over. */
+    async function expiredGrant(pluginId: string, name: string): Promise<number> {
+      const first = await store.lockAcquire(pluginId, name, 1);
+      expect(first.acquired).toBe(true);
+      await eventually('the 1 ms lease to end', async () => (await store.clusterNow()) > first.expiresAt);
+      return first.token;
+    }
+
+    it('a free lock is acquired with a token of 1 or more and an expiry ttl ahead on the store clock', async () => {
+      const before = await store.clusterNow();
+      const g = await store.lockAcquire('p1', 'leader', HOUR);
+      const after = await store.clusterNow();
+      expect(g.acquired).toBe(true);
+      expect(g.token).toBeGreaterThanOrEqual(1);
+      expect(g.nowMs).toBeGreaterThanOrEqual(before);
+      expect(g.nowMs).toBeLessThanOrEqual(after);
+      expect(g.expiresAt).toBe(g.nowMs + HOUR);
+    });
+
+    it('a held lock is not acquired, and the answer says when the holder lease ends', async () => {
+      const held = await store.lockAcquire('p1', 'leader', HOUR);
+      const again = await store.lockAcquire('p1', 'leader', HOUR);
+      expect(again).toEqual({ acquired: false, token: 0, expiresAt: held.expiresAt, nowMs: expect.any(Number) });
+    });
+
+    it('names are scoped per plugin: the same name of another plugin is a different lock', async () => {
+      expect((await store.lockAcquire('p1', 'leader', HOUR)).acquired).toBe(true);
+      expect((await store.lockAcquire('p2', 'leader', HOUR)).acquired).toBe(true);
+      expect((await store.lockAcquire('p2', 'leader', HOUR)).acquired).toBe(false);
+    });
+
+    it('after the lease expires the lock is acquired again with a larger token, and the old token is refused', async () => {
+      const old = await expiredGrant('p1', 'leader');
+      const next = await store.lockAcquire('p1', 'leader', HOUR);
+      expect(next.acquired).toBe(true);
+      expect(next.token).toBeGreaterThan(old);
+      for (const attempt of [store.lockRefresh('p1', 'leader', old, HOUR), store.lockRelease('p1', 'leader', old)]) {
+        const err = await rejected(attempt);
+        expect(err.code).toBe(Errors.LOCK_TOKEN_STALE.code);
+        expect(err.message).toContain('lock "leader" of plugin "p1": token');
+        expect(err.message).toContain(`is stale (the lock has since been granted with token ${next.token})`);
+      }
+      // The refusals changed nothing: the new holder still holds it.
+      expect((await store.lockAcquire('p1', 'leader', HOUR)).acquired).toBe(false);
+    });
+
+    it('refresh extends a live lease; an expired lease cannot be refreshed even by its own token', async () => {
+      const g = await store.lockAcquire('p1', 'leader', 60_000);
+      const r = await store.lockRefresh('p1', 'leader', g.token, HOUR);
+      expect(r.expiresAt).toBe(r.nowMs + HOUR);
+      expect(r.expiresAt).toBeGreaterThan(g.expiresAt);
+      const old = await expiredGrant('p1', 'short');
+      const err = await rejected(store.lockRefresh('p1', 'short', old, HOUR));
+      expect(err.code).toBe(Errors.LOCK_TOKEN_STALE.code);
+      expect(err.message).toMatch(/its lease expired \d+ ms ago/);
+    });
+
+    it('release frees the lock at once; the next token is still larger; a second release by the same token is harmless', async () => {
+      const g = await store.lockAcquire('p1', 'leader', HOUR);
+      await store.lockRelease('p1', 'leader', g.token);
+      await store.lockRelease('p1', 'leader', g.token);
+      const next = await store.lockAcquire('p1', 'leader', HOUR);
+      expect(next.acquired).toBe(true);
+      expect(next.token).toBeGreaterThan(g.token);
+    });
+
+    it('a token for a name never granted is refused', async () => {
+      const err = await rejected(store.lockRelease('p1', 'never', 7));
+      expect(err.message).toContain('lock "never" of plugin "p1": token 7 is stale (the lock has never been granted)');
+    });
+
+    it('20 concurrent acquires of a free lock, and of an expired one, have exactly one winner each time', async () => {
+      const race = () => Promise.all(Array.from({ length: 20 }, () => store.lockAcquire('p1', 'race', HOUR)));
+      const first = (await race()).filter((g) => g.acquired);
+      expect(first).toHaveLength(1);
+      await store.lockRelease('p1', 'race', first[0].token);
+      const second = (await race()).filter((g) => g.acquired);
+      expect(second).toHaveLength(1);
+      expect(second[0].token).toBe(first[0].token + 1);
+    });
+  });
+
+  describe('job tickets', () => {
+    const EVERY = 3_600_000;
+
+    it('exactly one of 20 concurrent claims of a period succeeds; later claims of it fail', async () => {
+      const period = Math.floor((await store.clusterNow()) / EVERY);
+      const claims = await Promise.all(Array.from({ length: 20 }, () => store.jobClaim('p1', 'digest', period, EVERY, 0)));
+      expect(claims.filter((c) => c.claimed)).toHaveLength(1);
+      expect((await store.jobClaim('p1', 'digest', period, EVERY, 0)).claimed).toBe(false);
+    });
+
+    it('the next period, another job name and another plugin are separate tickets', async () => {
+      const period = Math.floor((await store.clusterNow()) / EVERY);
+      expect((await store.jobClaim('p1', 'digest', period, EVERY, 0)).claimed).toBe(true);
+      expect((await store.jobClaim('p1', 'digest', period + 1, EVERY, 0)).claimed).toBe(true);
+      expect((await store.jobClaim('p1', 'other', period, EVERY, 0)).claimed).toBe(true);
+      expect((await store.jobClaim('p2', 'digest', period, EVERY, 0)).claimed).toBe(true);
+    });
+
+    it('a period further than one from the current one (store clock) is JOB_PERIOD_NOT_CURRENT and books nothing', async () => {
+      const now = await store.clusterNow();
+      const period = Math.floor(now / EVERY);
+      for (const far of [period + 3, period - 3]) {
+        const err = await rejected(store.jobClaim('p1', 'digest', far, EVERY, 0));
+        expect(err.code).toBe(Errors.JOB_PERIOD_NOT_CURRENT.code);
+        expect(err.message).toContain(`job "digest" of plugin "p1": period ${far} cannot be claimed`);
+      }
+      const claim = await store.jobClaim('p1', 'digest', period, EVERY, 0);
+      expect(claim.claimed).toBe(true);
+      expect(claim.nowMs).toBeGreaterThanOrEqual(now);
+    });
+
+    it('a ticket outlives a short ttl: the period cannot be claimed again after a sweep', async () => {
+      const every = 60_000;
+      const period = Math.floor((await store.clusterNow()) / every);
+      expect((await store.jobClaim('p1', 'tick', period, every, 1)).claimed).toBe(true);
+      await sleep(20);
+      await store.sweepExpired();
+      expect((await store.jobClaim('p1', 'tick', period, every, 1)).claimed).toBe(false);
     });
   });
 
@@ -585,6 +710,11 @@ describe.each(harnesses)('Store contract: $name', (h) => {
         ['putBundle', () => store.putBundle(sha256Of(b('x')), b('x'))],
         ['getBundle', () => store.getBundle(sha256Of(b('x')))],
         ['deleteUnreferencedBundles', () => store.deleteUnreferencedBundles()],
+        ['clusterNow', () => store.clusterNow()],
+        ['lockAcquire', () => store.lockAcquire('p1', 'l', 1000)],
+        ['lockRefresh', () => store.lockRefresh('p1', 'l', 1, 1000)],
+        ['lockRelease', () => store.lockRelease('p1', 'l', 1)],
+        ['jobClaim', () => store.jobClaim('p1', 'j', 0, 1000, 0)],
       ];
       for (const [method, call] of calls) {
         const err = await rejected(call());

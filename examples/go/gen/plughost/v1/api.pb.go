@@ -869,6 +869,469 @@ func (m *InvokeResponse) GetPayload() []byte {
 	return nil
 }
 
+type LockAcquireRequest struct {
+	// 1-200 bytes of UTF-8, no U+0000.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Lease length in milliseconds, 1-3600000.
+	TtlMs uint64 `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// How long to wait for a held lock to become free, 0-20000 ms; 0 tries once.
+	WaitMs               uint64   `protobuf:"varint,3,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	XXX_NoUnkeyedLiteral struct{} `json:"-"`
+	XXX_unrecognized     []byte   `json:"-"`
+	XXX_sizecache        int32    `json:"-"`
+}
+
+func (m *LockAcquireRequest) Reset()         { *m = LockAcquireRequest{} }
+func (m *LockAcquireRequest) String() string { return proto.CompactTextString(m) }
+func (*LockAcquireRequest) ProtoMessage()    {}
+func (*LockAcquireRequest) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{18}
+}
+
+func (m *LockAcquireRequest) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_LockAcquireRequest.Unmarshal(m, b)
+}
+func (m *LockAcquireRequest) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_LockAcquireRequest.Marshal(b, m, deterministic)
+}
+func (m *LockAcquireRequest) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_LockAcquireRequest.Merge(m, src)
+}
+func (m *LockAcquireRequest) XXX_Size() int {
+	return xxx_messageInfo_LockAcquireRequest.Size(m)
+}
+func (m *LockAcquireRequest) XXX_DiscardUnknown() {
+	xxx_messageInfo_LockAcquireRequest.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_LockAcquireRequest proto.InternalMessageInfo
+
+func (m *LockAcquireRequest) GetName() string {
+	if m != nil {
+		return m.Name
+	}
+	return ""
+}
+
+func (m *LockAcquireRequest) GetTtlMs() uint64 {
+	if m != nil {
+		return m.TtlMs
+	}
+	return 0
+}
+
+func (m *LockAcquireRequest) GetWaitMs() uint64 {
+	if m != nil {
+		return m.WaitMs
+	}
+	return 0
+}
+
+type LockAcquireResponse struct {
+	// False when the lock stayed held by another lease for all of wait_ms.
+	Acquired bool `protobuf:"varint,1,opt,name=acquired,proto3" json:"acquired,omitempty"`
+	// The fencing token of this grant (when acquired), strictly larger than
+	// every token this lock name was granted before.
+	Token uint64 `protobuf:"varint,2,opt,name=token,proto3" json:"token,omitempty"`
+	// When the lease ends unless refreshed (when acquired), or when the current
+	// holder's lease ends (when not), in ms since the epoch on the store's clock.
+	ExpiresAtMs uint64 `protobuf:"varint,3,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"`
+	// The store's clock when the answer was made.
+	NowMs                uint64   `protobuf:"varint,4,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	XXX_NoUnkeyedLiteral struct{} `json:"-"`
+	XXX_unrecognized     []byte   `json:"-"`
+	XXX_sizecache        int32    `json:"-"`
+}
+
+func (m *LockAcquireResponse) Reset()         { *m = LockAcquireResponse{} }
+func (m *LockAcquireResponse) String() string { return proto.CompactTextString(m) }
+func (*LockAcquireResponse) ProtoMessage()    {}
+func (*LockAcquireResponse) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{19}
+}
+
+func (m *LockAcquireResponse) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_LockAcquireResponse.Unmarshal(m, b)
+}
+func (m *LockAcquireResponse) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_LockAcquireResponse.Marshal(b, m, deterministic)
+}
+func (m *LockAcquireResponse) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_LockAcquireResponse.Merge(m, src)
+}
+func (m *LockAcquireResponse) XXX_Size() int {
+	return xxx_messageInfo_LockAcquireResponse.Size(m)
+}
+func (m *LockAcquireResponse) XXX_DiscardUnknown() {
+	xxx_messageInfo_LockAcquireResponse.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_LockAcquireResponse proto.InternalMessageInfo
+
+func (m *LockAcquireResponse) GetAcquired() bool {
+	if m != nil {
+		return m.Acquired
+	}
+	return false
+}
+
+func (m *LockAcquireResponse) GetToken() uint64 {
+	if m != nil {
+		return m.Token
+	}
+	return 0
+}
+
+func (m *LockAcquireResponse) GetExpiresAtMs() uint64 {
+	if m != nil {
+		return m.ExpiresAtMs
+	}
+	return 0
+}
+
+func (m *LockAcquireResponse) GetNowMs() uint64 {
+	if m != nil {
+		return m.NowMs
+	}
+	return 0
+}
+
+type LockRefreshRequest struct {
+	Name                 string   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Token                uint64   `protobuf:"varint,2,opt,name=token,proto3" json:"token,omitempty"`
+	TtlMs                uint64   `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	XXX_NoUnkeyedLiteral struct{} `json:"-"`
+	XXX_unrecognized     []byte   `json:"-"`
+	XXX_sizecache        int32    `json:"-"`
+}
+
+func (m *LockRefreshRequest) Reset()         { *m = LockRefreshRequest{} }
+func (m *LockRefreshRequest) String() string { return proto.CompactTextString(m) }
+func (*LockRefreshRequest) ProtoMessage()    {}
+func (*LockRefreshRequest) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{20}
+}
+
+func (m *LockRefreshRequest) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_LockRefreshRequest.Unmarshal(m, b)
+}
+func (m *LockRefreshRequest) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_LockRefreshRequest.Marshal(b, m, deterministic)
+}
+func (m *LockRefreshRequest) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_LockRefreshRequest.Merge(m, src)
+}
+func (m *LockRefreshRequest) XXX_Size() int {
+	return xxx_messageInfo_LockRefreshRequest.Size(m)
+}
+func (m *LockRefreshRequest) XXX_DiscardUnknown() {
+	xxx_messageInfo_LockRefreshRequest.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_LockRefreshRequest proto.InternalMessageInfo
+
+func (m *LockRefreshRequest) GetName() string {
+	if m != nil {
+		return m.Name
+	}
+	return ""
+}
+
+func (m *LockRefreshRequest) GetToken() uint64 {
+	if m != nil {
+		return m.Token
+	}
+	return 0
+}
+
+func (m *LockRefreshRequest) GetTtlMs() uint64 {
+	if m != nil {
+		return m.TtlMs
+	}
+	return 0
+}
+
+type LockRefreshResponse struct {
+	ExpiresAtMs          uint64   `protobuf:"varint,1,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"`
+	NowMs                uint64   `protobuf:"varint,2,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	XXX_NoUnkeyedLiteral struct{} `json:"-"`
+	XXX_unrecognized     []byte   `json:"-"`
+	XXX_sizecache        int32    `json:"-"`
+}
+
+func (m *LockRefreshResponse) Reset()         { *m = LockRefreshResponse{} }
+func (m *LockRefreshResponse) String() string { return proto.CompactTextString(m) }
+func (*LockRefreshResponse) ProtoMessage()    {}
+func (*LockRefreshResponse) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{21}
+}
+
+func (m *LockRefreshResponse) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_LockRefreshResponse.Unmarshal(m, b)
+}
+func (m *LockRefreshResponse) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_LockRefreshResponse.Marshal(b, m, deterministic)
+}
+func (m *LockRefreshResponse) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_LockRefreshResponse.Merge(m, src)
+}
+func (m *LockRefreshResponse) XXX_Size() int {
+	return xxx_messageInfo_LockRefreshResponse.Size(m)
+}
+func (m *LockRefreshResponse) XXX_DiscardUnknown() {
+	xxx_messageInfo_LockRefreshResponse.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_LockRefreshResponse proto.InternalMessageInfo
+
+func (m *LockRefreshResponse) GetExpiresAtMs() uint64 {
+	if m != nil {
+		return m.ExpiresAtMs
+	}
+	return 0
+}
+
+func (m *LockRefreshResponse) GetNowMs() uint64 {
+	if m != nil {
+		return m.NowMs
+	}
+	return 0
+}
+
+type LockReleaseRequest struct {
+	Name                 string   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Token                uint64   `protobuf:"varint,2,opt,name=token,proto3" json:"token,omitempty"`
+	XXX_NoUnkeyedLiteral struct{} `json:"-"`
+	XXX_unrecognized     []byte   `json:"-"`
+	XXX_sizecache        int32    `json:"-"`
+}
+
+func (m *LockReleaseRequest) Reset()         { *m = LockReleaseRequest{} }
+func (m *LockReleaseRequest) String() string { return proto.CompactTextString(m) }
+func (*LockReleaseRequest) ProtoMessage()    {}
+func (*LockReleaseRequest) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{22}
+}
+
+func (m *LockReleaseRequest) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_LockReleaseRequest.Unmarshal(m, b)
+}
+func (m *LockReleaseRequest) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_LockReleaseRequest.Marshal(b, m, deterministic)
+}
+func (m *LockReleaseRequest) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_LockReleaseRequest.Merge(m, src)
+}
+func (m *LockReleaseRequest) XXX_Size() int {
+	return xxx_messageInfo_LockReleaseRequest.Size(m)
+}
+func (m *LockReleaseRequest) XXX_DiscardUnknown() {
+	xxx_messageInfo_LockReleaseRequest.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_LockReleaseRequest proto.InternalMessageInfo
+
+func (m *LockReleaseRequest) GetName() string {
+	if m != nil {
+		return m.Name
+	}
+	return ""
+}
+
+func (m *LockReleaseRequest) GetToken() uint64 {
+	if m != nil {
+		return m.Token
+	}
+	return 0
+}
+
+type LockReleaseResponse struct {
+	XXX_NoUnkeyedLiteral struct{} `json:"-"`
+	XXX_unrecognized     []byte   `json:"-"`
+	XXX_sizecache        int32    `json:"-"`
+}
+
+func (m *LockReleaseResponse) Reset()         { *m = LockReleaseResponse{} }
+func (m *LockReleaseResponse) String() string { return proto.CompactTextString(m) }
+func (*LockReleaseResponse) ProtoMessage()    {}
+func (*LockReleaseResponse) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{23}
+}
+
+func (m *LockReleaseResponse) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_LockReleaseResponse.Unmarshal(m, b)
+}
+func (m *LockReleaseResponse) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_LockReleaseResponse.Marshal(b, m, deterministic)
+}
+func (m *LockReleaseResponse) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_LockReleaseResponse.Merge(m, src)
+}
+func (m *LockReleaseResponse) XXX_Size() int {
+	return xxx_messageInfo_LockReleaseResponse.Size(m)
+}
+func (m *LockReleaseResponse) XXX_DiscardUnknown() {
+	xxx_messageInfo_LockReleaseResponse.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_LockReleaseResponse proto.InternalMessageInfo
+
+type JobClaimRequest struct {
+	// 1-200 bytes of UTF-8, no U+0000.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// floor(now_ms / every_ms) for the period being claimed.
+	Period uint64 `protobuf:"varint,2,opt,name=period,proto3" json:"period,omitempty"`
+	// The job's period length, 10-604800000 ms (one week).
+	EveryMs uint64 `protobuf:"varint,3,opt,name=every_ms,json=everyMs,proto3" json:"every_ms,omitempty"`
+	// How long the ticket is kept; the host keeps it at least until the end of
+	// the period after this one, so a period can never be claimed twice.
+	TtlMs                uint64   `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	XXX_NoUnkeyedLiteral struct{} `json:"-"`
+	XXX_unrecognized     []byte   `json:"-"`
+	XXX_sizecache        int32    `json:"-"`
+}
+
+func (m *JobClaimRequest) Reset()         { *m = JobClaimRequest{} }
+func (m *JobClaimRequest) String() string { return proto.CompactTextString(m) }
+func (*JobClaimRequest) ProtoMessage()    {}
+func (*JobClaimRequest) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{24}
+}
+
+func (m *JobClaimRequest) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_JobClaimRequest.Unmarshal(m, b)
+}
+func (m *JobClaimRequest) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_JobClaimRequest.Marshal(b, m, deterministic)
+}
+func (m *JobClaimRequest) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_JobClaimRequest.Merge(m, src)
+}
+func (m *JobClaimRequest) XXX_Size() int {
+	return xxx_messageInfo_JobClaimRequest.Size(m)
+}
+func (m *JobClaimRequest) XXX_DiscardUnknown() {
+	xxx_messageInfo_JobClaimRequest.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_JobClaimRequest proto.InternalMessageInfo
+
+func (m *JobClaimRequest) GetName() string {
+	if m != nil {
+		return m.Name
+	}
+	return ""
+}
+
+func (m *JobClaimRequest) GetPeriod() uint64 {
+	if m != nil {
+		return m.Period
+	}
+	return 0
+}
+
+func (m *JobClaimRequest) GetEveryMs() uint64 {
+	if m != nil {
+		return m.EveryMs
+	}
+	return 0
+}
+
+func (m *JobClaimRequest) GetTtlMs() uint64 {
+	if m != nil {
+		return m.TtlMs
+	}
+	return 0
+}
+
+type JobClaimResponse struct {
+	// True for exactly one caller per (plugin, name, period).
+	Claimed              bool     `protobuf:"varint,1,opt,name=claimed,proto3" json:"claimed,omitempty"`
+	NowMs                uint64   `protobuf:"varint,2,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	XXX_NoUnkeyedLiteral struct{} `json:"-"`
+	XXX_unrecognized     []byte   `json:"-"`
+	XXX_sizecache        int32    `json:"-"`
+}
+
+func (m *JobClaimResponse) Reset()         { *m = JobClaimResponse{} }
+func (m *JobClaimResponse) String() string { return proto.CompactTextString(m) }
+func (*JobClaimResponse) ProtoMessage()    {}
+func (*JobClaimResponse) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{25}
+}
+
+func (m *JobClaimResponse) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_JobClaimResponse.Unmarshal(m, b)
+}
+func (m *JobClaimResponse) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_JobClaimResponse.Marshal(b, m, deterministic)
+}
+func (m *JobClaimResponse) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_JobClaimResponse.Merge(m, src)
+}
+func (m *JobClaimResponse) XXX_Size() int {
+	return xxx_messageInfo_JobClaimResponse.Size(m)
+}
+func (m *JobClaimResponse) XXX_DiscardUnknown() {
+	xxx_messageInfo_JobClaimResponse.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_JobClaimResponse proto.InternalMessageInfo
+
+func (m *JobClaimResponse) GetClaimed() bool {
+	if m != nil {
+		return m.Claimed
+	}
+	return false
+}
+
+func (m *JobClaimResponse) GetNowMs() uint64 {
+	if m != nil {
+		return m.NowMs
+	}
+	return 0
+}
+
+type ClusterTimeResponse struct {
+	// Milliseconds since the epoch on the store's clock.
+	NowMs                uint64   `protobuf:"varint,1,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	XXX_NoUnkeyedLiteral struct{} `json:"-"`
+	XXX_unrecognized     []byte   `json:"-"`
+	XXX_sizecache        int32    `json:"-"`
+}
+
+func (m *ClusterTimeResponse) Reset()         { *m = ClusterTimeResponse{} }
+func (m *ClusterTimeResponse) String() string { return proto.CompactTextString(m) }
+func (*ClusterTimeResponse) ProtoMessage()    {}
+func (*ClusterTimeResponse) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{26}
+}
+
+func (m *ClusterTimeResponse) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_ClusterTimeResponse.Unmarshal(m, b)
+}
+func (m *ClusterTimeResponse) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_ClusterTimeResponse.Marshal(b, m, deterministic)
+}
+func (m *ClusterTimeResponse) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_ClusterTimeResponse.Merge(m, src)
+}
+func (m *ClusterTimeResponse) XXX_Size() int {
+	return xxx_messageInfo_ClusterTimeResponse.Size(m)
+}
+func (m *ClusterTimeResponse) XXX_DiscardUnknown() {
+	xxx_messageInfo_ClusterTimeResponse.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_ClusterTimeResponse proto.InternalMessageInfo
+
+func (m *ClusterTimeResponse) GetNowMs() uint64 {
+	if m != nil {
+		return m.NowMs
+	}
+	return 0
+}
+
 func init() {
 	proto.RegisterType((*ConfigurationResponse)(nil), "plughost.v1.ConfigurationResponse")
 	proto.RegisterType((*SaveConfigurationRequest)(nil), "plughost.v1.SaveConfigurationRequest")
@@ -888,6 +1351,15 @@ func init() {
 	proto.RegisterType((*CallPluginRequest)(nil), "plughost.v1.CallPluginRequest")
 	proto.RegisterType((*InvokeRequest)(nil), "plughost.v1.InvokeRequest")
 	proto.RegisterType((*InvokeResponse)(nil), "plughost.v1.InvokeResponse")
+	proto.RegisterType((*LockAcquireRequest)(nil), "plughost.v1.LockAcquireRequest")
+	proto.RegisterType((*LockAcquireResponse)(nil), "plughost.v1.LockAcquireResponse")
+	proto.RegisterType((*LockRefreshRequest)(nil), "plughost.v1.LockRefreshRequest")
+	proto.RegisterType((*LockRefreshResponse)(nil), "plughost.v1.LockRefreshResponse")
+	proto.RegisterType((*LockReleaseRequest)(nil), "plughost.v1.LockReleaseRequest")
+	proto.RegisterType((*LockReleaseResponse)(nil), "plughost.v1.LockReleaseResponse")
+	proto.RegisterType((*JobClaimRequest)(nil), "plughost.v1.JobClaimRequest")
+	proto.RegisterType((*JobClaimResponse)(nil), "plughost.v1.JobClaimResponse")
+	proto.RegisterType((*ClusterTimeResponse)(nil), "plughost.v1.ClusterTimeResponse")
 }
 
 func init() {
@@ -895,58 +1367,75 @@ func init() {
 }
 
 var fileDescriptor_ae7e1b7bc5517829 = []byte{
-	// 807 bytes of a gzipped FileDescriptorProto
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0x8c, 0x56, 0xdf, 0x8f, 0xda, 0x46,
-	0x10, 0x16, 0xc7, 0x41, 0x60, 0x0e, 0x38, 0xb2, 0x97, 0x4b, 0x5c, 0xa7, 0x69, 0x91, 0xfb, 0xeb,
-	0x54, 0x55, 0xa0, 0xa4, 0x8f, 0x55, 0xab, 0xa0, 0xcb, 0xd5, 0xb9, 0x84, 0x54, 0xc8, 0x17, 0xdd,
-	0x63, 0x91, 0x0f, 0x06, 0xb0, 0x6c, 0xbc, 0x2e, 0xbb, 0xb6, 0x8e, 0xbc, 0xf7, 0xbf, 0xe9, 0x1f,
-	0x59, 0x79, 0xbd, 0x0b, 0xbb, 0x9c, 0x89, 0xf2, 0xe6, 0xf9, 0x76, 0xe6, 0x9b, 0x1f, 0xbb, 0xf3,
-	0xc9, 0x70, 0x9e, 0x44, 0xe9, 0x62, 0x49, 0x19, 0x1f, 0x64, 0x2f, 0x07, 0x7e, 0x12, 0xf4, 0x93,
-	0x35, 0xe5, 0x94, 0x9c, 0x28, 0xb8, 0x9f, 0xbd, 0xb4, 0x9f, 0xe9, 0x3e, 0x4b, 0x4a, 0x43, 0x56,
-	0x78, 0x39, 0xbf, 0xc3, 0xf9, 0x25, 0x8d, 0xe7, 0xc1, 0x22, 0x5d, 0xfb, 0x3c, 0xa0, 0xb1, 0x87,
-	0x2c, 0xa1, 0x31, 0x43, 0xf2, 0x3d, 0xb4, 0xa7, 0xfa, 0x81, 0x55, 0xe9, 0x55, 0x2e, 0x5a, 0x9e,
-	0x09, 0x3a, 0xaf, 0xc1, 0xba, 0xf1, 0x33, 0xdc, 0xa3, 0xf8, 0x27, 0x45, 0xc6, 0xbf, 0x90, 0xa1,
-	0x0f, 0xdd, 0x0f, 0x7e, 0x1c, 0xcc, 0x91, 0xf1, 0x6d, 0x6e, 0x1b, 0x1a, 0x2b, 0x89, 0xc9, 0xa0,
-	0xad, 0xed, 0x0c, 0xe0, 0xec, 0x2d, 0x65, 0xfc, 0x16, 0xd7, 0x4c, 0x2f, 0xd7, 0x82, 0x47, 0x59,
-	0x01, 0x89, 0x88, 0xa6, 0xa7, 0x4c, 0xe7, 0x23, 0xc0, 0x88, 0x2e, 0x54, 0x51, 0x4f, 0xa0, 0x16,
-	0x61, 0x86, 0x91, 0xf4, 0x2a, 0x8c, 0x3c, 0x7a, 0x85, 0x8c, 0xf9, 0x0b, 0xb4, 0x8e, 0x8a, 0x68,
-	0x69, 0x92, 0xa7, 0x50, 0x9f, 0x07, 0x18, 0xcd, 0x98, 0x55, 0x15, 0x85, 0x48, 0xcb, 0xf9, 0xaf,
-	0x02, 0xad, 0xf7, 0xb7, 0x37, 0xc8, 0x15, 0x71, 0x17, 0xaa, 0x21, 0x6e, 0x24, 0x6d, 0xfe, 0x99,
-	0xa7, 0xca, 0xfc, 0x28, 0x2d, 0x28, 0x5b, 0x5e, 0x61, 0x90, 0x73, 0xa8, 0x73, 0x1e, 0x4d, 0x56,
-	0x05, 0xe1, 0xb1, 0x57, 0xe3, 0x3c, 0xfa, 0xc0, 0xf2, 0x0a, 0xa6, 0x74, 0x95, 0xf8, 0x6b, 0xb4,
-	0x8e, 0x7b, 0x95, 0x8b, 0x86, 0xa7, 0xcc, 0x7c, 0x18, 0x78, 0x9f, 0xe0, 0x94, 0xe3, 0xcc, 0xaa,
-	0x15, 0xc3, 0x50, 0x36, 0xf9, 0x09, 0x4e, 0xd5, 0xf7, 0xc4, 0xbf, 0x63, 0x18, 0x73, 0xab, 0x2e,
-	0xa2, 0x3b, 0x0a, 0x1e, 0x0a, 0xd4, 0xf9, 0x16, 0xda, 0xb2, 0x5a, 0x39, 0xaf, 0x0e, 0x1c, 0xd1,
-	0x50, 0x54, 0xdb, 0xf0, 0x8e, 0x68, 0xe8, 0xf4, 0xf2, 0x76, 0xdc, 0xcf, 0xb4, 0xe3, 0xfc, 0x96,
-	0x53, 0xb8, 0x1a, 0xc5, 0x13, 0xa8, 0xcd, 0x69, 0x1a, 0xcf, 0x24, 0x4b, 0x61, 0x94, 0x77, 0xed,
-	0x7c, 0x07, 0xa7, 0xef, 0x6f, 0xdf, 0x60, 0x84, 0x1c, 0x0f, 0x67, 0xf8, 0x05, 0xba, 0x3b, 0xa7,
-	0xdd, 0xbd, 0xce, 0x04, 0xa2, 0xd2, 0x28, 0xd3, 0x99, 0xe6, 0xf5, 0x8c, 0x02, 0xb6, 0x2d, 0xf9,
-	0x29, 0xd4, 0x93, 0x35, 0xce, 0x83, 0x7b, 0xc9, 0x29, 0x2d, 0xf2, 0x1c, 0x9a, 0x89, 0xbf, 0xc0,
-	0x09, 0x0b, 0x3e, 0x15, 0x55, 0xb5, 0xbd, 0x46, 0x0e, 0xdc, 0x04, 0x9f, 0x90, 0xbc, 0x00, 0x10,
-	0x87, 0x9c, 0x86, 0x18, 0x8b, 0x2b, 0x69, 0x7a, 0xc2, 0xfd, 0x63, 0x0e, 0x38, 0x23, 0xe8, 0xa8,
-	0x24, 0xb2, 0x20, 0x02, 0xc7, 0x21, 0x6e, 0x98, 0x55, 0xe9, 0x55, 0x2f, 0x9a, 0x9e, 0xf8, 0x26,
-	0x3f, 0xc2, 0x69, 0x8c, 0xf7, 0x7c, 0xa2, 0x31, 0x15, 0xcf, 0xa8, 0x9d, 0xc3, 0xe3, 0x2d, 0xdb,
-	0x00, 0xce, 0x54, 0x83, 0xc3, 0x28, 0x3a, 0xd4, 0xe3, 0xf1, 0xae, 0xc7, 0x2b, 0x38, 0x1b, 0xa7,
-	0x77, 0x51, 0xc0, 0x96, 0x57, 0x19, 0xc6, 0x5c, 0x7b, 0xc4, 0x9c, 0x26, 0xc1, 0x54, 0x3d, 0x62,
-	0x61, 0xe4, 0x34, 0x89, 0xbf, 0x89, 0xa8, 0x3f, 0x93, 0xb3, 0x57, 0xa6, 0xf3, 0x37, 0x3c, 0xbe,
-	0xf4, 0xa3, 0x68, 0x1c, 0xa5, 0x8b, 0x60, 0xbb, 0x9e, 0xf9, 0x58, 0x04, 0x30, 0x09, 0x66, 0x92,
-	0xa8, 0x51, 0x00, 0xd7, 0xb3, 0xbc, 0xcb, 0x5c, 0x25, 0x64, 0x1b, 0xe2, 0x5b, 0xe7, 0xaf, 0x9a,
-	0xfc, 0x43, 0x68, 0x5f, 0xc7, 0x19, 0x0d, 0x51, 0xbb, 0x8a, 0x15, 0xf2, 0x25, 0x55, 0xc4, 0xd2,
-	0xfa, 0x4c, 0x89, 0x3f, 0x43, 0x47, 0x51, 0xec, 0xa6, 0xa2, 0x7c, 0x2b, 0x86, 0xef, 0xab, 0x7f,
-	0x1f, 0x41, 0x75, 0x38, 0xbe, 0x26, 0xef, 0xa0, 0xeb, 0x22, 0x37, 0xb4, 0x87, 0x90, 0xbe, 0x26,
-	0x7b, 0xfd, 0xab, 0x55, 0xc2, 0x37, 0xb6, 0x63, 0x60, 0xe5, 0x72, 0xf7, 0x17, 0x3c, 0x7e, 0x20,
-	0x64, 0xe4, 0x07, 0x23, 0xf0, 0x90, 0xd0, 0xd9, 0x25, 0x39, 0xc9, 0x6b, 0x38, 0x71, 0x91, 0x2b,
-	0x65, 0x2b, 0x2d, 0xeb, 0x85, 0x81, 0x3d, 0x10, 0xc1, 0x3f, 0xa1, 0xe3, 0x22, 0xd7, 0xb4, 0xae,
-	0x94, 0xa4, 0x67, 0x60, 0x65, 0xca, 0xf8, 0x0a, 0xaa, 0x23, 0xba, 0x20, 0xcf, 0x0c, 0xc7, 0x9d,
-	0x22, 0x96, 0x56, 0xff, 0x07, 0xd4, 0x84, 0x5c, 0x90, 0xaf, 0x8c, 0x43, 0x5d, 0xf0, 0x6c, 0xbb,
-	0xec, 0x48, 0xe6, 0x14, 0xf1, 0x6e, 0x49, 0xbc, 0x7b, 0x38, 0x5e, 0x97, 0x16, 0x17, 0x1a, 0x6a,
-	0x51, 0xc8, 0xd7, 0x7b, 0x7e, 0x86, 0x8a, 0xec, 0x0d, 0xf1, 0x81, 0x7c, 0x0c, 0xa1, 0x5e, 0xec,
-	0x2f, 0xd9, 0x4f, 0xa7, 0x29, 0x87, 0xfd, 0xbc, 0xf4, 0x4c, 0x52, 0x5c, 0xc2, 0x89, 0xb6, 0xb4,
-	0x5f, 0x70, 0x09, 0x65, 0x2b, 0xfe, 0x06, 0x5a, 0xfa, 0x22, 0x13, 0x33, 0xa2, 0x64, 0xc7, 0x4b,
-	0xaf, 0xe5, 0x1d, 0xc0, 0x6e, 0x8f, 0xc9, 0x37, 0xe6, 0xb3, 0xde, 0x5f, 0x70, 0xdb, 0x1c, 0x9c,
-	0x97, 0xc6, 0x6f, 0x29, 0x0d, 0xf5, 0xc9, 0x14, 0x0b, 0xb7, 0x37, 0x19, 0x63, 0x91, 0xf7, 0x26,
-	0x63, 0x6e, 0xe8, 0x5d, 0x5d, 0xfc, 0x42, 0xfc, 0xfa, 0x7f, 0x00, 0x00, 0x00, 0xff, 0xff, 0xe8,
-	0x4e, 0xb6, 0xa0, 0x81, 0x08, 0x00, 0x00,
+	// 1088 bytes of a gzipped FileDescriptorProto
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0x94, 0x57, 0x5f, 0x4f, 0x1b, 0x47,
+	0x10, 0x97, 0xb1, 0x31, 0x66, 0x8c, 0x81, 0x2c, 0x21, 0x38, 0x4e, 0xd3, 0xa0, 0xeb, 0x3f, 0x54,
+	0x45, 0xa0, 0xa4, 0x8f, 0x55, 0xa3, 0x58, 0x0e, 0x75, 0x20, 0x50, 0x59, 0x07, 0x45, 0x7d, 0xaa,
+	0x75, 0xd8, 0x63, 0x73, 0xf2, 0xf9, 0xf6, 0x72, 0xbb, 0x67, 0x20, 0x8f, 0x7d, 0xeb, 0x77, 0xe9,
+	0x87, 0xac, 0xf6, 0x76, 0xd7, 0xb7, 0x77, 0xac, 0x2d, 0xf2, 0x76, 0x33, 0x3b, 0xf3, 0x9b, 0x3f,
+	0x3b, 0x3b, 0x3f, 0x1d, 0xec, 0x46, 0x41, 0x32, 0xbe, 0xa1, 0x8c, 0x1f, 0xcd, 0xde, 0x1c, 0x79,
+	0x91, 0x7f, 0x18, 0xc5, 0x94, 0x53, 0x52, 0xd7, 0xea, 0xc3, 0xd9, 0x9b, 0xd6, 0x9e, 0x69, 0x73,
+	0x43, 0xe9, 0x84, 0x49, 0x2b, 0xe7, 0x37, 0xd8, 0xed, 0xd0, 0x70, 0xe4, 0x8f, 0x93, 0xd8, 0xe3,
+	0x3e, 0x0d, 0x5d, 0x64, 0x11, 0x0d, 0x19, 0x92, 0xef, 0xa1, 0x31, 0x30, 0x0f, 0x9a, 0xa5, 0xfd,
+	0xd2, 0xc1, 0x86, 0x9b, 0x57, 0x3a, 0xef, 0xa1, 0x79, 0xe1, 0xcd, 0xb0, 0x00, 0xf1, 0x39, 0x41,
+	0xc6, 0x1f, 0x89, 0x70, 0x08, 0xdb, 0xe7, 0x5e, 0xe8, 0x8f, 0x90, 0xf1, 0x79, 0xec, 0x16, 0xd4,
+	0xa6, 0x4a, 0xa7, 0x9c, 0xe6, 0xb2, 0x73, 0x04, 0x3b, 0x1f, 0x29, 0xe3, 0x57, 0x18, 0x33, 0x33,
+	0xdd, 0x26, 0xac, 0xcd, 0xa4, 0x2a, 0xf5, 0x58, 0x77, 0xb5, 0xe8, 0x5c, 0x02, 0x9c, 0xd1, 0xb1,
+	0x4e, 0xea, 0x29, 0xac, 0x06, 0x38, 0xc3, 0x40, 0x59, 0x49, 0x41, 0x78, 0x4f, 0x91, 0x31, 0x6f,
+	0x8c, 0xcd, 0x15, 0xe9, 0xad, 0x44, 0xf2, 0x0c, 0xaa, 0x23, 0x1f, 0x83, 0x21, 0x6b, 0x96, 0xd3,
+	0x44, 0x94, 0xe4, 0xfc, 0x57, 0x82, 0x8d, 0x4f, 0x57, 0x17, 0xc8, 0x35, 0xf0, 0x36, 0x94, 0x27,
+	0x78, 0xaf, 0x60, 0xc5, 0xa7, 0x08, 0x35, 0xf3, 0x82, 0x44, 0x42, 0x6e, 0xb8, 0x52, 0x20, 0xbb,
+	0x50, 0xe5, 0x3c, 0xe8, 0x4f, 0x25, 0x60, 0xc5, 0x5d, 0xe5, 0x3c, 0x38, 0x67, 0x22, 0x83, 0x01,
+	0x9d, 0x46, 0x5e, 0x8c, 0xcd, 0xca, 0x7e, 0xe9, 0xa0, 0xe6, 0x6a, 0x51, 0x34, 0x03, 0xef, 0x22,
+	0x1c, 0x70, 0x1c, 0x36, 0x57, 0x65, 0x33, 0xb4, 0x4c, 0x7e, 0x82, 0x2d, 0xfd, 0xdd, 0xf7, 0xae,
+	0x19, 0x86, 0xbc, 0x59, 0x4d, 0xbd, 0x37, 0xb5, 0xba, 0x9d, 0x6a, 0x9d, 0x57, 0xd0, 0x50, 0xd9,
+	0xaa, 0x7e, 0x6d, 0xc2, 0x0a, 0x9d, 0xa4, 0xd9, 0xd6, 0xdc, 0x15, 0x3a, 0x71, 0xf6, 0x45, 0x39,
+	0xdd, 0x25, 0xe5, 0x38, 0xbf, 0x0a, 0x88, 0xae, 0x01, 0xf1, 0x14, 0x56, 0x47, 0x34, 0x09, 0x87,
+	0x0a, 0x45, 0x0a, 0xf6, 0xaa, 0x9d, 0xef, 0x60, 0xeb, 0xd3, 0xd5, 0x07, 0x0c, 0x90, 0xe3, 0xe2,
+	0x08, 0xaf, 0x61, 0x3b, 0x33, 0xca, 0xee, 0x75, 0x98, 0x6a, 0x74, 0x18, 0x2d, 0x3a, 0x03, 0x91,
+	0xcf, 0x99, 0xcf, 0xe6, 0x29, 0x3f, 0x83, 0x6a, 0x14, 0xe3, 0xc8, 0xbf, 0x53, 0x98, 0x4a, 0x22,
+	0x2f, 0x60, 0x3d, 0xf2, 0xc6, 0xd8, 0x67, 0xfe, 0x17, 0x99, 0x55, 0xc3, 0xad, 0x09, 0xc5, 0x85,
+	0xff, 0x05, 0xc9, 0x4b, 0x80, 0xf4, 0x90, 0xd3, 0x09, 0x86, 0xe9, 0x95, 0xac, 0xbb, 0xa9, 0xf9,
+	0xa5, 0x50, 0x38, 0x67, 0xb0, 0xa9, 0x83, 0xa8, 0x84, 0x08, 0x54, 0x26, 0x78, 0xcf, 0x9a, 0xa5,
+	0xfd, 0xf2, 0xc1, 0xba, 0x9b, 0x7e, 0x93, 0x1f, 0x61, 0x2b, 0xc4, 0x3b, 0xde, 0x37, 0x90, 0xe4,
+	0x18, 0x35, 0x84, 0xba, 0x37, 0x47, 0x3b, 0x82, 0x1d, 0x5d, 0x60, 0x3b, 0x08, 0x16, 0xd5, 0x58,
+	0xc9, 0x6a, 0x3c, 0x86, 0x9d, 0x5e, 0x72, 0x1d, 0xf8, 0xec, 0xe6, 0x78, 0x86, 0x21, 0x37, 0x86,
+	0x98, 0xd3, 0xc8, 0x1f, 0xe8, 0x21, 0x4e, 0x05, 0x01, 0x13, 0x79, 0xf7, 0x01, 0xf5, 0x86, 0xaa,
+	0xf7, 0x5a, 0x74, 0xfe, 0x86, 0x27, 0x1d, 0x2f, 0x08, 0x7a, 0x41, 0x32, 0xf6, 0xe7, 0xcf, 0x53,
+	0xb4, 0x25, 0x55, 0xf4, 0xfd, 0xa1, 0x02, 0xaa, 0x49, 0xc5, 0xc9, 0x50, 0x54, 0x29, 0xb6, 0x84,
+	0x2a, 0x23, 0xfd, 0x36, 0xf1, 0xcb, 0x79, 0xfc, 0x36, 0x34, 0x4e, 0xc2, 0x19, 0x9d, 0xa0, 0x71,
+	0x15, 0x53, 0xe4, 0x37, 0x54, 0x03, 0x2b, 0x69, 0x49, 0x8a, 0x3f, 0xc3, 0xa6, 0x86, 0xc8, 0xba,
+	0xa2, 0x6d, 0x4b, 0x79, 0xdb, 0xbf, 0x80, 0x9c, 0xd1, 0xc1, 0xa4, 0x3d, 0xf8, 0x9c, 0xf8, 0xf1,
+	0x3c, 0x26, 0x81, 0x4a, 0xe8, 0x4d, 0x51, 0x45, 0x4c, 0xbf, 0x8d, 0xc7, 0xb6, 0x62, 0x3e, 0xb6,
+	0x3d, 0x58, 0xbb, 0xf5, 0x7c, 0x9e, 0x3d, 0xc2, 0xaa, 0x10, 0xcf, 0x99, 0xf3, 0x4f, 0x09, 0x76,
+	0x72, 0xd0, 0xd9, 0x42, 0xf2, 0xa4, 0x4a, 0x8f, 0xe1, 0x5c, 0x96, 0x97, 0xa1, 0xaf, 0x5c, 0x84,
+	0x10, 0x02, 0x71, 0xa0, 0x81, 0x77, 0x91, 0x1f, 0x23, 0xeb, 0x7b, 0x46, 0xa0, 0xba, 0x52, 0xb6,
+	0xf9, 0x39, 0x13, 0xd9, 0x85, 0xf4, 0x56, 0x1c, 0x56, 0xa4, 0x6b, 0x48, 0x6f, 0xcf, 0x99, 0xf3,
+	0xa7, 0x2c, 0xcf, 0xc5, 0x51, 0x8c, 0xec, 0x66, 0x59, 0x79, 0xf6, 0xd0, 0xf6, 0x0d, 0xe3, 0xf4,
+	0x64, 0x69, 0x73, 0x58, 0x55, 0xda, 0x83, 0x44, 0x4b, 0xcb, 0x12, 0x5d, 0x31, 0x13, 0x7d, 0xa7,
+	0x13, 0x0d, 0xd0, 0x63, 0xf8, 0xd5, 0x89, 0x3a, 0xbb, 0x3a, 0x23, 0xe5, 0x2f, 0x33, 0x72, 0x28,
+	0x6c, 0x9d, 0xd2, 0xeb, 0x4e, 0xe0, 0xf9, 0xd3, 0x65, 0x98, 0xe2, 0xb9, 0x63, 0xec, 0xd3, 0xa1,
+	0x02, 0x55, 0x12, 0x79, 0x0e, 0x35, 0x9c, 0x61, 0x7c, 0x9f, 0x35, 0x60, 0x2d, 0x95, 0x65, 0x1d,
+	0xaa, 0x33, 0x15, 0xb3, 0x33, 0x1d, 0xd8, 0xce, 0x02, 0x66, 0xd3, 0x37, 0x10, 0x8a, 0x6c, 0xef,
+	0x28, 0x71, 0x51, 0x33, 0x5e, 0xc3, 0x4e, 0x27, 0x48, 0x18, 0xc7, 0xf8, 0xd2, 0x9f, 0x66, 0x93,
+	0x93, 0x59, 0x97, 0x0c, 0xeb, 0xb7, 0xff, 0x02, 0x94, 0xdb, 0xbd, 0x13, 0x72, 0x0a, 0xdb, 0x5d,
+	0xe4, 0x39, 0xfa, 0x24, 0xe4, 0xd0, 0x60, 0xee, 0xc3, 0xe3, 0x69, 0xc4, 0xef, 0x5b, 0x4e, 0x4e,
+	0x67, 0x67, 0xec, 0x3f, 0xe0, 0xc9, 0x03, 0x2e, 0x26, 0x3f, 0xe4, 0x1c, 0x17, 0x71, 0x75, 0xcb,
+	0x12, 0x93, 0xbc, 0x87, 0x7a, 0x17, 0xb9, 0x26, 0x67, 0x6b, 0x5a, 0x2f, 0x73, 0xba, 0x07, 0x3c,
+	0xfe, 0x3b, 0x6c, 0x76, 0x91, 0x1b, 0x74, 0x6d, 0x05, 0xd9, 0xcf, 0xe9, 0x6c, 0xe4, 0xfe, 0x16,
+	0xca, 0x67, 0x74, 0x4c, 0xf6, 0x72, 0x86, 0x19, 0xa9, 0x5b, 0xb3, 0x7f, 0x07, 0xab, 0x29, 0xe3,
+	0x91, 0xe7, 0xb9, 0x43, 0x93, 0xb3, 0x5b, 0x2d, 0xdb, 0x91, 0x8a, 0x99, 0xfa, 0x77, 0x2d, 0xfe,
+	0xdd, 0xc5, 0xfe, 0x26, 0x3b, 0x76, 0xa1, 0xa6, 0x77, 0x3d, 0xf9, 0xa6, 0x60, 0x97, 0x23, 0xc2,
+	0x42, 0x13, 0x1f, 0x30, 0x60, 0x1b, 0xaa, 0x92, 0x82, 0x48, 0x31, 0x9c, 0x41, 0x7e, 0xad, 0x17,
+	0xd6, 0x33, 0x05, 0xd1, 0x81, 0xba, 0xc1, 0x3b, 0x8f, 0xb8, 0x04, 0x1b, 0x4b, 0x7d, 0x80, 0x0d,
+	0x93, 0x8b, 0x48, 0xde, 0xc3, 0x42, 0x53, 0xd6, 0x6b, 0x39, 0x05, 0xc8, 0xa8, 0x88, 0x7c, 0x9b,
+	0x1f, 0xeb, 0x22, 0x47, 0xb5, 0xf2, 0x8d, 0x73, 0x93, 0xf0, 0x23, 0xa5, 0x13, 0xb3, 0x33, 0x92,
+	0x33, 0x0a, 0x9d, 0xc9, 0x71, 0x51, 0xa1, 0x33, 0x05, 0x92, 0xe9, 0x41, 0xdd, 0xd8, 0xf7, 0xe4,
+	0x55, 0x61, 0xc2, 0x8a, 0x24, 0x53, 0x68, 0x93, 0x8d, 0x2a, 0x14, 0xa2, 0x5a, 0xb3, 0x16, 0xc4,
+	0xfc, 0x5e, 0xb7, 0x20, 0x16, 0x37, 0xf4, 0x1c, 0x31, 0x5d, 0x93, 0x56, 0x44, 0x73, 0x01, 0x5b,
+	0x11, 0x73, 0x1b, 0x56, 0xcc, 0xa6, 0x5e, 0x78, 0x85, 0xd9, 0x2c, 0x2c, 0xde, 0xc2, 0x6c, 0x3e,
+	0xd8, 0x92, 0x1d, 0xa8, 0x1b, 0x4b, 0xef, 0x11, 0x83, 0x65, 0x59, 0x91, 0xd7, 0xd5, 0xf4, 0x4f,
+	0xe4, 0x97, 0xff, 0x03, 0x00, 0x00, 0xff, 0xff, 0xc8, 0x84, 0x18, 0x44, 0xc8, 0x0c, 0x00, 0x00,
 }
 
 // Reference imports to suppress errors if they are not otherwise used.
@@ -998,6 +1487,30 @@ type APIClient interface {
 	// Calls one of the integrator's own API methods. Allowed only when the
 	// manifest lists the method name under "permissions".
 	Invoke(ctx context.Context, in *InvokeRequest, opts ...grpc.CallOption) (*InvokeResponse, error)
+	// Cluster primitives, scoped to this plugin like KV (two plugins using the
+	// same lock or job name never meet). Every time is the store's clock (the
+	// database's on PostgreSQL), so hosts whose clocks disagree still agree on
+	// who holds a lock and which period it is.
+	//
+	// Takes the lock `name` as a lease for ttl_ms if it is free or its lease
+	// expired, waiting up to wait_ms for that. The fencing token grows with
+	// every grant of this name and never goes back, so a resource the holder
+	// writes to can refuse a write carrying a token lower than one it has seen:
+	// a holder that stalled past its TTL cannot overwrite its successor's work.
+	LockAcquire(ctx context.Context, in *LockAcquireRequest, opts ...grpc.CallOption) (*LockAcquireResponse, error)
+	// Extends the lease to ttl_ms from now. FAILED_PRECONDITION when `token` is
+	// not the current holder's or the lease already expired: the lock is lost.
+	LockRefresh(ctx context.Context, in *LockRefreshRequest, opts ...grpc.CallOption) (*LockRefreshResponse, error)
+	// Frees the lock. FAILED_PRECONDITION when the lock was granted since with
+	// a newer token; releasing an expired lease of the latest token is allowed.
+	LockRelease(ctx context.Context, in *LockReleaseRequest, opts ...grpc.CallOption) (*LockReleaseResponse, error)
+	// Claims the run of job `name` for one period (period = floor(now_ms /
+	// every_ms) on the store's clock). Exactly one claim per (plugin, name,
+	// period) succeeds, across every host sharing the store. Only the current
+	// period, or one either side of it, may be claimed (FAILED_PRECONDITION).
+	JobClaim(ctx context.Context, in *JobClaimRequest, opts ...grpc.CallOption) (*JobClaimResponse, error)
+	// The store's clock, for aligning job timers to period boundaries.
+	ClusterTime(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ClusterTimeResponse, error)
 }
 
 type aPIClient struct {
@@ -1125,6 +1638,51 @@ func (c *aPIClient) Invoke(ctx context.Context, in *InvokeRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *aPIClient) LockAcquire(ctx context.Context, in *LockAcquireRequest, opts ...grpc.CallOption) (*LockAcquireResponse, error) {
+	out := new(LockAcquireResponse)
+	err := c.cc.Invoke(ctx, "/plughost.v1.API/LockAcquire", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *aPIClient) LockRefresh(ctx context.Context, in *LockRefreshRequest, opts ...grpc.CallOption) (*LockRefreshResponse, error) {
+	out := new(LockRefreshResponse)
+	err := c.cc.Invoke(ctx, "/plughost.v1.API/LockRefresh", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *aPIClient) LockRelease(ctx context.Context, in *LockReleaseRequest, opts ...grpc.CallOption) (*LockReleaseResponse, error) {
+	out := new(LockReleaseResponse)
+	err := c.cc.Invoke(ctx, "/plughost.v1.API/LockRelease", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *aPIClient) JobClaim(ctx context.Context, in *JobClaimRequest, opts ...grpc.CallOption) (*JobClaimResponse, error) {
+	out := new(JobClaimResponse)
+	err := c.cc.Invoke(ctx, "/plughost.v1.API/JobClaim", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *aPIClient) ClusterTime(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ClusterTimeResponse, error) {
+	out := new(ClusterTimeResponse)
+	err := c.cc.Invoke(ctx, "/plughost.v1.API/ClusterTime", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // APIServer is the server API for API service.
 type APIServer interface {
 	// This plugin's configuration as a JSON object, defaults applied, secrets included.
@@ -1164,6 +1722,30 @@ type APIServer interface {
 	// Calls one of the integrator's own API methods. Allowed only when the
 	// manifest lists the method name under "permissions".
 	Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error)
+	// Cluster primitives, scoped to this plugin like KV (two plugins using the
+	// same lock or job name never meet). Every time is the store's clock (the
+	// database's on PostgreSQL), so hosts whose clocks disagree still agree on
+	// who holds a lock and which period it is.
+	//
+	// Takes the lock `name` as a lease for ttl_ms if it is free or its lease
+	// expired, waiting up to wait_ms for that. The fencing token grows with
+	// every grant of this name and never goes back, so a resource the holder
+	// writes to can refuse a write carrying a token lower than one it has seen:
+	// a holder that stalled past its TTL cannot overwrite its successor's work.
+	LockAcquire(context.Context, *LockAcquireRequest) (*LockAcquireResponse, error)
+	// Extends the lease to ttl_ms from now. FAILED_PRECONDITION when `token` is
+	// not the current holder's or the lease already expired: the lock is lost.
+	LockRefresh(context.Context, *LockRefreshRequest) (*LockRefreshResponse, error)
+	// Frees the lock. FAILED_PRECONDITION when the lock was granted since with
+	// a newer token; releasing an expired lease of the latest token is allowed.
+	LockRelease(context.Context, *LockReleaseRequest) (*LockReleaseResponse, error)
+	// Claims the run of job `name` for one period (period = floor(now_ms /
+	// every_ms) on the store's clock). Exactly one claim per (plugin, name,
+	// period) succeeds, across every host sharing the store. Only the current
+	// period, or one either side of it, may be claimed (FAILED_PRECONDITION).
+	JobClaim(context.Context, *JobClaimRequest) (*JobClaimResponse, error)
+	// The store's clock, for aligning job timers to period boundaries.
+	ClusterTime(context.Context, *Empty) (*ClusterTimeResponse, error)
 }
 
 // UnimplementedAPIServer can be embedded to have forward compatible implementations.
@@ -1208,6 +1790,21 @@ func (*UnimplementedAPIServer) CallPlugin(ctx context.Context, req *CallPluginRe
 }
 func (*UnimplementedAPIServer) Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Invoke not implemented")
+}
+func (*UnimplementedAPIServer) LockAcquire(ctx context.Context, req *LockAcquireRequest) (*LockAcquireResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method LockAcquire not implemented")
+}
+func (*UnimplementedAPIServer) LockRefresh(ctx context.Context, req *LockRefreshRequest) (*LockRefreshResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method LockRefresh not implemented")
+}
+func (*UnimplementedAPIServer) LockRelease(ctx context.Context, req *LockReleaseRequest) (*LockReleaseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method LockRelease not implemented")
+}
+func (*UnimplementedAPIServer) JobClaim(ctx context.Context, req *JobClaimRequest) (*JobClaimResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method JobClaim not implemented")
+}
+func (*UnimplementedAPIServer) ClusterTime(ctx context.Context, req *Empty) (*ClusterTimeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ClusterTime not implemented")
 }
 
 func RegisterAPIServer(s *grpc.Server, srv APIServer) {
@@ -1448,6 +2045,96 @@ func _API_Invoke_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _API_LockAcquire_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LockAcquireRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(APIServer).LockAcquire(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/plughost.v1.API/LockAcquire",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(APIServer).LockAcquire(ctx, req.(*LockAcquireRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _API_LockRefresh_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LockRefreshRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(APIServer).LockRefresh(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/plughost.v1.API/LockRefresh",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(APIServer).LockRefresh(ctx, req.(*LockRefreshRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _API_LockRelease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LockReleaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(APIServer).LockRelease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/plughost.v1.API/LockRelease",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(APIServer).LockRelease(ctx, req.(*LockReleaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _API_JobClaim_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JobClaimRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(APIServer).JobClaim(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/plughost.v1.API/JobClaim",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(APIServer).JobClaim(ctx, req.(*JobClaimRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _API_ClusterTime_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(APIServer).ClusterTime(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/plughost.v1.API/ClusterTime",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(APIServer).ClusterTime(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _API_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "plughost.v1.API",
 	HandlerType: (*APIServer)(nil),
@@ -1503,6 +2190,26 @@ var _API_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Invoke",
 			Handler:    _API_Invoke_Handler,
+		},
+		{
+			MethodName: "LockAcquire",
+			Handler:    _API_LockAcquire_Handler,
+		},
+		{
+			MethodName: "LockRefresh",
+			Handler:    _API_LockRefresh_Handler,
+		},
+		{
+			MethodName: "LockRelease",
+			Handler:    _API_LockRelease_Handler,
+		},
+		{
+			MethodName: "JobClaim",
+			Handler:    _API_JobClaim_Handler,
+		},
+		{
+			MethodName: "ClusterTime",
+			Handler:    _API_ClusterTime_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -80,6 +80,31 @@ class APIStub(object):
                 request_serializer=plughost_dot_v1_dot_api__pb2.InvokeRequest.SerializeToString,
                 response_deserializer=plughost_dot_v1_dot_api__pb2.InvokeResponse.FromString,
                 )
+        self.LockAcquire = channel.unary_unary(
+                '/plughost.v1.API/LockAcquire',
+                request_serializer=plughost_dot_v1_dot_api__pb2.LockAcquireRequest.SerializeToString,
+                response_deserializer=plughost_dot_v1_dot_api__pb2.LockAcquireResponse.FromString,
+                )
+        self.LockRefresh = channel.unary_unary(
+                '/plughost.v1.API/LockRefresh',
+                request_serializer=plughost_dot_v1_dot_api__pb2.LockRefreshRequest.SerializeToString,
+                response_deserializer=plughost_dot_v1_dot_api__pb2.LockRefreshResponse.FromString,
+                )
+        self.LockRelease = channel.unary_unary(
+                '/plughost.v1.API/LockRelease',
+                request_serializer=plughost_dot_v1_dot_api__pb2.LockReleaseRequest.SerializeToString,
+                response_deserializer=plughost_dot_v1_dot_api__pb2.LockReleaseResponse.FromString,
+                )
+        self.JobClaim = channel.unary_unary(
+                '/plughost.v1.API/JobClaim',
+                request_serializer=plughost_dot_v1_dot_api__pb2.JobClaimRequest.SerializeToString,
+                response_deserializer=plughost_dot_v1_dot_api__pb2.JobClaimResponse.FromString,
+                )
+        self.ClusterTime = channel.unary_unary(
+                '/plughost.v1.API/ClusterTime',
+                request_serializer=plughost_dot_v1_dot_hooks__pb2.Empty.SerializeToString,
+                response_deserializer=plughost_dot_v1_dot_api__pb2.ClusterTimeResponse.FromString,
+                )
 
 
 class APIServicer(object):
@@ -187,6 +212,55 @@ class APIServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LockAcquire(self, request, context):
+        """Cluster primitives, scoped to this plugin like KV (two plugins using the
+        same lock or job name never meet). Every time is the store's clock (the
+        database's on PostgreSQL), so hosts whose clocks disagree still agree on
+        who holds a lock and which period it is.
+
+        Takes the lock `name` as a lease for ttl_ms if it is free or its lease
+        expired, waiting up to wait_ms for that. The fencing token grows with
+        every grant of this name and never goes back, so a resource the holder
+        writes to can refuse a write carrying a token lower than one it has seen:
+        a holder that stalled past its TTL cannot overwrite its successor's work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LockRefresh(self, request, context):
+        """Extends the lease to ttl_ms from now. FAILED_PRECONDITION when `token` is
+        not the current holder's or the lease already expired: the lock is lost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LockRelease(self, request, context):
+        """Frees the lock. FAILED_PRECONDITION when the lock was granted since with
+        a newer token; releasing an expired lease of the latest token is allowed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def JobClaim(self, request, context):
+        """Claims the run of job `name` for one period (period = floor(now_ms /
+        every_ms) on the store's clock). Exactly one claim per (plugin, name,
+        period) succeeds, across every host sharing the store. Only the current
+        period, or one either side of it, may be claimed (FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClusterTime(self, request, context):
+        """The store's clock, for aligning job timers to period boundaries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_APIServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -254,6 +328,31 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.Invoke,
                     request_deserializer=plughost_dot_v1_dot_api__pb2.InvokeRequest.FromString,
                     response_serializer=plughost_dot_v1_dot_api__pb2.InvokeResponse.SerializeToString,
+            ),
+            'LockAcquire': grpc.unary_unary_rpc_method_handler(
+                    servicer.LockAcquire,
+                    request_deserializer=plughost_dot_v1_dot_api__pb2.LockAcquireRequest.FromString,
+                    response_serializer=plughost_dot_v1_dot_api__pb2.LockAcquireResponse.SerializeToString,
+            ),
+            'LockRefresh': grpc.unary_unary_rpc_method_handler(
+                    servicer.LockRefresh,
+                    request_deserializer=plughost_dot_v1_dot_api__pb2.LockRefreshRequest.FromString,
+                    response_serializer=plughost_dot_v1_dot_api__pb2.LockRefreshResponse.SerializeToString,
+            ),
+            'LockRelease': grpc.unary_unary_rpc_method_handler(
+                    servicer.LockRelease,
+                    request_deserializer=plughost_dot_v1_dot_api__pb2.LockReleaseRequest.FromString,
+                    response_serializer=plughost_dot_v1_dot_api__pb2.LockReleaseResponse.SerializeToString,
+            ),
+            'JobClaim': grpc.unary_unary_rpc_method_handler(
+                    servicer.JobClaim,
+                    request_deserializer=plughost_dot_v1_dot_api__pb2.JobClaimRequest.FromString,
+                    response_serializer=plughost_dot_v1_dot_api__pb2.JobClaimResponse.SerializeToString,
+            ),
+            'ClusterTime': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClusterTime,
+                    request_deserializer=plughost_dot_v1_dot_hooks__pb2.Empty.FromString,
+                    response_serializer=plughost_dot_v1_dot_api__pb2.ClusterTimeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -483,5 +582,90 @@ class API(object):
         return grpc.experimental.unary_unary(request, target, '/plughost.v1.API/Invoke',
             plughost_dot_v1_dot_api__pb2.InvokeRequest.SerializeToString,
             plughost_dot_v1_dot_api__pb2.InvokeResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def LockAcquire(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/plughost.v1.API/LockAcquire',
+            plughost_dot_v1_dot_api__pb2.LockAcquireRequest.SerializeToString,
+            plughost_dot_v1_dot_api__pb2.LockAcquireResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def LockRefresh(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/plughost.v1.API/LockRefresh',
+            plughost_dot_v1_dot_api__pb2.LockRefreshRequest.SerializeToString,
+            plughost_dot_v1_dot_api__pb2.LockRefreshResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def LockRelease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/plughost.v1.API/LockRelease',
+            plughost_dot_v1_dot_api__pb2.LockReleaseRequest.SerializeToString,
+            plughost_dot_v1_dot_api__pb2.LockReleaseResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def JobClaim(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/plughost.v1.API/JobClaim',
+            plughost_dot_v1_dot_api__pb2.JobClaimRequest.SerializeToString,
+            plughost_dot_v1_dot_api__pb2.JobClaimResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ClusterTime(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/plughost.v1.API/ClusterTime',
+            plughost_dot_v1_dot_hooks__pb2.Empty.SerializeToString,
+            plughost_dot_v1_dot_api__pb2.ClusterTimeResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -1,5 +1,7 @@
 /** The store layer: the interface the runtime uses, the embedded SQLite implementation and PostgreSQL. */
-export type { Store, PluginRecord, PluginPatch, PluginState, KvSetOptions, KvPage } from './store';
+export type {
+  Store, PluginRecord, PluginPatch, PluginState, KvSetOptions, KvPage, NodeHeartbeat, NodeRecord, ObservedState, ObservedRecord,
+} from './store';
 export { SqliteStore, DEFAULT_SWEEP_INTERVAL_MS, BUSY_TIMEOUT_MS } from './sqlite-store';
 export type { SqliteStoreOptions, Durability } from './sqlite-store';
 export { MIGRATIONS, SCHEMA_VERSION } from './migrations';

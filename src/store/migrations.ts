@@ -57,6 +57,30 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX kv_expires_at ON kv (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 3,
+    description: 'nodes and per-node observed plugin state',
+    sql: `
+      CREATE TABLE nodes (
+        node_id      TEXT PRIMARY KEY NOT NULL,
+        version      TEXT NOT NULL,
+        started_at   INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+      );
+      -- No foreign keys, as for kv: deletePlugin removes a plugin's rows in its transaction,
+      -- and a node's first state write must not depend on its first heartbeat.
+      CREATE TABLE observed (
+        plugin_id  TEXT NOT NULL,
+        node_id    TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        last_error TEXT,
+        pid        INTEGER,
+        restarts   INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (plugin_id, node_id)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The schema version this code reads and writes. */

@@ -152,6 +152,10 @@ export const Errors = {
   BAD_API_REQUEST: define('BAD_API_REQUEST', 400, (field: string, expected: string) =>
     `API request field "${field}": expected ${expected}`),
   HOST_CLOSED: define('HOST_CLOSED', 503, () => 'the plugin host is closed'),
+  HOST_BAD_OPTION: define('HOST_BAD_OPTION', 400, (name: string, value: unknown, expected: string) =>
+    `plugin host option ${name} is ${JSON.stringify(value) ?? String(value)}; expected ${expected}`),
+  NODE_ID_INVALID: define('NODE_ID_INVALID', 400, (value: string, source: string, rule: string) =>
+    `node id ${quote(value, 80)} (from ${source}) is invalid: expected ${rule}`, (value: string, source: string) => ({ node_id: value.slice(0, 80), source })),
   // ---- server ----
   AUTH_MISSING: define('AUTH_MISSING', 401, () => 'missing admin token: send "Authorization: Bearer <token>"'),
   AUTH_WRONG: define('AUTH_WRONG', 403, () => 'the admin token is not valid'),

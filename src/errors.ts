@@ -162,6 +162,10 @@ export const Errors = {
     `lock ${quote(name)} of plugin ${JSON.stringify(pluginId)}: token ${token} is stale (${why}); the lease is lost, acquire the lock again`),
   JOB_PERIOD_NOT_CURRENT: define('JOB_PERIOD_NOT_CURRENT', 412, (pluginId: string, name: string, period: number, current: number) =>
     `job ${quote(name)} of plugin ${JSON.stringify(pluginId)}: period ${period} cannot be claimed; the current period by the store's clock is ${current} (only ${current - 1} to ${current + 1} may be claimed)`),
+  HOST_BAD_OPTION: define('HOST_BAD_OPTION', 400, (name: string, value: unknown, expected: string) =>
+    `plugin host option ${name} is ${JSON.stringify(value) ?? String(value)}; expected ${expected}`),
+  NODE_ID_INVALID: define('NODE_ID_INVALID', 400, (value: string, source: string, rule: string) =>
+    `node id ${quote(value, 80)} (from ${source}) is invalid: expected ${rule}`, (value: string, source: string) => ({ node_id: value.slice(0, 80), source })),
   // ---- server ----
   AUTH_MISSING: define('AUTH_MISSING', 401, () => 'missing admin token: send "Authorization: Bearer <token>"'),
   AUTH_WRONG: define('AUTH_WRONG', 403, () => 'the admin token is not valid'),

@@ -6,6 +6,6 @@ export { startServer, plughostRoutes, plughostServerOptions, type ServerOptions,
 export { MIN_ADMIN_TOKEN_LENGTH, AUTH_THROTTLE_DEFAULTS, DEFAULT_MAX_REDIRECTS, type AuthThrottleOptions, type UrlGuardOptions } from './server';
 export * from './manifest';
 export * from './bundle';
-export type { Store, PluginRecord, PluginState, KvSetOptions, KvPage, StoredBundle } from './store/store';
+export type { Store, PluginRecord, PluginState, KvSetOptions, KvPage, StoredBundle, NodeHeartbeat, NodeRecord, ObservedState, ObservedRecord } from './store/store';
 export { SqliteStore, PostgresStore } from './store';
 export { PlughostError, Errors, isError } from './errors';

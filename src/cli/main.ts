@@ -1,3 +1,4 @@
+import * as cluster from './commands/cluster';
 import * as conformance from './commands/conformance';
 import * as keygen from './commands/keygen';
 import * as manifest from './commands/manifest';
@@ -13,7 +14,7 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { pack, keygen, sign, verify, manifest, serve, plugin, conformance };
+const COMMANDS: Record<string, Command> = { pack, keygen, sign, verify, manifest, serve, plugin, cluster, conformance };
 
 function help(): string {
   const rows = [...Object.values(COMMANDS).map((c) => c.usage), 'plughost --help  this text'].map((u) => u.split(/\s{2,}/));

@@ -7,7 +7,10 @@ import { Readable } from 'node:stream';
 import { Errors } from '../errors';
 import { MemoryCluster } from '../protocol/cluster-contract';
 import { checkSha256, writeChunks } from '../store/bundle-chunks';
-import type { JobClaimResult, KvPage, KvSetOptions, LockGrant, LockLease, PluginPatch, PluginRecord, Store, StoredBundle } from '../store/store';
+import type {
+  JobClaimResult, KvPage, KvSetOptions, LockGrant, LockLease, NodeHeartbeat, NodeRecord, ObservedRecord, ObservedState, PluginPatch, PluginRecord,
+  Store, StoredBundle,
+} from '../store/store';
 
 interface Entry {
   value: Buffer;
@@ -22,6 +25,9 @@ export class MemoryStore implements Store {
   private readonly kv = new Map<string, Map<string, Entry>>();
   private readonly bundles = new Map<string, { chunks: Buffer[]; size: number; signature: Buffer | null }>();
   private readonly cluster = new MemoryCluster();
+  private readonly nodes = new Map<string, Omit<NodeRecord, 'heartbeatAgeMs'>>();
+  /** Keyed by plugin id, then node id. */
+  private readonly observed = new Map<string, Map<string, ObservedRecord>>();
 
   async listPlugins(): Promise<PluginRecord[]> {
     return [...this.plugins.values()].map((r) => ({ ...r }));
@@ -47,6 +53,26 @@ export class MemoryStore implements Store {
   async deletePlugin(id: string): Promise<void> {
     this.plugins.delete(id);
     this.kv.delete(id);
+    this.observed.delete(id);
+  }
+
+  async heartbeat(node: NodeHeartbeat): Promise<void> {
+    this.nodes.set(node.nodeId, { ...node, heartbeatAt: Date.now() });
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    const now = Date.now();
+    return [...this.nodes.values()].sort((a, b) => byteOrder(a.nodeId, b.nodeId)).map((n) => ({ ...n, heartbeatAgeMs: now - n.heartbeatAt }));
+  }
+
+  async putObserved(o: ObservedState): Promise<void> {
+    const rows = this.observed.get(o.pluginId) ?? new Map<string, ObservedRecord>();
+    rows.set(o.nodeId, { ...o, updatedAt: Date.now() });
+    this.observed.set(o.pluginId, rows);
+  }
+
+  async listObserved(pluginId: string): Promise<ObservedRecord[]> {
+    return [...(this.observed.get(pluginId)?.values() ?? [])].sort((a, b) => byteOrder(a.nodeId, b.nodeId)).map((r) => ({ ...r }));
   }
 
   async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {

@@ -1,2 +1,3 @@
-export { PluginHost, DEFAULTS } from './plugin-host';
+export { PluginHost, DEFAULTS, DEFAULT_HEARTBEAT_INTERVAL_MS } from './plugin-host';
+export { NODE_ID_PATTERN, NODE_ID_RULE } from './node-id';
 export type * from './types';

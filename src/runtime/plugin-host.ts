@@ -20,7 +20,7 @@ import { killMarkedWithPrefix } from '../protocol/process';
 import { DEFAULT_MAX_MESSAGE_BYTES, checkMaxMessageBytes } from '../protocol/limits';
 import { PostgresStore } from '../store/postgres-store';
 import { SqliteStore } from '../store/sqlite-store';
-import type { PluginRecord, Store } from '../store/store';
+import type { PluginRecord, PluginState, Store } from '../store/store';
 import { apiImplementation, type ApiHost } from './api-service';
 import { HookDispatcher, topicMatches } from './hook-dispatch';
 import { carryConfig, carryWarnings } from './config-carry';
@@ -29,9 +29,11 @@ import { RuntimeMetrics } from './metrics';
 import { PluginLocks } from './plugin-locks';
 import { packageVersion } from './package-version';
 import { destroyLeftoverCgroups } from './cgroup';
+import { resolveNodeId } from './node-id';
 import { PluginSupervisor, errorMessage, type SupervisorHost } from './supervisor';
 import type {
   ApiMethods,
+  ClusterInfo,
   FilterResult,
   HookCallContext,
   HookMap,
@@ -39,6 +41,7 @@ import type {
   InstallResult,
   NotifyOutcome,
   PluginConfig,
+  PluginDetail,
   PluginHostOptions,
   PluginInfo,
   PluginLogEntry,
@@ -68,6 +71,9 @@ export const DEFAULTS: RuntimeDefaults = {
   pidsLimit: 1024,
 };
 
+/** How often a host tells the store it is alive, unless `heartbeatIntervalMs` says otherwise. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
+
 /** Events: 'state' (StateChange), 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' ({topic, payload, source}), 'log' (PluginLogEntry). */
 export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiMethods> extends EventEmitter {
   readonly metrics = new RuntimeMetrics();
@@ -76,6 +82,10 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   readonly logger: pino.Logger;
   /** Derived from the data dir: every plugin process of a host on this data dir carries it. */
   readonly instancePrefix: string;
+  /** This host's name in the store's nodes and observed states; stable across restarts. */
+  readonly nodeId: string;
+  /** When this host opened, ms since the epoch. */
+  readonly startedAt = Date.now();
 
   private readonly supervisors = new Map<string, PluginSupervisor>();
   private readonly locks = new PluginLocks();
@@ -86,13 +96,19 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   /** SHA-256 of bundles stored by installs whose record is not committed yet (one entry per install): GC keeps them. */
   private readonly bundlesInFlight: string[] = [];
   private closed = false;
+  private readonly heartbeatIntervalMs: number;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly options: PluginHostOptions<A>,
     private readonly store: Store,
     private readonly installer: BundleInstaller,
+    nodeId: string,
   ) {
     super();
+    this.nodeId = nodeId;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.dataDir = options.dataDir;
     this.instancePrefix = `ph${crypto.createHash('sha256').update(options.dataDir).digest('hex').slice(0, 16)}`;
     this.hostVersion = options.hostVersion ?? packageVersion();
@@ -107,11 +123,17 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     // Plugins run with their own folder as cwd: every path handed to them must be absolute.
     const options = { ...given, dataDir: path.resolve(given.dataDir) };
     fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    const interval = options.heartbeatIntervalMs;
+    if (interval !== undefined && !(Number.isFinite(interval) && interval >= 1)) {
+      throw Errors.HOST_BAD_OPTION('heartbeatIntervalMs', interval, 'a number of milliseconds, 1 or more');
+    }
+    const nodeId = resolveNodeId(options.dataDir, options.nodeId);
     const installer = new BundleInstaller(options.dataDir, { trustedKeys: options.trustedKeys ?? [], requireSignature: options.requireSignature ?? false }, options.bundleLimits);
     installer.prepare();
     const store = options.store
       ?? (options.database ? await PostgresStore.open({ url: options.database }) : SqliteStore.open({ file: path.join(options.dataDir, 'plughost.db'), durability: options.durability }));
-    const host = new PluginHost<H, A>(options, store, installer);
+    const host = new PluginHost<H, A>(options, store, installer, nodeId);
+    await host.heartbeat();
     // A host that died without stopping its plugins may have left their children running.
     const killed = killMarkedWithPrefix(host.instancePrefix);
     if (killed > 0) host.logger.warn({ processes: killed }, 'killed processes left by plugins of an earlier run of this host');
@@ -121,6 +143,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     if (options.startPlugins !== false) {
       await Promise.all([...host.supervisors.values()].filter((s) => s.record.enabled && !unplaced.has(s.id)).map((s) => host.startQuietly(s)));
     }
+    host.scheduleHeartbeat();
     return host;
   }
 
@@ -250,6 +273,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     await this.locks.exclusive(id, 'remove', async () => {
       const sup = this.supervisor(id);
       await sup.stop();
+      // The stop's observed-state writes land first, so none recreates a row after the delete.
+      await this.writes;
       await this.store.deletePlugin(id);
       await this.installer.remove(id);
       await this.collectBundles();
@@ -265,6 +290,27 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
 
   async get(id: string): Promise<PluginInfo> {
     return this.info(this.supervisor(id));
+  }
+
+  /**
+   * The plugin with every node's observed state. `state` and `lastError` are this node's
+   * observed row (the supervisor's own view until the row is written).
+   */
+  async describe(id: string): Promise<PluginDetail> {
+    const sup = this.supervisor(id);
+    // This node's own state writes first, so an answer never lags what this host just did.
+    await this.writes;
+    const nodes = (await this.store.listObserved(id)).map(({ nodeId, state, lastError, updatedAt }) => ({ nodeId, state, lastError, updatedAt }));
+    const own = nodes.find((n) => n.nodeId === this.nodeId);
+    const info = this.info(sup);
+    return { ...info, state: own?.state ?? info.state, lastError: own ? own.lastError : info.lastError, nodes };
+  }
+
+  /** This node and every node that has heartbeated into the store, with how long ago (the store's clock). */
+  async cluster(): Promise<ClusterInfo> {
+    this.assertOpen();
+    const nodes = await this.store.listNodes();
+    return { nodeId: this.nodeId, nodes: nodes.map(({ nodeId, version, startedAt, heartbeatAgeMs }) => ({ nodeId, version, startedAt, heartbeatAgeMs })) };
   }
 
   /** The configuration; secrets masked unless `reveal` is set. */
@@ -353,7 +399,9 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.heartbeatTimer);
     await Promise.all([...this.supervisors.values()].map((s) => s.stop().catch(() => undefined)));
+    await this.beating;
     await this.writes;
     await this.store.close();
     this.removeAllListeners();
@@ -383,6 +431,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     const sup = new PluginSupervisor(host, record, generation);
     this.supervisors.set(record.id, sup);
     this.metrics.setState(record.id, record.state);
+    this.observe(sup, record.state, record.lastError);
     return sup;
   }
 
@@ -405,7 +454,11 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
 
   private onStateChange(change: StateChange): void {
     this.metrics.setState(change.pluginId, change.state);
-    if (this.supervisors.has(change.pluginId)) this.persistInBackground(change.pluginId, { state: change.state, lastError: change.lastError });
+    const sup = this.supervisors.get(change.pluginId);
+    if (sup) {
+      this.persistInBackground(change.pluginId, { state: change.state, lastError: change.lastError });
+      this.observe(sup, change.state, change.lastError);
+    }
     const { pluginId, from, state, reason, lastError, generation } = change;
     this.logger.info({ plugin_id: pluginId, from, to: state, reason, last_error: lastError ?? undefined, generation }, `plugin ${state}`);
     this.emit('state', change);
@@ -457,6 +510,33 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       (deleted) => { if (deleted > 0) this.logger.info({ bundles: deleted }, 'deleted stored bundles no plugin uses'); },
       (err) => this.logger.warn({ err: errorMessage(err) }, 'could not delete unused stored bundles'),
     );
+  }
+
+  /**
+   * Queues this node's observed row of the plugin, as of now (pid and restarts included),
+   * behind the other writes; skipped once the supervisor is gone (removed or replaced).
+   */
+  private observe(sup: PluginSupervisor, state: PluginState, lastError: string | null): void {
+    const row = { pluginId: sup.id, nodeId: this.nodeId, state, lastError, pid: sup.pid ?? null, restarts: sup.restarts };
+    const write = this.writes.then(() => (this.supervisors.get(sup.id) === sup ? this.store.putObserved(row) : undefined));
+    this.writes = write.catch((err) => this.logger.error({ plugin_id: sup.id, err: errorMessage(err) }, 'could not write observed plugin state'));
+  }
+
+  /** One heartbeat; a failure is logged and the next one tries again. */
+  private heartbeat(): Promise<void> {
+    this.beating = this.store.heartbeat({ nodeId: this.nodeId, version: this.hostVersion, startedAt: this.startedAt }).catch((err) => {
+      if (!this.closed) this.logger.warn({ node_id: this.nodeId, err: errorMessage(err) }, 'heartbeat failed');
+    });
+    return this.beating;
+  }
+
+  /** The next heartbeat after the last one finished, so a slow store never piles them up. */
+  private scheduleHeartbeat(): void {
+    if (this.closed) return;
+    this.heartbeatTimer = setTimeout(() => {
+      void this.heartbeat().then(() => this.scheduleHeartbeat());
+    }, this.heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
   }
 
   private async startQuietly(sup: PluginSupervisor): Promise<void> {

@@ -100,6 +100,13 @@ export interface PluginHostOptions<A extends ApiMethods = ApiMethods> {
   bundleLimits?: Partial<BundleLimits>;
   /** Start enabled plugins during open (default true); open waits for them. */
   startPlugins?: boolean;
+  /**
+   * This host's node id (see NODE_ID_RULE). Default: the one kept in `<dataDir>/node-id`,
+   * generated (`node-<8 hex>`) on the first open.
+   */
+  nodeId?: string;
+  /** How often the host writes its heartbeat to the store. Default 5 s. */
+  heartbeatIntervalMs?: number;
 }
 
 /** A plugin as `list()` and `get()` show it. */
@@ -122,6 +129,34 @@ export interface PluginInfo {
   /** The plugin process id while it runs. */
   pid?: number;
   manifest: Manifest;
+}
+
+/** What one node last saw of a plugin. */
+export interface PluginNodeState {
+  nodeId: string;
+  state: PluginState;
+  lastError: string | null;
+  /** When that node last wrote it, ms since the epoch (the store's clock). */
+  updatedAt: number;
+}
+
+/** A plugin with every node's observed state; `state` and `lastError` are this node's. */
+export interface PluginDetail extends PluginInfo {
+  nodes: PluginNodeState[];
+}
+
+/** The nodes sharing this host's store. */
+export interface ClusterInfo {
+  /** This host's node id. */
+  nodeId: string;
+  nodes: Array<{
+    nodeId: string;
+    version: string;
+    /** When that node's host opened, ms since the epoch (its own clock). */
+    startedAt: number;
+    /** Time since its last heartbeat, on the store's clock. */
+    heartbeatAgeMs: number;
+  }>;
 }
 
 export interface InstallOptions {

@@ -1,6 +1,6 @@
 /**
  * The admin REST API (under /api/v1 by default): install, list, enable,
- * disable, remove, configure, and read the logs of plugins. Every route needs
+ * disable, remove, configure, and read the logs of plugins; list the nodes. Every route needs
  * the admin token; every error is the catalog's JSON shape.
  */
 import * as path from 'node:path';
@@ -12,7 +12,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Errors, PlughostError } from '../errors';
 import type { PluginHost } from '../runtime';
 import type { AdminAuthenticator } from './auth';
-import { ConfigSchema, IdParams, InstalledSchema, LogRecordSchema, PluginSchema, responses } from './schemas';
+import { ClusterSchema, ConfigSchema, IdParams, InstalledSchema, LogRecordSchema, PluginDetailSchema, PluginSchema, responses } from './schemas';
 import { requestTempDir, saveStream } from './upload';
 import { download } from './url-download';
 import type { UrlGuard } from './url-guard';
@@ -86,7 +86,9 @@ export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutes
   });
 
   app.get('/plugins', { schema: { summary: 'List plugins', response: responses({ 200: Type.Array(PluginSchema) }) } }, async () => host.list());
-  app.get('/plugins/:id', { schema: { summary: 'One plugin', params: IdParams, response: PLUGIN } }, async (request) => host.get(request.params.id));
+  app.get('/plugins/:id', {
+    schema: { summary: "One plugin, with each node's observed state", params: IdParams, response: responses({ 200: PluginDetailSchema }) },
+  }, async (request) => host.describe(request.params.id));
   app.post('/plugins/:id/enable', { schema: { summary: 'Enable (start) a plugin', params: IdParams, response: PLUGIN } }, async (request) => host.enable(request.params.id));
   app.post('/plugins/:id/disable', { schema: { summary: 'Disable (stop) a plugin', params: IdParams, response: PLUGIN } }, async (request) => host.disable(request.params.id));
   app.delete('/plugins/:id', {
@@ -101,6 +103,9 @@ export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutes
   app.put('/plugins/:id/config', {
     schema: { summary: 'Replace the configuration (validated against the settings schema); answers it, secrets masked', params: IdParams, body: ConfigSchema, response: CONFIG },
   }, async (request) => host.setConfig(request.params.id, request.body));
+  app.get('/cluster', {
+    schema: { summary: 'This node and every node sharing its database, with heartbeat ages', response: responses({ 200: ClusterSchema }) },
+  }, async () => host.cluster());
   app.get('/plugins/:id/logs', {
     schema: {
       summary: 'Recent log records, oldest first',

@@ -35,13 +35,15 @@ export const ErrorSchema = Type.Object(
   { description: 'Every error answer' },
 );
 
+const PluginStateSchema = StringEnum(['not_running', 'starting', 'running', 'failed_to_start', 'failed_to_stay_running', 'stopping']);
+
 export const PluginSchema = Type.Object({
   id: PluginIdSchema,
   name: Type.String(),
   version: Type.String(),
   description: Type.Optional(Type.String()),
   enabled: Type.Boolean(),
-  state: StringEnum(['not_running', 'starting', 'running', 'failed_to_start', 'failed_to_stay_running', 'stopping']),
+  state: PluginStateSchema,
   lastError: Type.Union([Type.String(), Type.Null()]),
   permissions: Type.Array(Type.String()),
   hooks: Type.Array(Type.String(), { description: 'Hooks the running plugin implements' }),
@@ -59,6 +61,29 @@ export const InstalledSchema = Type.Composite([
   PluginSchema,
   Type.Object({ warnings: Type.Optional(Type.Array(Type.String(), { description: 'What the install changed that the caller should know' })) }),
 ]);
+
+export const PluginNodeStateSchema = Type.Object({
+  nodeId: Type.String(),
+  state: PluginStateSchema,
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  updatedAt: Type.Integer({ description: 'When that node last reported, milliseconds since the epoch (the database clock)' }),
+}, { description: 'What one node observes of the plugin' });
+
+/** One plugin with every node's view; `state` and `lastError` are the answering node's. */
+export const PluginDetailSchema = Type.Composite([
+  PluginSchema,
+  Type.Object({ nodes: Type.Array(PluginNodeStateSchema, { description: 'Every node that has run or seen the plugin, by node id' }) }),
+]);
+
+export const ClusterSchema = Type.Object({
+  nodeId: Type.String({ description: 'The node that answered' }),
+  nodes: Type.Array(Type.Object({
+    nodeId: Type.String(),
+    version: Type.String({ description: "The node's plughost version" }),
+    startedAt: Type.Integer({ description: 'When the node started, milliseconds since the epoch (its own clock)' }),
+    heartbeatAgeMs: Type.Integer({ description: 'Time since its last heartbeat, by the database clock' }),
+  }), { description: 'Every node that has heartbeated into this database, by node id' }),
+});
 
 export const ConfigSchema = Open('Setting key to value; secrets masked');
 

@@ -1,5 +1,8 @@
 /** The store layer: the interface the runtime uses, the embedded SQLite implementation and PostgreSQL. */
-export type { Store, PluginRecord, PluginPatch, PluginState, KvSetOptions, KvPage, StoredBundle } from './store';
+export type {
+  Store, PluginRecord, PluginPatch, PluginState, KvSetOptions, KvPage, NodeHeartbeat, NodeRecord, ObservedState, ObservedRecord,
+} from './store';
+export type { StoredBundle } from './store';
 export { BUNDLE_CHUNK_BYTES } from './store';
 export { SqliteStore, DEFAULT_SWEEP_INTERVAL_MS, BUSY_TIMEOUT_MS } from './sqlite-store';
 export type { SqliteStoreOptions, Durability } from './sqlite-store';

@@ -81,6 +81,30 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 3,
+    description: 'nodes and per-node observed plugin state',
+    sql: `
+      CREATE TABLE nodes (
+        node_id      TEXT PRIMARY KEY NOT NULL,
+        version      TEXT NOT NULL,
+        started_at   INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+      );
+      -- No foreign keys, as for kv: deletePlugin removes a plugin's rows in its transaction,
+      -- and a node's first state write must not depend on its first heartbeat.
+      CREATE TABLE observed (
+        plugin_id  TEXT NOT NULL,
+        node_id    TEXT NOT NULL,
+        state      TEXT NOT NULL,
+        last_error TEXT,
+        pid        INTEGER,
+        restarts   INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (plugin_id, node_id)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
     // Version 4: 2 and 3 were taken by work landing beside this; gaps are skipped harmlessly.
     version: 4,
     description: 'cluster locks (leases with fencing tokens) and job tickets',

@@ -57,6 +57,30 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 3,
+    description: 'nodes and per-node observed plugin state',
+    sql: `
+      -- Times in ms on the database's clock, so nodes with different clocks compare heartbeats fairly.
+      CREATE TABLE plughost_nodes (
+        node_id      text PRIMARY KEY,
+        version      text NOT NULL,
+        started_at   bigint NOT NULL,
+        heartbeat_at bigint NOT NULL
+      );
+      -- No foreign keys, as for KV: deletePlugin removes a plugin's rows in its transaction.
+      CREATE TABLE plughost_observed (
+        plugin_id  text NOT NULL,
+        node_id    text NOT NULL,
+        state      text NOT NULL,
+        last_error text,
+        pid        integer,
+        restarts   integer NOT NULL,
+        updated_at bigint NOT NULL,
+        PRIMARY KEY (plugin_id, node_id)
+      );
+    `,
+  },
+  {
     // Version 4: 2 and 3 were taken by work landing beside this; gaps are skipped harmlessly.
     version: 4,
     description: 'cluster locks (leases with fencing tokens) and job tickets',

@@ -21,7 +21,8 @@ import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
 import {
   definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
-  type PluginState, type Store, type StoredBundle,
+  type PluginState, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
+  type ObservedState, toObserved,
 } from './store';
 
 export interface PostgresStoreOptions {
@@ -142,8 +143,43 @@ export class PostgresStore implements Store {
   async deletePlugin(id: string): Promise<void> {
     await this.transaction('deletePlugin', async (c) => {
       await c.query('DELETE FROM plughost_kv WHERE plugin_id = $1', [id]);
+      await c.query('DELETE FROM plughost_observed WHERE plugin_id = $1', [id]);
       await c.query('DELETE FROM plughost_plugins WHERE id = $1', [id]);
     });
+  }
+
+  async heartbeat(node: NodeHeartbeat): Promise<void> {
+    await this.query('heartbeat',
+      `INSERT INTO plughost_nodes (node_id, version, started_at, heartbeat_at) VALUES ($1, $2, $3, ${NOW_MS})
+       ON CONFLICT (node_id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`,
+      [node.nodeId, node.version, node.startedAt]);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    const { rows } = await this.query<{ node_id: string; version: string; started_at: string; heartbeat_at: string; age: string }>('listNodes',
+      `SELECT node_id, version, started_at, heartbeat_at, greatest(0, ${NOW_MS} - heartbeat_at) AS age
+       FROM plughost_nodes ORDER BY node_id COLLATE "C"`);
+    return rows.map((r) => ({
+      nodeId: r.node_id,
+      version: r.version,
+      startedAt: Number(r.started_at),
+      heartbeatAt: Number(r.heartbeat_at),
+      heartbeatAgeMs: Number(r.age),
+    }));
+  }
+
+  async putObserved(o: ObservedState): Promise<void> {
+    await this.query('putObserved',
+      `INSERT INTO plughost_observed (plugin_id, node_id, state, last_error, pid, restarts, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, ${NOW_MS})
+       ON CONFLICT (plugin_id, node_id) DO UPDATE SET state = excluded.state, last_error = excluded.last_error,
+         pid = excluded.pid, restarts = excluded.restarts, updated_at = excluded.updated_at`,
+      [o.pluginId, o.nodeId, o.state, o.lastError, o.pid, o.restarts]);
+  }
+
+  async listObserved(pluginId: string): Promise<ObservedRecord[]> {
+    const { rows } = await this.query<ObservedRow>('listObserved', 'SELECT * FROM plughost_observed WHERE plugin_id = $1 ORDER BY node_id COLLATE "C"', [pluginId]);
+    return rows.map(toObserved);
   }
 
   async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {

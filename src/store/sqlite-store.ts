@@ -14,7 +14,8 @@ import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { migrate, schemaVersion, SCHEMA_VERSION } from './migrations';
 import {
   definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
-  type PluginState, type Store, type StoredBundle,
+  type PluginState, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
+  type ObservedState, toObserved,
 } from './store';
 
 /**
@@ -56,6 +57,13 @@ interface PluginRow {
   updated_at: number;
 }
 
+interface NodeRow {
+  node_id: string;
+  version: string;
+  started_at: number;
+  heartbeat_at: number;
+}
+
 /** A value is live while it has no expiry or its expiry is still ahead of `now`. */
 const LIVE = '(expires_at IS NULL OR expires_at > @now)';
 
@@ -71,6 +79,20 @@ function prepareStatements(db: Database.Database) {
          bundle_sha256 = excluded.bundle_sha256, installed_at = excluded.installed_at, updated_at = excluded.updated_at`,
     ),
     deletePlugin: db.prepare<[string]>('DELETE FROM plugins WHERE id = ?'),
+
+    heartbeat: db.prepare<NodeRow>(
+      `INSERT INTO nodes (node_id, version, started_at, heartbeat_at) VALUES (@node_id, @version, @started_at, @heartbeat_at)
+       ON CONFLICT (node_id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`,
+    ),
+    listNodes: db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY node_id'),
+    putObserved: db.prepare<ObservedRow & { updated_at: number }>(
+      `INSERT INTO observed (plugin_id, node_id, state, last_error, pid, restarts, updated_at)
+       VALUES (@plugin_id, @node_id, @state, @last_error, @pid, @restarts, @updated_at)
+       ON CONFLICT (plugin_id, node_id) DO UPDATE SET state = excluded.state, last_error = excluded.last_error,
+         pid = excluded.pid, restarts = excluded.restarts, updated_at = excluded.updated_at`,
+    ),
+    listObserved: db.prepare<[string], ObservedRow>('SELECT * FROM observed WHERE plugin_id = ? ORDER BY node_id'),
+    deleteObservedOf: db.prepare<[string]>('DELETE FROM observed WHERE plugin_id = ?'),
 
     kvGet: db.prepare<{ pluginId: string; key: string; now: number }, { value: Buffer }>(
       `SELECT value FROM kv WHERE plugin_id = @pluginId AND key = @key AND ${LIVE}`,
@@ -210,6 +232,7 @@ export class SqliteStore implements Store {
 
     this.deletePluginTx = db.transaction((id: string): void => {
       s.kvDeleteAllOf.run(id);
+      s.deleteObservedOf.run(id);
       s.deletePlugin.run(id);
     }).immediate;
 
@@ -270,6 +293,35 @@ export class SqliteStore implements Store {
   async deletePlugin(id: string): Promise<void> {
     this.assertOpen('deletePlugin');
     this.deletePluginTx(id);
+  }
+
+  async heartbeat(node: NodeHeartbeat): Promise<void> {
+    this.assertOpen('heartbeat');
+    this.stmt.heartbeat.run({ node_id: node.nodeId, version: node.version, started_at: node.startedAt, heartbeat_at: this.now() });
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    this.assertOpen('listNodes');
+    const now = this.now();
+    return this.stmt.listNodes.all().map((r) => ({
+      nodeId: r.node_id,
+      version: r.version,
+      startedAt: r.started_at,
+      heartbeatAt: r.heartbeat_at,
+      heartbeatAgeMs: Math.max(0, now - r.heartbeat_at),
+    }));
+  }
+
+  async putObserved(o: ObservedState): Promise<void> {
+    this.assertOpen('putObserved');
+    this.stmt.putObserved.run({
+      plugin_id: o.pluginId, node_id: o.nodeId, state: o.state, last_error: o.lastError, pid: o.pid, restarts: o.restarts, updated_at: this.now(),
+    });
+  }
+
+  async listObserved(pluginId: string): Promise<ObservedRecord[]> {
+    this.assertOpen('listObserved');
+    return this.stmt.listObserved.all(pluginId).map(toObserved);
   }
 
   async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {

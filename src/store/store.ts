@@ -66,6 +66,38 @@ export interface StoredBundle {
   stream: Readable;
 }
 
+/** What a node says about itself at each heartbeat. */
+export interface NodeHeartbeat {
+  nodeId: string;
+  /** The plughost version the node runs. */
+  version: string;
+  /** When the node's host opened, ms since the epoch (the node's clock). */
+  startedAt: number;
+}
+
+export interface NodeRecord extends NodeHeartbeat {
+  /** The last heartbeat, ms since the epoch, on the database's clock (SQLite: the host's). */
+  heartbeatAt: number;
+  /** How long ago that was, judged by the same clock, so hosts whose clocks disagree agree on it. */
+  heartbeatAgeMs: number;
+}
+
+/** What one node sees of one plugin; the operator's wishes stay in PluginRecord. */
+export interface ObservedState {
+  pluginId: string;
+  nodeId: string;
+  state: PluginState;
+  lastError: string | null;
+  /** The plugin process id on that node while it runs. */
+  pid: number | null;
+  restarts: number;
+}
+
+export interface ObservedRecord extends ObservedState {
+  /** When the node last wrote the row, ms since the epoch, on the database's clock (SQLite: the host's). */
+  updatedAt: number;
+}
+
 export interface Store {
   listPlugins(): Promise<PluginRecord[]>;
   getPlugin(id: string): Promise<PluginRecord | undefined>;
@@ -73,8 +105,17 @@ export interface Store {
   putPlugin(record: PluginRecord): Promise<void>;
   /** Changes some fields and bumps updatedAt; throws if the plugin is unknown. */
   updatePlugin(id: string, patch: PluginPatch): Promise<PluginRecord>;
-  /** Removes the plugin and all its KV. */
+  /** Removes the plugin, all its KV and every node's observed state of it. */
   deletePlugin(id: string): Promise<void>;
+
+  /** Records that the node is alive (inserting it the first time). */
+  heartbeat(node: NodeHeartbeat): Promise<void>;
+  /** Every node that ever heartbeated, by node id. */
+  listNodes(): Promise<NodeRecord[]>;
+  /** Inserts or replaces the node's row for the plugin. */
+  putObserved(observed: ObservedState): Promise<void>;
+  /** Every node's row for the plugin, by node id. */
+  listObserved(pluginId: string): Promise<ObservedRecord[]>;
 
   kvGet(pluginId: string, key: string): Promise<Buffer | undefined>;
   /** Returns false only when a compare did not match (nothing written). */
@@ -125,4 +166,27 @@ export interface Store {
 /** The patch without keys whose value is undefined, so `{ config: undefined }` keeps the config. */
 export function definedFields(patch: PluginPatch): PluginPatch {
   return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as PluginPatch;
+}
+
+/** An observed-state row as both databases return it (PostgreSQL's bigint arrives as a string). */
+export interface ObservedRow {
+  plugin_id: string;
+  node_id: string;
+  state: string;
+  last_error: string | null;
+  pid: number | null;
+  restarts: number;
+  updated_at: number | string;
+}
+
+export function toObserved(r: ObservedRow): ObservedRecord {
+  return {
+    pluginId: r.plugin_id,
+    nodeId: r.node_id,
+    state: r.state as PluginState,
+    lastError: r.last_error,
+    pid: r.pid,
+    restarts: r.restarts,
+    updatedAt: Number(r.updated_at),
+  };
 }

@@ -133,6 +133,9 @@ describe('the plughost command', () => {
     const memory = plughost('serve', '--memory-limit-mb', '1.5GB');
     expect(memory.status).toBe(2);
     expect(memory.stderr).toContain('--memory-limit-mb 1.5GB: expected a whole number of MiB (0 for no limit)');
+    const node = plughost('serve', '--node-id', 'no spaces');
+    expect(node.status).toBe(2);
+    expect(node.stderr).toContain('node id "no spaces" (from --node-id) is invalid: expected 1 to 63 characters');
   });
 
   it('refuses to serve with an admin token under 32 characters, saying why, before listening', () => {

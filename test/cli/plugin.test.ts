@@ -75,6 +75,17 @@ describe('plughost plugin', () => {
     expect([shown.id, shown.enabled, shown.manifest.version]).toEqual([ID, true, '0.1.0']);
   });
 
+  it('shows each node of a plugin, and lists the cluster nodes in a table and in JSON', async () => {
+    const nodeId = server.host.nodeId;
+    expect(await ok('plugin', 'show', ID)).toMatch(new RegExp(`nodes:\\s+${nodeId}: running\\n`));
+    expect(await ok('cluster')).toMatch(new RegExp(`^NODE\\s+VERSION\\s+STARTED\\s+HEARTBEAT\\n${nodeId} \\(this node\\)\\s+\\S+\\s+\\d{4}-\\S+Z\\s+\\d+\\.\\d s ago\\n$`));
+    const cluster = await json<{ nodeId: string; nodes: Array<{ nodeId: string }> }>('cluster', 'nodes');
+    expect([cluster.nodeId, cluster.nodes.map((n) => n.nodeId)]).toEqual([nodeId, [nodeId]]);
+    const wrong = await cli(['cluster', '--token', 'nope']);
+    expect([wrong.status, wrong.stderr]).toEqual([1, 'plughost cluster: the admin token is not valid (HTTP 403 PLUGHOST_ERR_AUTH_WRONG)\n']);
+    expect((await cli(['cluster', 'locks'])).status).toBe(2);
+  });
+
   it('refuses a second add without --force with the server message, and replaces with --force', async () => {
     const again = await cli(['plugin', 'add', bundle]);
     expect(again.status).toBe(1);

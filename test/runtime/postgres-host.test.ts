@@ -1,11 +1,13 @@
 /**
  * A PluginHost on PostgreSQL: a real plugin's records, configuration and KV
  * live in the database and come back when the host reopens; a second host on
- * the same database is refused rather than allowed to diverge.
+ * the same database is refused rather than allowed to diverge. Its node's
+ * heartbeat and observed plugin states are rows on the database's clock.
  */
 import * as path from 'node:path';
 import pino from 'pino';
 import { PluginHost } from '../../src/runtime';
+import type { Store } from '../../src/store';
 import { tempDir } from '../helpers';
 import { adminQuery, describeIfPg, freshDatabase, type FreshDatabase } from '../helpers/postgres';
 import { fixtureBundle } from './fixtures';
@@ -52,6 +54,32 @@ describeIfPg('a PluginHost on PostgreSQL')('a PluginHost on PostgreSQL', () => {
     expect(await h.get(id)).toMatchObject({ id, enabled: true, state: 'running' });
     expect(await h.getConfig(id)).toMatchObject({ greeting: 'from postgres', count: 2 });
     expect((await h.callHook(id, 'Kv', { op: 'get', key: 'k\u0000nul' })).payload).toEqual({ found: true, value: 'v1' });
+  });
+
+  test("nodes and observed state on the database's clock: this node's row follows the plugin, another node's heartbeat is listed beside it", async () => {
+    const id = 'com.test.pg-nodes';
+    const h = await open();
+    await h.install(await fixtureBundle(work.dir, { id }));
+    const running = await h.enable(id);
+    expect(await h.describe(id)).toMatchObject({ state: 'running', nodes: [{ nodeId: h.nodeId, state: 'running', lastError: null }] });
+    const observed = await adminQuery<{ node_id: string; state: string; pid: number }>('SELECT node_id, state, pid FROM plughost_observed WHERE plugin_id = $1', [id], db.name);
+    expect(observed).toEqual([{ node_id: h.nodeId, state: 'running', pid: running.pid }]);
+
+    // A second host cannot share the database yet (STORE_IN_USE), so the other node heartbeats through the same store.
+    const store = (h as unknown as { store: Store }).store;
+    await store.heartbeat({ nodeId: 'node-other', version: '0.0.1', startedAt: 1_700_000_000_000 });
+    await adminQuery("UPDATE plughost_nodes SET heartbeat_at = heartbeat_at - 30000 WHERE node_id = 'node-other'", [], db.name);
+    const cluster = await h.cluster();
+    expect(cluster.nodeId).toBe(h.nodeId);
+    const byId = Object.fromEntries(cluster.nodes.map((n) => [n.nodeId, n]));
+    expect(Object.keys(byId).sort()).toEqual([h.nodeId, 'node-other'].sort());
+    expect(byId['node-other']).toMatchObject({ version: '0.0.1', startedAt: 1_700_000_000_000 });
+    expect(byId['node-other'].heartbeatAgeMs).toBeGreaterThanOrEqual(30_000);
+    expect(byId['node-other'].heartbeatAgeMs).toBeLessThan(90_000);
+    expect(byId[h.nodeId].heartbeatAgeMs).toBeLessThan(60_000);
+
+    await h.remove(id);
+    expect(await adminQuery('SELECT 1 FROM plughost_observed WHERE plugin_id = $1', [id], db.name)).toEqual([]);
   });
 
   test('a second host on the same database is refused with STORE_IN_USE and starts nothing', async () => {

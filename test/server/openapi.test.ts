@@ -142,7 +142,9 @@ describe('real answers against the document', () => {
     expect(enabled.body).toEqual(asInfo(await server.host.get(ID)));
     expect((enabled.body as { pid?: number }).pid).toEqual(expect.any(Number));
     expect((await call('GET', '/api/v1/plugins', '/api/v1/plugins')).body).toEqual((await server.host.list()).map(asInfo));
-    expect((await call('GET', '/api/v1/plugins/{id}', `/api/v1/plugins/${ID}`)).body).toEqual(asInfo(await server.host.get(ID)));
+    const detail = (await call('GET', '/api/v1/plugins/{id}', `/api/v1/plugins/${ID}`)).body;
+    expect(detail).toEqual(asInfo(await server.host.describe(ID)));
+    expect(detail).toMatchObject({ state: 'running', nodes: [{ nodeId: server.host.nodeId, state: 'running', lastError: null, updatedAt: expect.any(Number) }] });
 
     const saved = await call('PUT', '/api/v1/plugins/{id}/config', `/api/v1/plugins/${ID}/config`, json({ greeting: 'yo', token: 'sekrit', count: 3 }));
     expect(saved.body).toEqual(plain(await server.host.getConfig(ID)));
@@ -169,6 +171,16 @@ describe('real answers against the document', () => {
 
     expect((await call('POST', '/api/v1/plugins/{id}/disable', `/api/v1/plugins/${ID}/disable`)).body).toEqual(asInfo(await server.host.get(ID)));
     expect((await call('DELETE', '/api/v1/plugins/{id}', `/api/v1/plugins/${ID}`)).status).toBe(204);
+  });
+
+  test('GET /cluster: this node, listed with its version and a fresh heartbeat; admin token required', async () => {
+    const { body } = await call('GET', '/api/v1/cluster', '/api/v1/cluster');
+    expect(body).toEqual({
+      nodeId: server.host.nodeId,
+      nodes: [{ nodeId: server.host.nodeId, version: server.host.hostVersion, startedAt: server.host.startedAt, heartbeatAgeMs: expect.any(Number) }],
+    });
+    expect((body as { nodes: Array<{ heartbeatAgeMs: number }> }).nodes[0].heartbeatAgeMs).toBeLessThan(60_000);
+    expect((await call('GET', '/api/v1/cluster', '/api/v1/cluster', { headers: { authorization: 'Bearer nope' } })).status).toBe(403);
   });
 
   test('the health and web-side answers validate too', async () => {

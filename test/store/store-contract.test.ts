@@ -61,7 +61,7 @@ function postgresHarness(): Harness {
     teardown: async () => db.drop(),
     open: async () => PostgresStore.open({ url: db.url, sweepIntervalMs: 0, poolSize: 8 }),
     reset: async () => {
-      await adminQuery('TRUNCATE plughost_plugins, plughost_kv, plughost_bundles, plughost_bundle_chunks, plughost_locks, plughost_job_tickets', [], db.name);
+      await adminQuery('TRUNCATE plughost_plugins, plughost_kv, plughost_bundles, plughost_bundle_chunks, plughost_locks, plughost_job_tickets, plughost_nodes, plughost_observed', [], db.name);
     },
     corruptChunk: async (sha256, seq, data) => {
       await adminQuery('UPDATE plughost_bundle_chunks SET data = $3 WHERE sha256 = $1 AND seq = $2', [sha256, seq, data], db.name);
@@ -690,6 +690,65 @@ describe.each(harnesses)('Store contract: $name', (h) => {
     });
   });
 
+  describe('nodes', () => {
+    it('a heartbeat inserts the node, the next one moves heartbeatAt; listed by node id with a small age', async () => {
+      expect(await store.listNodes()).toEqual([]);
+      const before = Date.now();
+      await store.heartbeat({ nodeId: 'node-b', version: '1.0.0', startedAt: 1_700_000_000_000 });
+      await store.heartbeat({ nodeId: 'node-a', version: '1.1.0', startedAt: 1_700_000_000_500 });
+      const first = await store.listNodes();
+      expect(first.map((n) => [n.nodeId, n.version, n.startedAt])).toEqual([
+        ['node-a', '1.1.0', 1_700_000_000_500],
+        ['node-b', '1.0.0', 1_700_000_000_000],
+      ]);
+      for (const n of first) {
+        expect(n.heartbeatAgeMs).toBeGreaterThanOrEqual(0);
+        expect(n.heartbeatAgeMs).toBeLessThan(60_000);
+        // The database's clock on PostgreSQL: same machine here, so within a minute of ours.
+        expect(Math.abs(n.heartbeatAt - before)).toBeLessThan(60_000);
+      }
+      await sleep(30);
+      await store.heartbeat({ nodeId: 'node-b', version: '1.2.0', startedAt: 1_700_000_001_000 });
+      const again = await store.listNodes();
+      const a = again.find((n) => n.nodeId === 'node-a')!;
+      const nb = again.find((n) => n.nodeId === 'node-b')!;
+      expect(nb).toMatchObject({ version: '1.2.0', startedAt: 1_700_000_001_000 });
+      expect(nb.heartbeatAt).toBeGreaterThan(first.find((n) => n.nodeId === 'node-b')!.heartbeatAt);
+      expect(a.heartbeatAgeMs).toBeGreaterThanOrEqual(25);
+      expect(again).toHaveLength(2);
+    });
+  });
+
+  describe('observed state', () => {
+    it('one row per (plugin, node), replaced by the next put, listed by node id', async () => {
+      await store.putPlugin(record('p1'));
+      const before = Date.now();
+      await store.putObserved({ pluginId: 'p1', nodeId: 'node-b', state: 'starting', lastError: null, pid: null, restarts: 0 });
+      await store.putObserved({ pluginId: 'p1', nodeId: 'node-a', state: 'failed_to_start', lastError: 'exit status 2: "boom" ü', pid: null, restarts: 3 });
+      await store.putObserved({ pluginId: 'p1', nodeId: 'node-b', state: 'running', lastError: null, pid: 4242, restarts: 1 });
+      await store.putObserved({ pluginId: 'p2', nodeId: 'node-a', state: 'running', lastError: null, pid: 7, restarts: 0 });
+      const rows = await store.listObserved('p1');
+      expect(rows.map(({ updatedAt: _u, ...r }) => r)).toEqual([
+        { pluginId: 'p1', nodeId: 'node-a', state: 'failed_to_start', lastError: 'exit status 2: "boom" ü', pid: null, restarts: 3 },
+        { pluginId: 'p1', nodeId: 'node-b', state: 'running', lastError: null, pid: 4242, restarts: 1 },
+      ]);
+      for (const r of rows) expect(Math.abs(r.updatedAt - before)).toBeLessThan(60_000);
+      expect(await store.listObserved('never-installed')).toEqual([]);
+    });
+
+    it("deletePlugin removes every node's row of the plugin, not another plugin's; the plugin record keeps its own state", async () => {
+      await store.putPlugin(record('p1'));
+      await store.putPlugin(record('p2'));
+      await store.putObserved({ pluginId: 'p1', nodeId: 'node-a', state: 'running', lastError: null, pid: 1, restarts: 0 });
+      await store.putObserved({ pluginId: 'p1', nodeId: 'node-b', state: 'running', lastError: null, pid: 2, restarts: 0 });
+      await store.putObserved({ pluginId: 'p2', nodeId: 'node-a', state: 'not_running', lastError: null, pid: null, restarts: 0 });
+      expect((await store.getPlugin('p1'))?.state).toBe('not_running');
+      await store.deletePlugin('p1');
+      expect(await store.listObserved('p1')).toEqual([]);
+      expect((await store.listObserved('p2')).map((r) => r.nodeId)).toEqual(['node-a']);
+    });
+  });
+
   describe('close', () => {
     it('after close every call is STORE_CLOSED, and a second close does nothing', async () => {
       await store.putPlugin(record('p1'));
@@ -715,6 +774,10 @@ describe.each(harnesses)('Store contract: $name', (h) => {
         ['lockRefresh', () => store.lockRefresh('p1', 'l', 1, 1000)],
         ['lockRelease', () => store.lockRelease('p1', 'l', 1)],
         ['jobClaim', () => store.jobClaim('p1', 'j', 0, 1000, 0)],
+        ['heartbeat', () => store.heartbeat({ nodeId: 'n', version: '1.0.0', startedAt: 0 })],
+        ['listNodes', () => store.listNodes()],
+        ['putObserved', () => store.putObserved({ pluginId: 'p1', nodeId: 'n', state: 'running', lastError: null, pid: 1, restarts: 0 })],
+        ['listObserved', () => store.listObserved('p1')],
       ];
       for (const [method, call] of calls) {
         const err = await rejected(call());

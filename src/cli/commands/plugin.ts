@@ -2,8 +2,8 @@
  * `plughost plugin <subcommand>`: the admin REST API from the command line, against a
  * running `plughost serve`. Failures exit 1 with the server's message and HTTP status.
  */
-import { ApiError } from '../client';
-import { EXIT, UsageError, err } from '../io';
+import { UsageError } from '../io';
+import { reportingApiErrors } from './plugin/context';
 import { config } from './plugin/config';
 import { add, installUrl } from './plugin/install';
 import { logs } from './plugin/logs';
@@ -38,11 +38,5 @@ export async function run(args: string[]): Promise<number> {
   const [name, ...rest] = args;
   const sub = name !== undefined && Object.hasOwn(SUBCOMMANDS, name) ? SUBCOMMANDS[name] : undefined;
   if (!sub) throw new UsageError(name === undefined ? `missing subcommand\n${help()}` : `unknown subcommand ${JSON.stringify(name)}\n${help()}`);
-  try {
-    return await sub.run(rest);
-  } catch (e) {
-    if (!(e instanceof ApiError)) throw e;
-    err(e.status ? `plughost plugin ${name}: ${e.message} (HTTP ${e.status} ${e.code})` : `plughost plugin ${name}: ${e.message}`);
-    return EXIT.failed;
-  }
+  return reportingApiErrors(`plughost plugin ${name}`, () => sub.run(rest));
 }

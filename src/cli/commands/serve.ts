@@ -1,13 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { PlughostError } from '../../errors';
 import { converge, formatReport, loadProvisionFile, planProvision } from '../../provision';
+import { checkNodeId } from '../../runtime/node-id';
 import { startServer } from '../../server';
 import { redact } from '../../store/postgres-store';
 import { EXIT, UsageError, out } from '../io';
 import * as pack from './pack';
 
-export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--metrics-port N [--metrics-host 127.0.0.1]] [--allow-url-host HOST|CIDR ...] [--memory-limit-mb N] [--database postgres://…]  run the plugin host and its REST API';
+export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--metrics-port N [--metrics-host 127.0.0.1]] [--allow-url-host HOST|CIDR ...] [--memory-limit-mb N] [--database postgres://…] [--node-id ID]  run the plugin host and its REST API';
 
 /** Runs until SIGINT/SIGTERM, then stops every plugin before exiting. */
 export async function run(args: string[]): Promise<number> {
@@ -23,6 +25,7 @@ export async function run(args: string[]): Promise<number> {
       'allow-url-host': { type: 'string', multiple: true },
       'memory-limit-mb': { type: 'string' },
       database: { type: 'string' },
+      'node-id': { type: 'string' },
     },
   });
   // A bad provisioning file is refused here, before the server or any plugin starts.
@@ -38,8 +41,10 @@ export async function run(args: string[]): Promise<number> {
   // SQLite in the data dir unless a PostgreSQL URL is given.
   const database = values.database ?? (process.env.PLUGHOST_DATABASE_URL || undefined);
   if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) throw new UsageError('--database: expected a postgres:// or postgresql:// URL');
+  const nodeId = nodeIdOption(values['node-id'], process.env.PLUGHOST_NODE_ID);
   const hostOptions = {
     database,
+    nodeId,
     ...(provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : {}),
     ...(memoryLimitMb !== undefined ? { defaults: { memoryLimitMb } } : {}),
   };
@@ -64,6 +69,7 @@ export async function run(args: string[]): Promise<number> {
   out(`plughost ${server.host.hostVersion} listening on ${server.url}`);
   if (server.metricsUrl) out(`metrics on ${server.metricsUrl}/metrics`);
   out(`data dir: ${dataDir}`);
+  out(`node id: ${server.host.nodeId}`);
   if (database) out(`database: ${redact(database)}`);
   if (server.tokenGenerated) out(`admin token (printed once; kept in ${path.join(dataDir, 'admin-token')}, mode 0600): ${token}`);
   out('');
@@ -80,6 +86,17 @@ export async function run(args: string[]): Promise<number> {
   out('stopping plugins...');
   await server.close();
   return EXIT.ok;
+}
+
+/** --node-id, else PLUGHOST_NODE_ID, checked here so a bad one is a usage error; undefined keeps the data dir's. */
+function nodeIdOption(flag: string | undefined, env: string | undefined): string | undefined {
+  const [value, source] = flag !== undefined ? [flag, '--node-id'] : env ? [env, 'PLUGHOST_NODE_ID'] : [undefined, ''];
+  if (value === undefined) return undefined;
+  try {
+    return checkNodeId(value, source);
+  } catch (e) {
+    throw e instanceof PlughostError ? new UsageError(e.message) : e;
+  }
 }
 
 /** The host-wide memory limit of plugins whose manifest sets none (MiB; 0 for none). */

@@ -3,8 +3,8 @@
  * else PLUGHOST_URL / PLUGHOST_TOKEN), `--json`, and printing results either way.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { AdminClient } from '../../client';
-import { UsageError, out } from '../../io';
+import { AdminClient, ApiError } from '../../client';
+import { EXIT, UsageError, err, out } from '../../io';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8065';
 
@@ -46,4 +46,15 @@ export function positional(positionals: string[], index: number, what: string): 
 
 export function noMore(positionals: string[], count: number): void {
   if (positionals.length > count) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[count])}`);
+}
+
+/** Runs a command against the server; an error answer (or no answer) is printed as `<command>: message (HTTP status CODE)`, exit 1. */
+export async function reportingApiErrors(command: string, work: () => Promise<number>): Promise<number> {
+  try {
+    return await work();
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    err(e.status ? `${command}: ${e.message} (HTTP ${e.status} ${e.code})` : `${command}: ${e.message}`);
+    return EXIT.failed;
+  }
 }

@@ -1,10 +1,10 @@
 /** `plughost plugin list|show|enable|disable|remove`: reading and switching installed plugins. */
-import type { PluginInfo } from '../../../runtime';
+import type { PluginDetail, PluginInfo } from '../../../runtime';
 import { renderFields, renderTable } from '../../table';
 import { EXIT } from '../../io';
 import { invocation, noMore, positional, print } from './context';
 
-export function describeState(info: PluginInfo): string {
+export function describeState(info: Pick<PluginInfo, 'state' | 'lastError'>): string {
   return info.lastError ? `${info.state} (${info.lastError})` : info.state;
 }
 
@@ -31,7 +31,7 @@ export async function show(args: string[]): Promise<number> {
   const { client, json, positionals } = invocation(args, {});
   const id = positional(positionals, 0, 'plugin id');
   noMore(positionals, 1);
-  const info = await client.request<PluginInfo>('GET', `/plugins/${encodeURIComponent(id)}`);
+  const info = await client.request<PluginDetail>('GET', `/plugins/${encodeURIComponent(id)}`);
   print(json, info, () => renderFields([
     ['id', info.id],
     ['name', info.name],
@@ -40,6 +40,7 @@ export async function show(args: string[]): Promise<number> {
     ['enabled', info.enabled ? 'yes' : 'no'],
     ['state', info.state],
     ['last error', info.lastError],
+    ['nodes', info.nodes.map((n) => `${n.nodeId}: ${describeState(n)}`).join('; ')],
     ['pid', info.pid],
     ['restarts', info.restarts],
     ['hooks', info.hooks.join(', ')],

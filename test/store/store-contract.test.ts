@@ -564,6 +564,9 @@ describe.each(harnesses)('Store contract: $name', (h) => {
       // The chunks went with their bundles: putting a deleted bundle again works.
       await store.putBundle(sha256Of(y), y);
       expect((await readAll((await store.getBundle(sha256Of(y)))!.stream)).equals(y)).toBe(true);
+    });
+  });
+
   describe('locks', () => {
     const HOUR = 3_600_000;
 

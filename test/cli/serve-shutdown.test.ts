@@ -6,7 +6,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as path from 'node:path';
-import { tempDir, waitGone } from '../helpers';
+import { tempDir, waitGone, watchStdout } from '../helpers';
 import { fixtureBundle } from '../runtime/fixtures';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'plughost.js');
@@ -20,15 +20,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       env: { ...process.env, PLUGHOST_ADMIN_TOKEN: TOKEN },
     });
     try {
-      let stdout = '';
-      server.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      const output = watchStdout(server);
       const ended = once(server, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-      const deadline = Date.now() + 60_000;
-      while (!/listening on (\S+)/.test(stdout)) {
-        if (Date.now() > deadline || server.exitCode !== null) throw new Error(`serve did not start:\n${stdout}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const url = /listening on (\S+)/.exec(stdout)![1];
+      const url = (await output.waitFor(/listening on (\S+)/, 'serve did not start'))[1];
       const bundle = await fixtureBundle(work.dir, { id: 'com.test.graceful' });
       await new Promise<void>((resolve, reject) =>
         execFile(process.execPath, [BIN, 'plugin', 'add', bundle, '--enable'], { env: { ...process.env, PLUGHOST_URL: url, PLUGHOST_TOKEN: TOKEN } }, (err, _out, errText) =>
@@ -40,7 +34,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
       server.kill(signal);
       expect(await ended).toEqual([0, null]);
-      expect(stdout).toContain('stopping plugins...');
+      expect(output.text).toContain('stopping plugins...');
       expect(await waitGone(info.pid, 10_000)).toBe(true);
     } finally {
       if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');

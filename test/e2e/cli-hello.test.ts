@@ -6,6 +6,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { watchStdout } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'plughost.js');
@@ -29,15 +30,9 @@ describe('hello through the CLI', () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'plughost-e2e-'));
     // The server makes its own admin token on first start, as for a new user.
     server = spawn(process.execPath, [BIN, 'serve', '--data-dir', path.join(work, 'data'), '--port', '0'], { cwd: work, env: { ...process.env, PLUGHOST_ADMIN_TOKEN: '' } });
-    let stdout = '';
-    server.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
-    const deadline = Date.now() + 60_000;
-    while (!/admin token .*: (\S+)/.test(stdout)) {
-      if (Date.now() > deadline || server.exitCode !== null) throw new Error(`serve did not start:\n${stdout}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    url = /listening on (\S+)/.exec(stdout)![1];
-    token = /admin token .*: (\S+)/.exec(stdout)![1];
+    const output = watchStdout(server);
+    token = (await output.waitFor(/admin token .*: (\S+)/, 'serve did not start'))[1];
+    url = /listening on (\S+)/.exec(output.text)![1];
     expect(fs.readFileSync(path.join(work, 'data', 'admin-token'), 'utf8').trim()).toBe(token);
   }, 180_000);
 

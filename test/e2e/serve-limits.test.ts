@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { waitGone } from '../helpers';
+import { waitGone, watchStdout } from '../helpers';
 import { pluginBundle } from '../server/helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -22,7 +22,7 @@ describe('plughost serve: longest id and prompt shutdown', () => {
   let work: string;
   let server: ChildProcess;
   let url: string;
-  let stdout = '';
+  let output: ReturnType<typeof watchStdout>;
 
   const cli = (...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> =>
     new Promise((resolve) => {
@@ -35,13 +35,8 @@ describe('plughost serve: longest id and prompt shutdown', () => {
     spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'plughost-sl-'));
     server = spawn(process.execPath, [BIN, 'serve', '--data-dir', path.join(work, 'data'), '--port', '0'], { cwd: work, env: { ...process.env, PLUGHOST_ADMIN_TOKEN: TOKEN } });
-    server.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
-    const deadline = Date.now() + 60_000;
-    while (!/listening on (\S+)/.test(stdout)) {
-      if (Date.now() > deadline || server.exitCode !== null) throw new Error(`serve did not start:\n${stdout}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    url = /listening on (\S+)/.exec(stdout)![1];
+    output = watchStdout(server);
+    url = (await output.waitFor(/listening on (\S+)/, 'serve did not start'))[1];
   }, 180_000);
 
   afterAll(async () => {
@@ -101,7 +96,7 @@ describe('plughost serve: longest id and prompt shutdown', () => {
     const code = await Promise.race([exited, new Promise<'hung'>((r) => { timer = setTimeout(() => r('hung'), 40_000); })]);
     clearTimeout(timer);
     expect(code).toBe(0);
-    expect(stdout).toContain('stopping plugins...');
+    expect(output.text).toContain('stopping plugins...');
     expect(await waitGone(pluginPid, 10_000)).toBe(true);
     await closed;
   }, 90_000);

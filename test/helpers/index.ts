@@ -1,4 +1,5 @@
 /** Shared test helpers: temp dirs, fixture paths, log collection and promisified unary calls. */
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -115,4 +116,28 @@ export async function until(check: () => Promise<boolean> | boolean, what: strin
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out after ${boundMs} ms waiting for ${what}`);
+}
+
+/**
+ * Collects what a child process writes to stdout. `waitFor` resolves with the
+ * first match of `pattern`, and fails, quoting the output so far, when the
+ * child exits first or the bound passes.
+ */
+export function watchStdout(child: ChildProcess): { readonly text: string; waitFor(pattern: RegExp, what: string, boundMs?: number): Promise<RegExpExecArray> } {
+  let text = '';
+  child.stdout!.on('data', (c: Buffer) => { text += c.toString(); });
+  return {
+    get text() {
+      return text;
+    },
+    async waitFor(pattern, what, boundMs = 60_000) {
+      const deadline = Date.now() + boundMs;
+      for (;;) {
+        const match = pattern.exec(text);
+        if (match) return match;
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${what}:\n${text}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
 }

@@ -287,9 +287,6 @@ export const Errors = {
     `store ${quote(file)} is closed; ${method}() was called after close()`),
   STORE_UNAVAILABLE: define('STORE_UNAVAILABLE', 503, (where: string, why: string) =>
     `the database ${where} cannot be used right now: ${why}`),
-  STORE_IN_USE: define('STORE_IN_USE', 409, (where: string) =>
-    `another plughost host is using the database ${where}; several hosts on one database need cluster mode, ` +
-    'which this version does not have yet: give each host its own database'),
   STORE_BUNDLE_MISMATCH: define('STORE_BUNDLE_MISMATCH', 400, (expected: string, actual: string, size: number) =>
     `bundle bytes to store as sha256 ${expected} hash to ${actual} (${size} bytes); nothing was stored`,
     (expected: string, actual: string, size: number) => ({ expected, actual, size })),

@@ -89,7 +89,7 @@ export interface PluginHostOptions<A extends ApiMethods = ApiMethods> {
    * A `postgres://` URL: keep plugin records, configuration, KV and bundles in
    * PostgreSQL instead of the data dir's SQLite file. The data dir keeps the
    * unpacked plugin folders, placed again from the database when missing.
-   * One host per database for now (a second is refused with STORE_IN_USE).
+   * Any number of hosts may share one database: they converge on each other's changes.
    */
   database?: string;
   /** SQLite durability, when the default store is used. */

@@ -14,7 +14,7 @@
  */
 import type { Readable } from 'node:stream';
 import { Pool, type PoolClient } from 'pg';
-import { Errors, PlughostError, isError } from '../errors';
+import { Errors, PlughostError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
 import { checkClaimable, staleReason } from '../protocol/cluster-contract';
 import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
@@ -38,7 +38,6 @@ export interface PostgresStoreOptions {
 
 /** Keys for pg_advisory locks, fixed so every plughost agrees on them. */
 const MIGRATION_LOCK = 0x706c7567; // "plug"
-const SOLE_HOST_LOCK = 0x686f7374; // "host"
 const SWEEP_BATCH = 1_000;
 
 /** The database's clock in ms since the epoch. */
@@ -62,21 +61,13 @@ export class PostgresStore implements Store {
   /** The URL without its password, for messages and logs. */
   readonly where: string;
   private readonly pool: Pool;
-  /** The session holding the sole-host lock; the lock lives as long as this session. */
-  private sole: PoolClient;
-  /** Set when the sole session dropped (server restart, terminated): calls wait to take the lock again. */
-  private soleLost = false;
-  private regaining: Promise<void> | undefined;
-  /** Sticky: another host took the lock while ours was lost; this store must not write again. */
-  private displaced: PlughostError | undefined;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   /**
-   * Connects, migrates under an advisory lock (hosts starting together never
-   * race), and takes the sole-host lock: several hosts on one database need
-   * cluster convergence, which this store does not do yet, so a second host is
-   * refused with a clear error rather than allowed to diverge.
+   * Connects and migrates under an advisory lock, so hosts starting together
+   * never race. Any number of hosts may share the database: each converges on
+   * what the others write (src/runtime/reconciler.ts).
    */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     const where = redact(options.url);
@@ -97,19 +88,16 @@ export class PostgresStore implements Store {
     pool.on('error', () => undefined);
     try {
       await migrate(pool, where);
-      const sole = await takeSoleLock(pool, where);
-      return new PostgresStore(pool, sole, where, sweepIntervalMs);
+      return new PostgresStore(pool, where, sweepIntervalMs);
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw asStoreError(err, where);
     }
   }
 
-  private constructor(pool: Pool, sole: PoolClient, where: string, sweepIntervalMs: number) {
+  private constructor(pool: Pool, where: string, sweepIntervalMs: number) {
     this.pool = pool;
-    this.sole = sole;
     this.where = where;
-    this.watchSole(sole);
     if (sweepIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), sweepIntervalMs);
       this.sweepTimer.unref();
@@ -348,47 +336,12 @@ export class PostgresStore implements Store {
     return { claimed: rows[0].claimed, nowMs };
   }
 
-  /** Stops the sweep timer, releases the sole-host lock and closes the pool. A second call does nothing. */
+  /** Stops the sweep timer and closes the pool. A second call does nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    // Closing the session releases its advisory lock.
-    releaseQuietly(this.sole);
     await this.pool.end();
-  }
-
-  private watchSole(client: PoolClient): void {
-    const lost = () => {
-      if (this.sole === client) this.soleLost = true;
-    };
-    client.on('error', lost);
-    client.on('end', lost);
-  }
-
-  /**
-   * Before any call: if the sole session dropped, take the lock again on a new
-   * session. If another host holds it by now, this store stops for good with
-   * STORE_IN_USE, so two hosts never both write.
-   */
-  private async ensureSole(): Promise<void> {
-    if (this.displaced) throw this.displaced;
-    if (!this.soleLost) return;
-    this.regaining ??= (async () => {
-      releaseQuietly(this.sole);
-      try {
-        const fresh = await takeSoleLock(this.pool, this.where);
-        this.sole = fresh;
-        this.soleLost = false;
-        this.watchSole(fresh);
-      } catch (err) {
-        if (isError(err, Errors.STORE_IN_USE)) this.displaced = err as PlughostError;
-        throw err;
-      }
-    })().finally(() => {
-      this.regaining = undefined;
-    });
-    await this.regaining;
   }
 
   private async lockRow(method: string, pluginId: string, name: string): Promise<{ row: { token: number; expiresAt: number } | undefined; now: number }> {
@@ -415,7 +368,6 @@ export class PostgresStore implements Store {
   private async query<R extends object = Record<string, unknown>>(method: string, sql: string, params: unknown[] = []) {
     if (this.closed) throw Errors.STORE_CLOSED(this.where, method);
     try {
-      await this.ensureSole();
       return await this.pool.query<R>(sql, params);
     } catch (err) {
       throw asStoreError(err, this.where);
@@ -426,7 +378,6 @@ export class PostgresStore implements Store {
     if (this.closed) throw Errors.STORE_CLOSED(this.where, method);
     let client: PoolClient;
     try {
-      await this.ensureSole();
       client = await this.pool.connect();
     } catch (err) {
       throw asStoreError(err, this.where);
@@ -452,29 +403,6 @@ const UPSERT_PLUGIN = `
   ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest, version = excluded.version, enabled = excluded.enabled,
     state = excluded.state, last_error = excluded.last_error, config = excluded.config,
     bundle_sha256 = excluded.bundle_sha256, installed_at = excluded.installed_at, updated_at = excluded.updated_at`;
-
-/** A session holding the sole-host advisory lock, or STORE_IN_USE when another host has it. */
-async function takeSoleLock(pool: Pool, where: string): Promise<PoolClient> {
-  const client = await pool.connect();
-  client.on('error', () => undefined);
-  try {
-    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [SOLE_HOST_LOCK]);
-    if (!rows[0].ok) throw Errors.STORE_IN_USE(where);
-    return client;
-  } catch (err) {
-    releaseQuietly(client);
-    throw err;
-  }
-}
-
-/** Ends a session (a released advisory lock goes with it); a second release is harmless. */
-function releaseQuietly(client: PoolClient): void {
-  try {
-    client.release(true);
-  } catch {
-    // Already released.
-  }
-}
 
 /** Applies what the database lacks, one transaction under a transaction-scoped advisory lock. */
 async function migrate(pool: Pool, where: string): Promise<void> {

@@ -160,6 +160,8 @@ export const Errors = {
   HOST_CLOSED: define('HOST_CLOSED', 503, () => 'the plugin host is closed'),
   LOCK_TOKEN_STALE: define('LOCK_TOKEN_STALE', 412, (pluginId: string, name: string, token: number, why: string) =>
     `lock ${quote(name)} of plugin ${JSON.stringify(pluginId)}: token ${token} is stale (${why}); the lease is lost, acquire the lock again`),
+  CLUSTER_LOCK_TIMEOUT: define('CLUSTER_LOCK_TIMEOUT', 503, (name: string, waitedMs: number) =>
+    `the cluster lock ${quote(name)} was held by another node for all of ${waitedMs} ms; a node that died frees it after its TTL: try again`),
   JOB_PERIOD_NOT_CURRENT: define('JOB_PERIOD_NOT_CURRENT', 412, (pluginId: string, name: string, period: number, current: number) =>
     `job ${quote(name)} of plugin ${JSON.stringify(pluginId)}: period ${period} cannot be claimed; the current period by the store's clock is ${current} (only ${current - 1} to ${current + 1} may be claimed)`),
   HOST_BAD_OPTION: define('HOST_BAD_OPTION', 400, (name: string, value: unknown, expected: string) =>

@@ -78,7 +78,7 @@ export function createApiDouble(manifest: Manifest, hostVersion: string): ApiDou
       subject.record.config = validated;
       return validated;
     },
-    publish: (topic, payload) => void published.push({ topic, payload }),
+    publish: async (topic, payload) => void published.push({ topic, payload }),
     callPlugin: async (_caller, target) => {
       throw Errors.PLUGIN_NOT_FOUND(target);
     },

@@ -28,7 +28,7 @@ export interface ApiHost {
   readonly hostVersion: string;
   readonly api: ApiMethods;
   saveConfig(pluginId: string, config: unknown): Promise<PluginConfig>;
-  publish(topic: string, payload: unknown, sourcePluginId: string | null): void;
+  publish(topic: string, payload: unknown, sourcePluginId: string | null): Promise<void>;
   callPlugin(callerId: string, targetId: string, hook: string, payload: unknown): Promise<RunHookResponse>;
 }
 
@@ -115,7 +115,8 @@ export function apiImplementation(host: ApiHost, plugin: PluginSupervisor): grpc
       const topic = String(req.topic ?? '');
       if (topic.length < 1 || topic.length > 200) throw Errors.BAD_API_REQUEST('topic', '1-200 characters');
       if (isHostTopic(topic)) throw Errors.TOPIC_RESERVED(id, topic, HOST_TOPIC_PREFIX);
-      host.publish(topic, parseJson(req.payload, 'payload'), id);
+      // Answered once every node can see it: on a shared store, once the feed row is committed.
+      await host.publish(topic, parseJson(req.payload, 'payload'), id);
       return {};
     },
     CallPlugin: async (req) => {

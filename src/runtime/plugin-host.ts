@@ -20,7 +20,7 @@ import { killMarkedWithPrefix } from '../protocol/process';
 import { DEFAULT_MAX_MESSAGE_BYTES, checkMaxMessageBytes } from '../protocol/limits';
 import { PostgresStore } from '../store/postgres-store';
 import { SqliteStore } from '../store/sqlite-store';
-import type { PluginRecord, PluginState, Store } from '../store/store';
+import type { FeedRow, PluginRecord, PluginState, Store } from '../store/store';
 import { apiImplementation, type ApiHost } from './api-service';
 import { HookDispatcher, topicMatches } from './hook-dispatch';
 import { carryConfig, carryWarnings } from './config-carry';
@@ -31,6 +31,7 @@ import { packageVersion } from './package-version';
 import { destroyLeftoverCgroups } from './cgroup';
 import { resolveNodeId } from './node-id';
 import { PluginSupervisor, errorMessage, type SupervisorHost } from './supervisor';
+import { Reconciler } from './reconciler';
 import type {
   ApiMethods,
   ClusterInfo,
@@ -45,6 +46,7 @@ import type {
   PluginHostOptions,
   PluginInfo,
   PluginLogEntry,
+  PublishedEvent,
   RuntimeDefaults,
   StateChange,
 } from './types';
@@ -74,7 +76,27 @@ export const DEFAULTS: RuntimeDefaults = {
 /** How often a host tells the store it is alive, unless `heartbeatIntervalMs` says otherwise. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
 
-/** Events: 'state' (StateChange), 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' ({topic, payload, source}), 'log' (PluginLogEntry). */
+/** How often a host on a shared store reads the cluster feed besides NOTIFY's wake-ups, unless `reconcileIntervalMs` says otherwise. */
+export const DEFAULT_RECONCILE_INTERVAL_MS = 5_000;
+
+/** The scope of the host's own cluster locks: not a plugin id (those never start with '@'), so no plugin can take them. */
+const HOST_LOCK_SCOPE = '@plughost';
+
+/** Every how many polls a host on a shared store rereads every plugin (covers anything a pass missed). */
+const FULL_RECONCILE_EVERY = 12;
+
+/**
+ * On a shared store, a stored bundle no record references is kept this long
+ * after it was stored: another host's install may be between storing the
+ * bundle and committing the record.
+ */
+const SHARED_BUNDLE_GRACE_MS = 10 * 60_000;
+
+/**
+ * Events: 'state' (StateChange, of this node's plugins and, on a shared store, of every node's),
+ * 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' (PublishedEvent, from any node),
+ * 'log' (PluginLogEntry).
+ */
 export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiMethods> extends EventEmitter {
   readonly metrics = new RuntimeMetrics();
   readonly hostVersion: string;
@@ -99,6 +121,12 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   private readonly heartbeatIntervalMs: number;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private beating: Promise<void> = Promise.resolve();
+  /** Set on a shared store: converges this host on what the other hosts write. */
+  private reconciler: Reconciler | undefined;
+  /** Plugins with a convergence queued and not started yet (one is enough: it reads the store when it runs). */
+  private readonly convergeQueued = new Set<string>();
+  /** Convergences queued or running; close() waits for them. */
+  private readonly converging = new Set<Promise<void>>();
 
   private constructor(
     private readonly options: PluginHostOptions<A>,
@@ -123,14 +151,16 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     // Plugins run with their own folder as cwd: every path handed to them must be absolute.
     const options = { ...given, dataDir: path.resolve(given.dataDir) };
     fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-    const interval = options.heartbeatIntervalMs;
-    if (interval !== undefined && !(Number.isFinite(interval) && interval >= 1)) {
-      throw Errors.HOST_BAD_OPTION('heartbeatIntervalMs', interval, 'a number of milliseconds, 1 or more');
+    for (const name of ['heartbeatIntervalMs', 'reconcileIntervalMs'] as const) {
+      const interval = options[name];
+      if (interval !== undefined && !(Number.isFinite(interval) && interval >= 1)) {
+        throw Errors.HOST_BAD_OPTION(name, interval, 'a number of milliseconds, 1 or more');
+      }
     }
     const nodeId = resolveNodeId(options.dataDir, options.nodeId);
     const installer = new BundleInstaller(options.dataDir, { trustedKeys: options.trustedKeys ?? [], requireSignature: options.requireSignature ?? false }, options.bundleLimits);
     installer.prepare();
-    const store = options.store
+    const store: Store = options.store
       ?? (options.database ? await PostgresStore.open({ url: options.database }) : SqliteStore.open({ file: path.join(options.dataDir, 'plughost.db'), durability: options.durability }));
     const host = new PluginHost<H, A>(options, store, installer, nodeId);
     await host.heartbeat();
@@ -139,11 +169,20 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     if (killed > 0) host.logger.warn({ processes: killed }, 'killed processes left by plugins of an earlier run of this host');
     const cgroups = await destroyLeftoverCgroups(host.instancePrefix);
     if (cgroups > 0) host.logger.warn({ cgroups }, 'removed cgroups left by plugins of an earlier run of this host');
+    // Read before the records: a change committed after this is in the feed, and converged once the host listens.
+    const startSeq = store.feed ? await store.feed.head() : 0;
     const unplaced = await host.recover();
     if (options.startPlugins !== false) {
       await Promise.all([...host.supervisors.values()].filter((s) => s.record.enabled && !unplaced.has(s.id)).map((s) => host.startQuietly(s)));
     }
     host.scheduleHeartbeat();
+    if (store.feed) {
+      host.reconciler = new Reconciler(store.feed, host.reconcileTarget(), {
+        intervalMs: options.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS,
+        fullEvery: FULL_RECONCILE_EVERY,
+      }, startSeq);
+      host.reconciler.start();
+    }
     return host;
   }
 
@@ -166,7 +205,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
           this.metrics.setState(record.id, sup.state);
         }
       }
-      this.persistInBackground(record.id, { state: sup.state, lastError: sup.lastError });
+      if (!this.store.feed) this.persistInBackground(record.id, { state: sup.state, lastError: sup.lastError });
     }
     this.installer.clearStaging();
     return unplaced;
@@ -382,9 +421,23 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     return null;
   }
 
-  /** Publishes an event to subscribed plugins (OnEvent) and to 'event' listeners. */
-  publish(topic: string, payload: unknown, sourcePluginId: string | null = null): void {
-    this.emit('event', { topic, payload, source: sourcePluginId });
+  /**
+   * Publishes an event to subscribed plugins (OnEvent) and to 'event' listeners, on this
+   * node at once and, on a shared store, on every other node (each subscriber once; a plugin
+   * never gets its own events). Resolves once the other nodes can see it; rejects with
+   * STORE_UNAVAILABLE when the store cannot take it (this node has delivered it already).
+   */
+  publish(topic: string, payload: unknown, sourcePluginId: string | null = null): Promise<void> {
+    this.deliver({ topic, payload, source: sourcePluginId, nodeId: this.nodeId });
+    if (!this.store.feed) return Promise.resolve();
+    const row = Buffer.from(JSON.stringify({ topic, payload, source: sourcePluginId }));
+    return this.store.feed.append('event', sourcePluginId ?? '', this.nodeId, row).then(() => undefined);
+  }
+
+  /** Hands an event to this node's subscribers and 'event' listeners. */
+  private deliver(event: PublishedEvent): void {
+    const { topic, payload, source: sourcePluginId } = event;
+    this.emit('event', event);
     for (const sup of this.supervisors.values()) {
       const hooks = sup.hooks;
       if (sup.id === sourcePluginId || !sup.running || !hooks || !sup.implemented.methods.has('OnEvent')) continue;
@@ -400,11 +453,171 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.heartbeatTimer);
+    // Nothing new starts once closed; what is converging finishes (or gives up) first.
+    await this.reconciler?.stop();
+    await Promise.all([...this.converging]);
     await Promise.all([...this.supervisors.values()].map((s) => s.stop().catch(() => undefined)));
     await this.beating;
     await this.writes;
     await this.store.close();
     this.removeAllListeners();
+  }
+
+  // ---- cluster convergence (shared stores) ----
+
+  private reconcileTarget() {
+    return {
+      nodeId: this.nodeId,
+      logger: this.logger,
+      allIds: async () => [...new Set([...(await this.store.listPlugins()).map((r) => r.id), ...this.supervisors.keys()])],
+      converge: (id: string) => this.requestConverge(id),
+      remote: (row: FeedRow) => this.onRemote(row),
+      resync: () => this.resync(),
+      afterFull: () => void this.collectBundles(),
+    };
+  }
+
+  /** Queues a convergence of plugin `id` behind its other operations, unless one is queued and not started yet. */
+  private requestConverge(id: string): void {
+    if (this.closed || this.convergeQueued.has(id)) return;
+    this.convergeQueued.add(id);
+    const run = this.locks.queued(id, async () => {
+      this.convergeQueued.delete(id);
+      if (!this.closed) await this.convergeNow(id);
+    }).catch((err) => {
+      this.logger.warn({ plugin_id: id, err: errorMessage(err) }, 'could not converge the plugin on the shared state; retrying at the next full reconcile');
+      this.reconciler?.kick(true);
+    });
+    this.converging.add(run);
+    void run.finally(() => this.converging.delete(run));
+  }
+
+  /**
+   * Makes this node match the store's record of `id`: places the bundle and
+   * (re)creates the supervisor when the record is new or names another bundle,
+   * pushes a changed configuration to the running plugin, starts or stops it
+   * to match `enabled`, removes it when the record is gone. Changes this node
+   * made itself find nothing to do.
+   */
+  private async convergeNow(id: string): Promise<void> {
+    const record = await this.store.getPlugin(id);
+    if (this.closed) return;
+    const sup = this.supervisors.get(id);
+    if (!record) {
+      if (!sup) return;
+      // Out of the map first: the stop's state changes write no observed row for a plugin that is gone.
+      this.supervisors.delete(id);
+      await sup.stop();
+      await this.installer.remove(id);
+      await this.metrics.forget(id);
+      this.logger.info({ plugin_id: id }, 'plugin removed (the change came from the shared store)');
+      this.emit('removed', id);
+      return;
+    }
+    if (!sup || sup.record.bundleSha256 !== record.bundleSha256) {
+      if (sup) await sup.stop();
+      if (this.closed) return;
+      const why = this.installer.reconcile(id, record.bundleSha256) ? null : await this.placeFromStore(record);
+      if (this.closed) return;
+      const next = this.addSupervisor({ ...record, state: 'not_running', lastError: null }, sup ? sup.states.desired.generation + 1 : 1);
+      if (why !== null) {
+        next.states.restored(why, 'failed_to_start');
+        this.metrics.setState(id, next.state);
+        this.observe(next, next.state, next.lastError);
+      }
+      this.logger.info({ plugin_id: id, version: record.version, bundle_sha256: record.bundleSha256 }, `plugin ${sup ? 'replaced' : 'installed'} (the change came from the shared store)`);
+      this.emit('installed', this.info(next));
+      if (why === null && record.enabled) await this.startQuietly(next);
+      return;
+    }
+    sup.record.updatedAt = record.updatedAt;
+    if (canonicalJson(record.config) !== canonicalJson(sup.record.config)) {
+      sup.states.changeDesired({ config: record.config });
+      const hooks = sup.hooks;
+      if (sup.running && hooks && sup.implemented.methods.has('OnConfigurationChange')) {
+        // Validated and stored by the node that took it; a plugin here that rejects it can only be told in its log.
+        await callUnary(hooks.OnConfigurationChange.bind(hooks), { configuration: jsonBytes(record.config) }, sup.hookTimeoutMs).catch((err) => {
+          sup.log('warn', `OnConfigurationChange rejected the configuration stored by another node: ${errorMessage(err)}`);
+        });
+      }
+      this.emit('config', id);
+    }
+    if (record.enabled !== sup.record.enabled) {
+      sup.states.changeDesired({ enabled: record.enabled });
+      if (!record.enabled) await sup.stop();
+      else if (sup.state !== 'running') await this.startQuietly(sup);
+    }
+  }
+
+  /**
+   * Converges every plugin of the store and of this host now, and resolves once
+   * they are done: after it, this host shows what the other hosts wrote.
+   * Resolves at once on a store no other host shares.
+   */
+  async syncNow(): Promise<void> {
+    this.assertOpen();
+    if (!this.store.feed) return;
+    for (const id of await this.reconcileTarget().allIds()) this.requestConverge(id);
+    await Promise.all([...this.converging]);
+    await this.collectBundles();
+  }
+
+  /**
+   * Runs `fn` on one host of the cluster at a time: on a shared store under a
+   * cluster lock (a lease refreshed while `fn` runs, freed after it or, if
+   * this host dies, after `ttlMs`), once this host has converged on the shared
+   * state, so `fn` sees what the others wrote. Elsewhere it simply runs `fn`.
+   * Provisioning uses it, so a cluster of nodes started with one provisioning
+   * file applies it once, not once per node.
+   */
+  async clusterExclusive<T>(name: string, fn: () => Promise<T>, options: { ttlMs?: number; waitMs?: number } = {}): Promise<T> {
+    this.assertOpen();
+    if (!this.store.feed) return fn();
+    const ttlMs = options.ttlMs ?? 30_000;
+    const until = Date.now() + (options.waitMs ?? 5 * 60_000);
+    let grant = await this.store.lockAcquire(HOST_LOCK_SCOPE, name, ttlMs);
+    while (!grant.acquired) {
+      if (Date.now() > until) throw Errors.CLUSTER_LOCK_TIMEOUT(name, options.waitMs ?? 5 * 60_000);
+      await new Promise((r) => setTimeout(r, Math.min(1_000, Math.max(50, grant.expiresAt - grant.nowMs))));
+      grant = await this.store.lockAcquire(HOST_LOCK_SCOPE, name, ttlMs);
+    }
+    const { token } = grant;
+    const refresh = setInterval(() => {
+      this.store.lockRefresh(HOST_LOCK_SCOPE, name, token, ttlMs).catch((err) =>
+        this.logger.error({ lock: name, err: errorMessage(err) }, 'could not refresh the cluster lock; another node may take it'));
+    }, Math.max(100, Math.floor(ttlMs / 3)));
+    refresh.unref();
+    try {
+      await this.syncNow();
+      return await fn();
+    } finally {
+      clearInterval(refresh);
+      await this.store.lockRelease(HOST_LOCK_SCOPE, name, token).catch((err) =>
+        this.logger.warn({ lock: name, err: errorMessage(err) }, 'could not release the cluster lock; it frees itself after its TTL'));
+    }
+  }
+
+  /** A feed row another node wrote: an event for this node's subscribers, or that node's state change for 'state' listeners. */
+  private onRemote(row: FeedRow): void {
+    let body: unknown;
+    try {
+      body = JSON.parse(String(row.payload ?? 'null'));
+    } catch {
+      this.logger.warn({ seq: row.seq, kind: row.kind, origin: row.origin }, 'skipped a cluster feed row whose payload is not JSON');
+      return;
+    }
+    if (row.kind === 'event') {
+      const { topic, payload, source } = body as { topic: string; payload: unknown; source: string | null };
+      this.deliver({ topic, payload, source, nodeId: row.origin });
+    } else if (row.kind === 'state') {
+      this.emit('state', { ...(body as StateChange), nodeId: row.origin });
+    }
+  }
+
+  /** After the store came back: this node's heartbeat and observed rows as they are now (writes made while it was away failed). */
+  private async resync(): Promise<void> {
+    for (const sup of this.supervisors.values()) this.observe(sup, sup.state, sup.lastError);
+    await this.heartbeat();
   }
 
   // ---- internals ----
@@ -452,15 +665,21 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     return maskSecrets(sup.record.manifest.settings_schema, validated);
   }
 
-  private onStateChange(change: StateChange): void {
+  private onStateChange(local: StateChange): void {
+    const change = { ...local, nodeId: this.nodeId };
     this.metrics.setState(change.pluginId, change.state);
     const sup = this.supervisors.get(change.pluginId);
     if (sup) {
-      this.persistInBackground(change.pluginId, { state: change.state, lastError: change.lastError });
+      // On a shared store the record is the operator's alone: each node's state is its observed row.
+      if (!this.store.feed) this.persistInBackground(change.pluginId, { state: change.state, lastError: change.lastError });
       this.observe(sup, change.state, change.lastError);
     }
     const { pluginId, from, state, reason, lastError, generation } = change;
     this.logger.info({ plugin_id: pluginId, from, to: state, reason, last_error: lastError ?? undefined, generation }, `plugin ${state}`);
+    // For the other nodes' event feeds; lost (and only logged at debug) while the store is away.
+    this.store.feed?.append('state', pluginId, this.nodeId, Buffer.from(JSON.stringify(change))).catch((err) => {
+      this.logger.debug({ plugin_id: pluginId, err: errorMessage(err) }, 'state change not sent to the cluster feed');
+    });
     this.emit('state', change);
   }
 
@@ -506,7 +725,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
    * is committed already, so a failure is only logged: the next one retries.
    */
   private async collectBundles(): Promise<void> {
-    await this.store.deleteUnreferencedBundles(this.bundlesInFlight).then(
+    await this.store.deleteUnreferencedBundles(this.bundlesInFlight, this.store.feed ? SHARED_BUNDLE_GRACE_MS : 0).then(
       (deleted) => { if (deleted > 0) this.logger.info({ bundles: deleted }, 'deleted stored bundles no plugin uses'); },
       (err) => this.logger.warn({ err: errorMessage(err) }, 'could not delete unused stored bundles'),
     );
@@ -577,6 +796,12 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   private assertOpen(): void {
     if (this.closed) throw Errors.HOST_CLOSED();
   }
+}
+
+/** JSON with object keys sorted, so two equal configurations compare equal whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) : v);
 }
 
 function versionChange(installed: string, bundle: string): 'upgrade' | 'downgrade' | 'same' {

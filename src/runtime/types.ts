@@ -107,6 +107,11 @@ export interface PluginHostOptions<A extends ApiMethods = ApiMethods> {
   nodeId?: string;
   /** How often the host writes its heartbeat to the store. Default 5 s. */
   heartbeatIntervalMs?: number;
+  /**
+   * On a store several hosts share (PostgreSQL): how often the host reads the cluster feed
+   * besides the wake-ups of LISTEN/NOTIFY (which a dropped connection loses). Default 5 s.
+   */
+  reconcileIntervalMs?: number;
 }
 
 /** A plugin as `list()` and `get()` show it. */
@@ -211,6 +216,18 @@ export interface StateChange {
   lastError: string | null;
   /** The desired generation the move was made under. */
   generation: number;
+  /** The node whose plugin moved: this host's, or (on a shared store) another's. */
+  nodeId?: string;
+}
+
+/** A published event, as the host's 'event' listeners get it. */
+export interface PublishedEvent {
+  topic: string;
+  payload: unknown;
+  /** The publishing plugin, or null for the host. */
+  source: string | null;
+  /** The node it was published on. */
+  nodeId: string;
 }
 
 export type { PluginState, PluginConfig };

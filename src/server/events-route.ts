@@ -163,7 +163,7 @@ function followHost(host: PluginHost, stream: EventStream): void {
   const enabled = new Map<string, boolean>();
   let queue: Promise<void> = host.list().then((plugins) => {
     for (const p of plugins) enabled.set(p.id, p.enabled);
-    stream.send('ready', { plugins: plugins.length });
+    stream.send('ready', { plugins: plugins.length, nodeId: host.nodeId });
   });
   const then = (step: () => Promise<void> | void) => {
     queue = queue.then(step).catch(() => undefined);
@@ -178,7 +178,8 @@ function followHost(host: PluginHost, stream: EventStream): void {
     then(async () => {
       const info = await host.get(change.pluginId).catch(() => null);
       if (info) noteEnabled(info);
-      stream.send('state', { pluginId: change.pluginId, state: change.state, lastError: change.lastError });
+      // On a shared store every node's state changes arrive here; nodeId says whose.
+      stream.send('state', { pluginId: change.pluginId, state: change.state, lastError: change.lastError, nodeId: change.nodeId ?? host.nodeId });
     });
   const onInstalled = (info: PluginInfo) =>
     then(() => {

@@ -103,6 +103,31 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX plughost_job_tickets_expires_at ON plughost_job_tickets (expires_at);
     `,
   },
+  {
+    version: 5,
+    description: 'the cluster feed: changes, events and state changes in commit order',
+    sql: `
+      -- One counter row: a writer takes it inside its transaction and holds it to commit, so
+      -- sequence numbers become visible in order and a reader past N has seen every row up to N.
+      CREATE TABLE plughost_feed_seq (
+        one boolean PRIMARY KEY DEFAULT true CHECK (one),
+        seq bigint NOT NULL
+      );
+      INSERT INTO plughost_feed_seq (one, seq) VALUES (true, 0);
+      -- kind: 'change' (a plugin's desired record changed), 'event' (a published event,
+      -- payload = its JSON), 'state' (a node's plugin changed state, payload = its JSON).
+      -- Payloads live here, not in the NOTIFY (which carries only seq), so they may exceed 8000 bytes.
+      CREATE TABLE plughost_feed (
+        seq       bigint PRIMARY KEY,
+        kind      text NOT NULL,
+        plugin_id text NOT NULL,
+        origin    text NOT NULL,
+        payload   bytea,
+        at        bigint NOT NULL
+      );
+      CREATE INDEX plughost_feed_at ON plughost_feed (at);
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1].version;

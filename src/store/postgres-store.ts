@@ -13,7 +13,7 @@
  * database.
  */
 import type { Readable } from 'node:stream';
-import { Pool, type PoolClient } from 'pg';
+import { Client, Pool, type PoolClient } from 'pg';
 import { Errors, PlughostError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
 import { checkClaimable, staleReason } from '../protocol/cluster-contract';
@@ -22,7 +22,7 @@ import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
 import {
   definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
   type PluginState, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
-  type ObservedState, toObserved,
+  type ObservedState, toObserved, type ClusterFeed, type FeedKind, type FeedRow, type StopWatching,
 } from './store';
 
 export interface PostgresStoreOptions {
@@ -39,6 +39,14 @@ export interface PostgresStoreOptions {
 /** Keys for pg_advisory locks, fixed so every plughost agrees on them. */
 const MIGRATION_LOCK = 0x706c7567; // "plug"
 const SWEEP_BATCH = 1_000;
+/** The NOTIFY channel of the cluster feed; the payload is the new row's sequence number. */
+export const FEED_CHANNEL = 'plughost_feed';
+/** application_name of each host's LISTEN session, so an operator (or a test) can find it. */
+export const LISTEN_APPLICATION_NAME = 'plughost-listen';
+/** Feed rows older than this are deleted by the sweep: hosts read the feed every few seconds and reread everything after an outage. */
+export const FEED_RETENTION_MS = 10 * 60_000;
+/** The LISTEN session reconnects after 100 ms, doubling up to this. */
+const LISTEN_BACKOFF_MAX_MS = 5_000;
 
 /** The database's clock in ms since the epoch. */
 const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
@@ -61,6 +69,7 @@ export class PostgresStore implements Store {
   /** The URL without its password, for messages and logs. */
   readonly where: string;
   private readonly pool: Pool;
+  readonly feed: ClusterFeed;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -88,16 +97,22 @@ export class PostgresStore implements Store {
     pool.on('error', () => undefined);
     try {
       await migrate(pool, where);
-      return new PostgresStore(pool, where, sweepIntervalMs);
+      return new PostgresStore(pool, where, sweepIntervalMs, { url: options.url, connectTimeoutMs: options.connectTimeoutMs ?? 10_000 });
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw asStoreError(err, where);
     }
   }
 
-  private constructor(pool: Pool, where: string, sweepIntervalMs: number) {
+  private constructor(pool: Pool, where: string, sweepIntervalMs: number, listen: ListenOptions) {
     this.pool = pool;
     this.where = where;
+    this.feed = {
+      head: () => this.feedHead(),
+      read: (after, limit) => this.feedRead(after, limit),
+      append: (kind, pluginId, origin, payload) => this.query('appendFeed', APPEND_FEED, [kind, pluginId, origin, payload]).then(({ rows }) => Number(rows[0].seq)),
+      watch: (onWake, onReconnect) => this.watch(listen, onWake, onReconnect),
+    };
     if (sweepIntervalMs > 0) {
       this.sweepTimer = setInterval(() => void this.sweep().catch(() => undefined), sweepIntervalMs);
       this.sweepTimer.unref();
@@ -115,7 +130,10 @@ export class PostgresStore implements Store {
   }
 
   async putPlugin(record: PluginRecord): Promise<void> {
-    await this.query('putPlugin', UPSERT_PLUGIN, toParams(record));
+    await this.transaction('putPlugin', async (c) => {
+      await c.query(UPSERT_PLUGIN, toParams(record));
+      await appendChange(c, record.id);
+    });
   }
 
   async updatePlugin(id: string, patch: PluginPatch): Promise<PluginRecord> {
@@ -124,6 +142,8 @@ export class PostgresStore implements Store {
       if (!rows[0]) throw Errors.STORE_UNKNOWN_PLUGIN(id);
       const record: PluginRecord = { ...toRecord(rows[0]), ...definedFields(patch), updatedAt: Date.now() };
       await c.query(UPSERT_PLUGIN, toParams(record));
+      // Only the operator's wishes concern the other hosts.
+      if (patch.enabled !== undefined || patch.config !== undefined) await appendChange(c, id);
       return record;
     });
   }
@@ -132,7 +152,8 @@ export class PostgresStore implements Store {
     await this.transaction('deletePlugin', async (c) => {
       await c.query('DELETE FROM plughost_kv WHERE plugin_id = $1', [id]);
       await c.query('DELETE FROM plughost_observed WHERE plugin_id = $1', [id]);
-      await c.query('DELETE FROM plughost_plugins WHERE id = $1', [id]);
+      const { rowCount } = await c.query('DELETE FROM plughost_plugins WHERE id = $1', [id]);
+      if (rowCount) await appendChange(c, id);
     });
   }
 
@@ -238,16 +259,17 @@ export class PostgresStore implements Store {
   /**
    * One transaction, one INSERT per chunk as the bytes arrive, so memory
    * holds one chunk. The bundle row is inserted first: a second writer of the
-   * same bundle waits on it, then finds it there and writes nothing.
+   * same bundle waits on it, then finds it there and only renews its
+   * `stored_at`, which keeps it from garbage collection for the grace period.
    */
   async putBundle(sha256: string, bytes: Buffer | Readable, signature: Buffer | null = null): Promise<void> {
     checkSha256(sha256);
     try {
       await this.transaction('putBundle', async (c) => {
-        const { rowCount } = await c.query(
+        const { rows } = await c.query<{ inserted: boolean }>(
           `INSERT INTO plughost_bundles (sha256, size, chunks, signature, stored_at) VALUES ($1, 0, 0, $2, ${NOW_MS})
-           ON CONFLICT (sha256) DO NOTHING`, [sha256, signature]);
-        if (rowCount === 0) {
+           ON CONFLICT (sha256) DO UPDATE SET stored_at = excluded.stored_at RETURNING (xmax = 0) AS inserted`, [sha256, signature]);
+        if (!rows[0].inserted) {
           if (signature) await c.query('UPDATE plughost_bundles SET signature = $2 WHERE sha256 = $1 AND signature IS NULL', [sha256, signature]);
           return;
         }
@@ -273,11 +295,11 @@ export class PostgresStore implements Store {
     return { sha256, size, signature: rows[0].signature, stream };
   }
 
-  async deleteUnreferencedBundles(keep: Iterable<string> = []): Promise<number> {
+  async deleteUnreferencedBundles(keep: Iterable<string> = [], graceMs = 0): Promise<number> {
     // Chunks go with their bundle row (ON DELETE CASCADE).
     const { rowCount } = await this.query('deleteUnreferencedBundles',
       `DELETE FROM plughost_bundles WHERE sha256 NOT IN (SELECT bundle_sha256 FROM plughost_plugins)
-         AND NOT (sha256 = ANY ($1::text[]))`, [[...keep]]);
+         AND NOT (sha256 = ANY ($1::text[])) AND stored_at <= ${NOW_MS} - $2::bigint`, [[...keep], Math.max(0, Math.ceil(graceMs))]);
     return rowCount ?? 0;
   }
 
@@ -344,6 +366,71 @@ export class PostgresStore implements Store {
     await this.pool.end();
   }
 
+  private async feedHead(): Promise<number> {
+    const { rows } = await this.query<{ seq: string }>('feedHead', 'SELECT seq FROM plughost_feed_seq');
+    return Number(rows[0].seq);
+  }
+
+  private async feedRead(after: number, limit: number): Promise<FeedRow[]> {
+    const { rows } = await this.query<{ seq: string; kind: FeedKind; plugin_id: string; origin: string; payload: Buffer | null }>('readFeed',
+      'SELECT seq, kind, plugin_id, origin, payload FROM plughost_feed WHERE seq > $1 ORDER BY seq LIMIT $2', [after, limit]);
+    return rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, pluginId: r.plugin_id, origin: r.origin, payload: r.payload }));
+  }
+
+  /**
+   * A session of its own that LISTENs on the feed channel, reconnecting after
+   * a loss with a bounded backoff; never part of the pool, so it cannot be
+   * handed to a query or starve one.
+   */
+  private watch(options: ListenOptions, onWake: () => void, onReconnect: () => void): StopWatching {
+    let stopped = false;
+    let client: Client | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let delay = 100;
+    let connectedOnce = false;
+    let connecting: Promise<void> = Promise.resolve();
+    const retry = () => {
+      if (stopped) return;
+      timer = setTimeout(() => { connecting = connect(); }, delay);
+      timer.unref();
+      delay = Math.min(delay * 2, LISTEN_BACKOFF_MAX_MS);
+    };
+    const connect = async () => {
+      const c = new Client({ connectionString: options.url, application_name: LISTEN_APPLICATION_NAME, connectionTimeoutMillis: options.connectTimeoutMs, keepAlive: true });
+      // A lost session ends with 'end' (after 'error' when it broke): reconnect from there.
+      c.on('error', () => undefined);
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${FEED_CHANNEL}`);
+      } catch {
+        await c.end().catch(() => undefined);
+        retry();
+        return;
+      }
+      if (stopped) {
+        await c.end().catch(() => undefined);
+        return;
+      }
+      client = c;
+      delay = 100;
+      c.on('notification', () => onWake());
+      c.once('end', () => {
+        if (client === c) client = undefined;
+        retry();
+      });
+      if (connectedOnce) onReconnect();
+      else onWake();
+      connectedOnce = true;
+    };
+    connecting = connect();
+    return async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await connecting;
+      await client?.end().catch(() => undefined);
+    };
+  }
+
   private async lockRow(method: string, pluginId: string, name: string): Promise<{ row: { token: number; expiresAt: number } | undefined; now: number }> {
     const { rows } = await this.query<{ token: string | null; expires_at: string | null; now: string }>(method,
       `SELECT l.token, l.expires_at, ${NOW_MS} AS now FROM (SELECT 1) one
@@ -354,6 +441,7 @@ export class PostgresStore implements Store {
   }
 
   private async sweep(): Promise<number> {
+    await this.query('sweepExpired', `DELETE FROM plughost_feed WHERE at < ${NOW_MS} - $1::bigint`, [FEED_RETENTION_MS]);
     const tickets = await this.query('sweepExpired', `DELETE FROM plughost_job_tickets WHERE expires_at <= ${NOW_MS}`);
     let total = tickets.rowCount ?? 0;
     for (;;) {
@@ -403,6 +491,26 @@ const UPSERT_PLUGIN = `
   ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest, version = excluded.version, enabled = excluded.enabled,
     state = excluded.state, last_error = excluded.last_error, config = excluded.config,
     bundle_sha256 = excluded.bundle_sha256, installed_at = excluded.installed_at, updated_at = excluded.updated_at`;
+
+interface ListenOptions {
+  url: string;
+  connectTimeoutMs: number;
+}
+
+/**
+ * Appends a feed row and notifies, in one statement. The counter row's lock is
+ * held to the end of the caller's transaction, so rows commit in seq order.
+ */
+const APPEND_FEED = `
+  WITH s AS (UPDATE plughost_feed_seq SET seq = seq + 1 RETURNING seq),
+  ins AS (INSERT INTO plughost_feed (seq, kind, plugin_id, origin, payload, at)
+          SELECT s.seq, $1, $2, $3, $4, ${NOW_MS} FROM s RETURNING seq)
+  SELECT seq, pg_notify('${FEED_CHANNEL}', seq::text) FROM ins`;
+
+/** A 'change' row for plugin `id`, in the caller's transaction: every host converges it once that commits. */
+async function appendChange(c: PoolClient, id: string): Promise<void> {
+  await c.query(APPEND_FEED, ['change', id, '', null]);
+}
 
 /** Applies what the database lacks, one transaction under a transaction-scoped advisory lock. */
 async function migrate(pool: Pool, where: string): Promise<void> {

@@ -98,12 +98,54 @@ export interface ObservedRecord extends ObservedState {
   updatedAt: number;
 }
 
+/** What a feed row says happened. */
+export type FeedKind = 'change' | 'event' | 'state';
+
+/** One row of the cluster feed, as `ClusterFeed.read` returns it. */
+export interface FeedRow {
+  /** Sequence number: rows become visible in this order, without gaps. */
+  seq: number;
+  kind: FeedKind;
+  pluginId: string;
+  /** The node that wrote it ('' for changes, which every node converges on, its writer included). */
+  origin: string;
+  /** JSON of the event or the state change; null for changes. */
+  payload: Buffer | null;
+}
+
+/** Stops watching; resolves once the LISTEN connection is closed. */
+export type StopWatching = () => Promise<void>;
+
+/**
+ * The cluster feed of a store several hosts share (PostgreSQL). Writes of
+ * plugin records (putPlugin, an enabled/config updatePlugin, deletePlugin)
+ * append a 'change' row in their own transaction and wake every watcher, so a
+ * host reads the feed after the last row it saw and converges those plugins.
+ */
+export interface ClusterFeed {
+  /** The last sequence number written (0 when none). */
+  head(): Promise<number>;
+  /** Rows after `after`, in order, at most `limit`. */
+  read(after: number, limit: number): Promise<FeedRow[]>;
+  /** Appends an event or state row and wakes every watcher; resolves once committed. */
+  append(kind: 'event' | 'state', pluginId: string, origin: string, payload: Buffer): Promise<number>;
+  /**
+   * Listens on a connection of its own: `onWake` after each committed row
+   * (and once connected), `onReconnect` after the connection was lost and came
+   * back (wake-ups sent meanwhile are lost: the watcher should reread everything).
+   */
+  watch(onWake: () => void, onReconnect: () => void): StopWatching;
+}
+
 export interface Store {
+  /** Set when several hosts may share this store (PostgreSQL); absent for SQLite and memory. */
+  readonly feed?: ClusterFeed;
+
   listPlugins(): Promise<PluginRecord[]>;
   getPlugin(id: string): Promise<PluginRecord | undefined>;
   /** Inserts or replaces the whole record (install, upgrade). */
   putPlugin(record: PluginRecord): Promise<void>;
-  /** Changes some fields and bumps updatedAt; throws if the plugin is unknown. */
+  /** Changes some fields and bumps updatedAt; throws if the plugin is unknown. A change of `enabled` or `config` goes to the feed. */
   updatePlugin(id: string, patch: PluginPatch): Promise<PluginRecord>;
   /** Removes the plugin, all its KV and every node's observed state of it. */
   deletePlugin(id: string): Promise<void>;
@@ -142,8 +184,11 @@ export interface Store {
    * Garbage collection: deletes every bundle no plugin record references,
    * except those in `keep` (bundles of installs still in progress, whose
    * record is not committed yet). Returns how many bundles were deleted.
+   * A shared store (one with a `feed`) also keeps bundles stored within the
+   * last `graceMs` (another host's install may be between putBundle and
+   * putPlugin; putBundle of a stored bundle renews it); the others ignore it.
    */
-  deleteUnreferencedBundles(keep?: Iterable<string>): Promise<number>;
+  deleteUnreferencedBundles(keep?: Iterable<string>, graceMs?: number): Promise<number>;
 
   /**
    * Cluster primitives, scoped by plugin id (src/protocol/cluster-contract.ts

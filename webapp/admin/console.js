@@ -11,6 +11,8 @@ const $ = (selector) => document.querySelector(selector);
 /** id → { el, info, form, update(info) } */
 const cards = new Map();
 let stopEvents = null;
+/** The node this console talks to (from the feed's ready event). */
+let nodeId = null;
 
 function showLogin(message = '') {
   stopEvents?.();
@@ -34,7 +36,10 @@ async function showApp() {
   $('#logout').hidden = false;
   stopEvents = followEvents(
     {
-      ready: () => loadPlugins().catch(() => undefined),
+      ready: (e) => {
+        nodeId = e.nodeId;
+        loadPlugins().catch(() => undefined);
+      },
       installed: (e) => refreshCard(e.pluginId),
       enabled: (e) => refreshCard(e.pluginId),
       disabled: (e) => refreshCard(e.pluginId),
@@ -72,7 +77,9 @@ function dropCard(id) {
   $('#empty').hidden = cards.size > 0;
 }
 
-function updateState({ pluginId, state, lastError }) {
+function updateState({ pluginId, state, lastError, nodeId: from }) {
+  // In a cluster the feed carries every node's changes; a card shows this node's state.
+  if (from && nodeId && from !== nodeId) return;
   const card = cards.get(pluginId);
   if (!card) return refreshCard(pluginId);
   card.update({ ...card.info, state, lastError });

@@ -9,7 +9,7 @@ import { redact } from '../../store/postgres-store';
 import { EXIT, UsageError, out } from '../io';
 import * as pack from './pack';
 
-export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--metrics-port N [--metrics-host 127.0.0.1]] [--allow-url-host HOST|CIDR ...] [--memory-limit-mb N] [--database postgres://…] [--node-id ID]  run the plugin host and its REST API';
+export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--metrics-port N [--metrics-host 127.0.0.1]] [--allow-url-host HOST|CIDR ...] [--memory-limit-mb N] [--database postgres://… [--reconcile-interval MS]] [--node-id ID]  run the plugin host and its REST API';
 
 /** Runs until SIGINT/SIGTERM, then stops every plugin before exiting. */
 export async function run(args: string[]): Promise<number> {
@@ -26,6 +26,7 @@ export async function run(args: string[]): Promise<number> {
       'memory-limit-mb': { type: 'string' },
       database: { type: 'string' },
       'node-id': { type: 'string' },
+      'reconcile-interval': { type: 'string' },
     },
   });
   // A bad provisioning file is refused here, before the server or any plugin starts.
@@ -42,9 +43,15 @@ export async function run(args: string[]): Promise<number> {
   const database = values.database ?? (process.env.PLUGHOST_DATABASE_URL || undefined);
   if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) throw new UsageError('--database: expected a postgres:// or postgresql:// URL');
   const nodeId = nodeIdOption(values['node-id'], process.env.PLUGHOST_NODE_ID);
+  const reconcileText = values['reconcile-interval'] ?? process.env.PLUGHOST_RECONCILE_INTERVAL_MS;
+  const reconcileIntervalMs = reconcileText === undefined ? undefined : Number(reconcileText);
+  if (reconcileIntervalMs !== undefined && !(Number.isInteger(reconcileIntervalMs) && reconcileIntervalMs >= 1)) {
+    throw new UsageError(`--reconcile-interval ${reconcileText}: expected milliseconds, a whole number 1 or more`);
+  }
   const hostOptions = {
     database,
     nodeId,
+    reconcileIntervalMs,
     ...(provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : {}),
     ...(memoryLimitMb !== undefined ? { defaults: { memoryLimitMb } } : {}),
   };
@@ -58,7 +65,9 @@ export async function run(args: string[]): Promise<number> {
   const server = await startServer({ dataDir, port, host, hostOptions, metrics, routes: { installFromUrl: { allowHosts } } });
   if (provision) {
     try {
-      const report = await converge(server.host, planned, { packFolder: (dir, outFile) => pack.run([dir, '-o', outFile]).then(() => undefined) });
+      // With several nodes on one database, one applies the file at a time: the first changes what it asks, the others find it done.
+      const report = await server.host.clusterExclusive('provision', () =>
+        converge(server.host, planned, { packFolder: (dir, outFile) => pack.run([dir, '-o', outFile]).then(() => undefined) }));
       for (const line of formatReport(provision.file, report)) out(line);
     } catch (e) {
       await server.close();

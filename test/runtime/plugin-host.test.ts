@@ -209,7 +209,7 @@ test('events reach subscribed plugins and integrator listeners, not the publishe
   await until(async () => ((await h.callHook('com.test.sub', 'Events', {})).payload as unknown[]).length === 1, 'delivery');
   expect((await h.callHook('com.test.sub', 'Events', {})).payload).toEqual([{ topic: 'notes.saved', payload: { id: 1 }, source: 'com.test.pub' }]);
   expect((await h.callHook('com.test.pub', 'Events', {})).payload).toEqual([]);
-  expect(seen).toContainEqual({ topic: 'notes.saved', payload: { id: 1 }, source: 'com.test.pub' });
+  expect(seen).toContainEqual({ topic: 'notes.saved', payload: { id: 1 }, source: 'com.test.pub', nodeId: h.nodeId });
   const called = await h.callHook('com.test.pub', 'Call', { plugin: 'com.test.sub', hook: 'Append', payload: { text: 'hi' } });
   expect(called.payload).toEqual({ payload: { text: 'hi[com.test.sub]' }, rejected: false, reason: '' });
 });

@@ -108,6 +108,10 @@ describeIfPg('cluster convergence')('cluster convergence on one PostgreSQL datab
     const cut = await adminQuery<{ n: number }>(
       "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'plughost-listen'", [db.name]);
     expect(cut[0].n).toBe(2);
+    // Both hosts open a new LISTEN session by themselves.
+    await until(async () => (await adminQuery<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'plughost-listen'", [db.name]))[0].n === 2,
+    'two LISTEN sessions again', BOUND_MS);
     await a.disable(id);
     await waitState(b, id, 'not_running');
     await a.enable(id);

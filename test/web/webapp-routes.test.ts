@@ -105,7 +105,8 @@ describe('the event feed', () => {
     await eventually(() => server.host.listenerCount('state') === baseline, 5_000, 'earlier streams gone');
     const { reader } = await openStream(`${server.url}/api/v1/events`, AUTH);
     const stream = reader!;
-    await stream.next('ready');
+    // The node the stream speaks for: in a cluster, state changes of every node arrive, each with its node id.
+    expect(await stream.next('ready')).toMatchObject({ nodeId: server.host.nodeId });
     expect(server.host.listenerCount('state')).toBe(baseline + 1);
 
     const id = 'com.example.events';
@@ -115,7 +116,7 @@ describe('the event feed', () => {
     expect(await stream.next('installed')).toEqual({ pluginId: id, version: '1.0.0', state: 'not_running', enabled: false });
     await api(`/plugins/${id}/enable`, { method: 'POST' });
     expect(await stream.next('enabled')).toEqual({ pluginId: id });
-    expect(await stream.next('state', 1)).toEqual({ pluginId: id, state: 'running', lastError: null });
+    expect(await stream.next('state', 1)).toEqual({ pluginId: id, state: 'running', lastError: null, nodeId: server.host.nodeId });
     await api(`/plugins/${id}/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: 'hunter2' }) });
     expect(await stream.next('config')).toEqual({ pluginId: id });
     await api(`/plugins/${id}/disable`, { method: 'POST' });

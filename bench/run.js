@@ -18,6 +18,7 @@ const SUITES = [
   { name: 'spawn', module: './spawn', print: printGeneric },
   { name: 'runtime', module: './runtime', print: printGeneric },
   { name: 'server', module: './server', print: printGeneric },
+  { name: 'cluster', module: './cluster', print: (r) => require('./cluster').print(r) },
 ];
 
 function printProtocol(r) {

@@ -74,6 +74,14 @@ export const DEFAULTS: RuntimeDefaults = {
 /** How often a host tells the store it is alive, unless `heartbeatIntervalMs` says otherwise. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
 
+/**
+ * The marker prefix of every plugin process a host on `dataDir` (an absolute path) launches:
+ * the same on every run, so a restarted host finds what an earlier run left behind.
+ */
+export function instancePrefixOf(dataDir: string): string {
+  return `ph${crypto.createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}`;
+}
+
 /** Events: 'state' (StateChange), 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' ({topic, payload, source}), 'log' (PluginLogEntry). */
 export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiMethods> extends EventEmitter {
   readonly metrics = new RuntimeMetrics();
@@ -110,7 +118,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.nodeId = nodeId;
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.dataDir = options.dataDir;
-    this.instancePrefix = `ph${crypto.createHash('sha256').update(options.dataDir).digest('hex').slice(0, 16)}`;
+    this.instancePrefix = instancePrefixOf(options.dataDir);
     this.hostVersion = options.hostVersion ?? packageVersion();
     this.logger = options.logger ?? pino({ name: 'plughost' });
     this.defaults = { ...DEFAULTS, ...options.defaults };

@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import { killMarkedWithPrefix, markedWithPrefix } from '../../src/protocol/process';
 import { instancePrefixOf } from '../../src/runtime/plugin-host';
 import { pluginBundle, upload } from '../server/helpers';
-import { tempDir, waitFor, watchStdout } from './index';
+import { openStream, type SseReader } from '../web/helpers';
+import { tempDir, waitFor as pollFor, watchStdout } from './index';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'plughost.js');
 export const CLUSTER_TOKEN = 'cluster-harness-admin-token-0123456789abcdef';
@@ -27,6 +28,16 @@ const REQUEST_MS = 30_000;
 const ORPHANS_MS = 15_000;
 /** Output lines per process run shown with a failure. */
 const SHOWN_LINES = 300;
+/** How often `waitFor` asks: slow enough to leave the machine's cores to the nodes. */
+const POLL_MS = 200;
+
+/** Bounded polling (test/helpers' waitFor) at a pace for nodes: returns `fn`'s first value that is not false, undefined or null. */
+export function waitFor<T>(
+  fn: () => Promise<T | false | undefined | null> | T | false | undefined | null,
+  options: { timeoutMs: number; what: string },
+): Promise<T> {
+  return pollFor(fn, { intervalMs: POLL_MS, ...options });
+}
 
 /** One process run of a node: what it wrote, kept in memory for a failing test's report. */
 interface Run {
@@ -63,6 +74,7 @@ export interface ClusterOptions {
 export class Cluster {
   readonly nodes: ClusterNode[];
   private closed = false;
+  private readonly feeds = new Set<SseReader>();
 
   private constructor(private readonly options: ClusterOptions, private readonly work: { dir: string; cleanup(): void }) {
     this.nodes = Array.from({ length: options.nodes }, (_, i) => ({ id: `node-${i + 1}`, dataDir: path.join(work.dir, `node-${i + 1}`), url: '', runs: [] }));
@@ -88,7 +100,7 @@ export class Cluster {
     const run: Run = { child, stdout: watchStdout(child), stderr: '', exited: once(child, 'exit') };
     child.stderr!.on('data', (c: Buffer) => { run.stderr += c.toString(); });
     node.runs.push(run);
-    node.url = (await run.stdout.waitFor(/listening on (\S+)/, `${node.id} did not start within ${START_MS} ms`, START_MS))[1];
+    node.url = (await run.stdout.waitFor(/listening on (\S+)/, `${node.id} exited, or printed no URL within ${START_MS} ms`, START_MS))[1];
   }
 
   /** SIGTERM, then waits for the node to stop its plugins and exit 0. */
@@ -157,6 +169,20 @@ export class Cluster {
     return options.enable ? this.ok(node, 'POST', `/api/v1/plugins/${info.id}/enable`) : info;
   }
 
+  /** Follows the node's operator feed (GET /api/v1/events) from its `ready` event on; closed with the cluster. */
+  async feed(node: ClusterNode): Promise<SseReader> {
+    const { status, reader } = await openStream(`${node.url}/api/v1/events`, AUTH);
+    if (!reader) throw new Error(`GET /api/v1/events on ${node.id}: ${status}`);
+    this.feeds.add(reader);
+    await reader.next('ready');
+    return reader;
+  }
+
+  /** The node's plugin processes (marked with its data dir's instance prefix), by pid. */
+  pluginPids(node: ClusterNode): number[] {
+    return markedWithPrefix(instancePrefixOf(node.dataDir));
+  }
+
   /** Packs test/fixtures/sdk/cluster-http-plugin.js as plugin `id`, with the settings it reads. */
   pluginBundle(id: string): Promise<string> {
     return pluginBundle(this.work.dir, id, 'sdk/cluster-http-plugin.js', {
@@ -190,8 +216,9 @@ export class Cluster {
     this.closed = true;
     open.delete(this);
     const problems: string[] = [];
+    await Promise.all([...this.feeds].map((f) => f.close()));
     await Promise.all(this.nodes.map((node) => this.stop(node).catch((err: Error) => problems.push(err.message))));
-    const left = () => this.nodes.flatMap((n) => markedWithPrefix(instancePrefixOf(n.dataDir)).map((pid) => ({ node: n.id, pid, cmd: commandLine(pid) })));
+    const left = () => this.nodes.flatMap((n) => this.pluginPids(n).map((pid) => ({ node: n.id, pid, cmd: commandLine(pid) })));
     const leftover = await waitFor(() => (left().length === 0 ? [] : false), { timeoutMs: ORPHANS_MS, what: 'plugin processes to exit' }).catch(() => left());
     if (leftover.length > 0) {
       problems.push(`plugin processes left after every node stopped: ${leftover.map((p) => `${p.node}: pid ${p.pid} ${p.cmd}`).join('; ')}`);

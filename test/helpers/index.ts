@@ -161,3 +161,15 @@ export function watchStdout(child: ChildProcess): { readonly text: string; waitF
     },
   };
 }
+
+/**
+ * The one rule for tests that need something from outside: true when `missing` is null;
+ * otherwise says why and skips (false), or throws under PLUGHOST_REQUIRE_INTEROP=1 (CI),
+ * where a test that silently skipped would hide a broken setup.
+ */
+export function availableOrSkip(what: string, missing: string | null): boolean {
+  if (missing === null) return true;
+  if (process.env.PLUGHOST_REQUIRE_INTEROP === '1') throw new Error(`PLUGHOST_REQUIRE_INTEROP=1: ${missing}`);
+  process.stderr.write(`SKIP ${what}: ${missing}\n`);
+  return false;
+}

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { availableOrSkip } from './index';
 
 const INSTALL = 'run the tests through scripts/with-postgres.sh (it needs Debian\'s postgresql package: apt-get install postgresql)';
 
@@ -26,18 +27,6 @@ export function describeIfPg(what: string): jest.Describe {
 /** Whether a test server is there; says what to install when not, and throws under PLUGHOST_REQUIRE_INTEROP=1. */
 export function havePg(what: string): boolean {
   return availableOrSkip(what, pgUrl() !== undefined ? null : `PLUGHOST_TEST_PG_URL is not set, so the ${what} tests have no PostgreSQL: ${INSTALL}`);
-}
-
-/**
- * The one rule for tests that need something from outside: true when `missing` is null;
- * otherwise says why and skips (false), or throws under PLUGHOST_REQUIRE_INTEROP=1 (CI),
- * where a test that silently skipped would hide a broken setup.
- */
-export function availableOrSkip(what: string, missing: string | null): boolean {
-  if (missing === null) return true;
-  if (process.env.PLUGHOST_REQUIRE_INTEROP === '1') throw new Error(`PLUGHOST_REQUIRE_INTEROP=1: ${missing}`);
-  process.stderr.write(`SKIP ${what}: ${missing}\n`);
-  return false;
 }
 
 export interface FreshDatabase {

@@ -11,8 +11,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { tempDir } from './index';
-import { availableOrSkip } from './postgres';
+import { availableOrSkip, tempDir } from './index';
 
 const INSTALL = 'install Debian\'s postgresql package (apt-get install postgresql) or set PG_BIN to a PostgreSQL 13+ bin dir';
 /** What pg_ctl waits for a start or a stop, in seconds. */

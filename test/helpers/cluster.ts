@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { killMarkedWithPrefix, markedWithPrefix } from '../../src/protocol/process';
+import { killMarkedWithPrefix, markedWithPrefix, raceTimeout } from '../../src/protocol/process';
 import { instancePrefixOf } from '../../src/runtime/plugin-host';
 import { pluginBundle, upload } from '../server/helpers';
 import { openStream, type SseReader } from '../web/helpers';
@@ -108,8 +108,7 @@ export class Cluster {
     const run = this.current(node);
     if (!run) return;
     run.child.kill('SIGTERM');
-    const exited = await Promise.race([run.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), STOP_MS).unref())]);
-    if (!exited) {
+    if (!(await raceTimeout(run.exited.then(() => true), STOP_MS))) {
       await this.kill(node);
       throw new Error(`${node.id} did not exit within ${STOP_MS} ms of SIGTERM; killed`);
     }

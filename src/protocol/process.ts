@@ -101,7 +101,7 @@ export function strays(root: number | null, marker: string | null): number[] {
  * left behind when that host died without stopping them. Returns how many.
  */
 export function killMarkedWithPrefix(prefix: string): number {
-  const left = scanProc(null, Buffer.from(`${INSTANCE_ENV}=${prefix}-`));
+  const left = markedWithPrefix(prefix);
   for (const pid of left) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -110,6 +110,11 @@ export function killMarkedWithPrefix(prefix: string): number {
     }
   }
   return left.length;
+}
+
+/** Live processes whose instance marker starts with `prefix-`, and their descendants. Empty off Linux. */
+export function markedWithPrefix(prefix: string): number[] {
+  return scanProc(null, Buffer.from(`${INSTANCE_ENV}=${prefix}-`));
 }
 
 function scanProc(root: number | null, needle: Buffer | null): number[] {

@@ -93,6 +93,14 @@ const FULL_RECONCILE_EVERY = 12;
 const SHARED_BUNDLE_GRACE_MS = 10 * 60_000;
 
 /**
+ * The marker prefix of every plugin process a host on `dataDir` (an absolute path) launches:
+ * the same on every run, so a restarted host finds what an earlier run left behind.
+ */
+export function instancePrefixOf(dataDir: string): string {
+  return `ph${crypto.createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}`;
+}
+
+/**
  * Events: 'state' (StateChange, of this node's plugins and, on a shared store, of every node's),
  * 'installed' (PluginInfo), 'removed' (id), 'config' (id), 'event' (PublishedEvent, from any node),
  * 'log' (PluginLogEntry).
@@ -138,7 +146,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.nodeId = nodeId;
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.dataDir = options.dataDir;
-    this.instancePrefix = `ph${crypto.createHash('sha256').update(options.dataDir).digest('hex').slice(0, 16)}`;
+    this.instancePrefix = instancePrefixOf(options.dataDir);
     this.hostVersion = options.hostVersion ?? packageVersion();
     this.logger = options.logger ?? pino({ name: 'plughost' });
     this.defaults = { ...DEFAULTS, ...options.defaults };

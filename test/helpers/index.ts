@@ -110,12 +110,32 @@ export function trackTimers(): { pendingFrom(pathPart: string): string[] } {
 
 /** Polls `check` every 50 ms until it holds; throws naming `what` after the bound. */
 export async function until(check: () => Promise<boolean> | boolean, what: string, boundMs = 15_000): Promise<void> {
-  const end = Date.now() + boundMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
+  await waitFor(check, { timeoutMs: boundMs, what });
+}
+
+/**
+ * Polls `fn` until it returns a value that is not false, undefined or null, and
+ * returns that value. A throw counts as "not yet" (a node restarting refuses
+ * connections for a while). After `timeoutMs` it throws, naming `what` and
+ * quoting the last value or error seen, so a failure says how far it got.
+ */
+export async function waitFor<T>(
+  fn: () => Promise<T | false | undefined | null> | T | false | undefined | null,
+  options: { timeoutMs: number; what: string; intervalMs?: number },
+): Promise<T> {
+  const end = Date.now() + options.timeoutMs;
+  let last = 'nothing yet';
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value !== false && value !== undefined && value !== null) return value;
+      last = `returned ${String(value)}`;
+    } catch (err) {
+      last = `threw ${err instanceof Error ? err.message : String(err)}`;
+    }
+    if (Date.now() >= end) throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${options.what}; the last try ${last}`);
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
   }
-  throw new Error(`timed out after ${boundMs} ms waiting for ${what}`);
 }
 
 /**
@@ -140,4 +160,16 @@ export function watchStdout(child: ChildProcess): { readonly text: string; waitF
       }
     },
   };
+}
+
+/**
+ * The one rule for tests that need something from outside: true when `missing` is null;
+ * otherwise says why and skips (false), or throws under PLUGHOST_REQUIRE_INTEROP=1 (CI),
+ * where a test that silently skipped would hide a broken setup.
+ */
+export function availableOrSkip(what: string, missing: string | null): boolean {
+  if (missing === null) return true;
+  if (process.env.PLUGHOST_REQUIRE_INTEROP === '1') throw new Error(`PLUGHOST_REQUIRE_INTEROP=1: ${missing}`);
+  process.stderr.write(`SKIP ${what}: ${missing}\n`);
+  return false;
 }

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { availableOrSkip } from './index';
 
 const INSTALL = 'run the tests through scripts/with-postgres.sh (it needs Debian\'s postgresql package: apt-get install postgresql)';
 
@@ -25,11 +26,7 @@ export function describeIfPg(what: string): jest.Describe {
 
 /** Whether a test server is there; says what to install when not, and throws under PLUGHOST_REQUIRE_INTEROP=1. */
 export function havePg(what: string): boolean {
-  if (pgUrl() !== undefined) return true;
-  const message = `PLUGHOST_TEST_PG_URL is not set, so the ${what} tests have no PostgreSQL: ${INSTALL}`;
-  if (process.env.PLUGHOST_REQUIRE_INTEROP === '1') throw new Error(`PLUGHOST_REQUIRE_INTEROP=1: ${message}`);
-  process.stderr.write(`SKIP ${what}: ${message}\n`);
-  return false;
+  return availableOrSkip(what, pgUrl() !== undefined ? null : `PLUGHOST_TEST_PG_URL is not set, so the ${what} tests have no PostgreSQL: ${INSTALL}`);
 }
 
 export interface FreshDatabase {

@@ -53,6 +53,7 @@ export function createApiDouble(manifest: Manifest, hostVersion: string): ApiDou
     id: manifest.id,
     logs,
     record: {
+      generation: 1,
       id: manifest.id,
       manifest,
       version: manifest.version,

@@ -9,8 +9,9 @@ import { MemoryCluster } from '../protocol/cluster-contract';
 import { checkSha256, writeChunks } from '../store/bundle-chunks';
 import type {
   JobClaimResult, KvPage, KvSetOptions, LockGrant, LockLease, NodeHeartbeat, NodeRecord, ObservedRecord, ObservedState, PluginPatch, PluginRecord,
-  Store, StoredBundle,
+  Store, StoredBundle, NewPluginRecord,
 } from '../store/store';
+import { definedFields, isDesiredChange } from '../store/store';
 
 interface Entry {
   value: Buffer;
@@ -38,14 +39,16 @@ export class MemoryStore implements Store {
     return r && { ...r };
   }
 
-  async putPlugin(record: PluginRecord): Promise<void> {
-    this.plugins.set(record.id, { ...record });
+  async putPlugin(record: NewPluginRecord): Promise<number> {
+    const generation = (this.plugins.get(record.id)?.generation ?? 0) + 1;
+    this.plugins.set(record.id, { ...record, generation });
+    return generation;
   }
 
   async updatePlugin(id: string, patch: PluginPatch): Promise<PluginRecord> {
     const r = this.plugins.get(id);
     if (!r) throw Errors.STORE_UNKNOWN_PLUGIN(id);
-    const next = { ...r, ...patch, updatedAt: Date.now() };
+    const next = { ...r, ...definedFields(patch), updatedAt: Date.now(), generation: r.generation + (isDesiredChange(patch) ? 1 : 0) };
     this.plugins.set(id, next);
     return { ...next };
   }
@@ -66,6 +69,7 @@ export class MemoryStore implements Store {
   }
 
   async putObserved(o: ObservedState): Promise<void> {
+    if (!this.plugins.has(o.pluginId)) return;
     const rows = this.observed.get(o.pluginId) ?? new Map<string, ObservedRecord>();
     rows.set(o.nodeId, { ...o, updatedAt: Date.now() });
     this.observed.set(o.pluginId, rows);

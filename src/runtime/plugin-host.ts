@@ -260,6 +260,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
         const placement = await this.installer.place(manifest.id, staged.path, staged.sha256);
         const now = Date.now();
         const record: PluginRecord = {
+          generation: 0,
           id: manifest.id,
           manifest,
           version: manifest.version,
@@ -272,7 +273,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
           updatedAt: now,
         };
         try {
-          await this.store.putPlugin(record);
+          record.generation = await this.store.putPlugin(record);
         } catch (err) {
           await placement.rollback();
           throw err;
@@ -284,7 +285,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
           this.logger.warn({ plugin_id: manifest.id, setting: key, reason, from_version: existing?.record.version, to_version: manifest.version }, 'install dropped a setting');
         }
         if (existing && carried.missing.length) this.logger.warn({ plugin_id: manifest.id, settings: carried.missing }, 'required settings have no value');
-        const sup = this.addSupervisor(record, existing ? existing.states.desired.generation + 1 : 1);
+        const sup = this.addSupervisor(record);
         this.emit('installed', this.info(sup));
         if (enabled) await this.startQuietly(sup);
         return { ...this.info(sup), warnings };
@@ -300,7 +301,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     return this.locks.queued(id, async () => {
       const sup = this.supervisor(id);
       if (!sup.record.enabled) await this.persist(id, { enabled: true });
-      sup.states.changeDesired({ enabled: true });
+      // The persist took the store's generation for it; enabling an enabled plugin bumps nothing.
+      sup.states.changeDesired({ enabled: true }, sup.states.desired.generation);
       if (sup.state !== 'running') await sup.start();
       return this.info(sup);
     });
@@ -347,10 +349,21 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     const sup = this.supervisor(id);
     // This node's own state writes first, so an answer never lags what this host just did.
     await this.writes;
-    const nodes = (await this.store.listObserved(id)).map(({ nodeId, state, lastError, updatedAt }) => ({ nodeId, state, lastError, updatedAt }));
+    const [observed, known] = await Promise.all([this.store.listObserved(id), this.store.listNodes()]);
+    const ages = new Map(known.map((n) => [n.nodeId, n.heartbeatAgeMs]));
+    const staleAfterMs = 3 * this.heartbeatIntervalMs;
+    const nodes = observed.map(({ nodeId, state, lastError, updatedAt, generation }) =>
+      ({ nodeId, state, lastError, updatedAt, generation, live: (ages.get(nodeId) ?? Infinity) <= staleAfterMs }));
     const own = nodes.find((n) => n.nodeId === this.nodeId);
     const info = this.info(sup);
-    return { ...info, state: own?.state ?? info.state, lastError: own ? own.lastError : info.lastError, nodes };
+    const live = nodes.filter((n) => n.live);
+    const summary = {
+      nodes: live.length,
+      running: live.filter((n) => n.state === 'running').length,
+      converged: live.filter((n) => n.generation >= info.generation).length,
+      state: live.length === 0 ? info.state : live.every((n) => n.state === live[0].state) ? live[0].state : 'mixed' as const,
+    };
+    return { ...info, state: own?.state ?? info.state, lastError: own ? own.lastError : info.lastError, nodes, summary };
   }
 
   /** This node and every node that has heartbeated into the store, with how long ago (the store's clock). */
@@ -527,7 +540,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       if (this.closed) return;
       const why = this.installer.reconcile(id, record.bundleSha256) ? null : await this.placeFromStore(record);
       if (this.closed) return;
-      const next = this.addSupervisor({ ...record, state: 'not_running', lastError: null }, sup ? sup.states.desired.generation + 1 : 1);
+      const next = this.addSupervisor({ ...record, state: 'not_running', lastError: null });
       if (why !== null) {
         next.states.restored(why, 'failed_to_start');
         this.metrics.setState(id, next.state);
@@ -539,8 +552,9 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       return;
     }
     sup.record.updatedAt = record.updatedAt;
+    const observed = sup.states.observedGeneration;
     if (canonicalJson(record.config) !== canonicalJson(sup.record.config)) {
-      sup.states.changeDesired({ config: record.config });
+      sup.states.changeDesired({ config: record.config }, record.generation);
       const hooks = sup.hooks;
       if (sup.running && hooks && sup.implemented.methods.has('OnConfigurationChange')) {
         // Validated and stored by the node that took it; a plugin here that rejects it can only be told in its log.
@@ -551,10 +565,13 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       this.emit('config', id);
     }
     if (record.enabled !== sup.record.enabled) {
-      sup.states.changeDesired({ enabled: record.enabled });
+      sup.states.changeDesired({ enabled: record.enabled }, record.generation);
       if (!record.enabled) await sup.stop();
       else if (sup.state !== 'running') await this.startQuietly(sup);
     }
+    sup.states.catchUp(record.generation);
+    // The row says which generation this node answers now (a start or stop wrote one already).
+    if (sup.states.observedGeneration !== observed) this.observe(sup, sup.state, sup.lastError);
   }
 
   /**
@@ -630,7 +647,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
 
   // ---- internals ----
 
-  private addSupervisor(record: PluginRecord, generation?: number): PluginSupervisor {
+  private addSupervisor(record: PluginRecord): PluginSupervisor {
     const host: SupervisorHost & ApiHost = {
       defaults: this.defaults,
       hostVersion: this.hostVersion,
@@ -649,7 +666,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       publish: (topic, payload, source) => this.publish(topic, payload, source),
       callPlugin: async (caller, target, hook, payload) => this.dispatcher.run(this.supervisor(target), hook, payload, {}, caller),
     };
-    const sup = new PluginSupervisor(host, record, generation);
+    const sup = new PluginSupervisor(host, record);
     this.supervisors.set(record.id, sup);
     this.metrics.setState(record.id, record.state);
     this.observe(sup, record.state, record.lastError);
@@ -703,6 +720,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
    * never acknowledged unless it was stored.
    */
   private persist(id: string, patch: Parameters<Store['updatePlugin']>[1]): Promise<void> {
+    // The store bumps the generation of a desired change; the supervisor takes it (with a change of its own, it has it already).
     const write = this.writes.then(() => this.store.updatePlugin(id, patch));
     this.writes = write.then(
       () => undefined,
@@ -711,7 +729,10 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     return write.then(
       (stored) => {
         const sup = this.supervisors.get(id);
-        if (sup) sup.record.updatedAt = stored.updatedAt;
+        if (sup) {
+          sup.record.updatedAt = stored.updatedAt;
+          sup.states.catchUp(stored.generation);
+        }
       },
       (err) => {
         // The store's own code must not reach an operator: to them the plugin is simply gone.
@@ -744,7 +765,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
    * behind the other writes; skipped once the supervisor is gone (removed or replaced).
    */
   private observe(sup: PluginSupervisor, state: PluginState, lastError: string | null): void {
-    const row = { pluginId: sup.id, nodeId: this.nodeId, state, lastError, pid: sup.pid ?? null, restarts: sup.restarts };
+    const row = { pluginId: sup.id, nodeId: this.nodeId, state, lastError, pid: sup.pid ?? null, restarts: sup.restarts, generation: sup.states.observedGeneration };
     const write = this.writes.then(() => (this.supervisors.get(sup.id) === sup ? this.store.putObserved(row) : undefined));
     this.writes = write.catch((err) => this.logger.error({ plugin_id: sup.id, err: errorMessage(err) }, 'could not write observed plugin state'));
   }
@@ -798,6 +819,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       restarts: sup.restarts,
       pid: sup.pid,
       manifest: m,
+      generation: sup.states.desired.generation,
     };
   }
 

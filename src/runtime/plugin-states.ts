@@ -77,7 +77,7 @@ export class PluginStates {
   constructor(
     private readonly record: PluginRecord,
     private readonly report: (change: StateChange) => void,
-    generation = 1,
+    generation = record.generation ?? 1,
   ) {
     this.desiredGeneration = generation;
     this.observed = generation;
@@ -101,13 +101,32 @@ export class PluginStates {
     return this.observed;
   }
 
-  /** Records a change the operator asked for. One that needs no move (enabling a running plugin, a configuration) is observed at once. */
-  changeDesired(change: DesiredChange): void {
+  /**
+   * Records a change the operator asked for, under `generation` (the store's, when it
+   * assigned one; else the next). One that needs no move (enabling a running plugin, a
+   * configuration) is observed at once.
+   */
+  changeDesired(change: DesiredChange, generation = this.desiredGeneration + 1): void {
     if ('enabled' in change) this.record.enabled = change.enabled;
     else this.record.config = change.config;
-    this.desiredGeneration++;
-    const settled = this.record.enabled ? this.current === 'running' : this.current === 'not_running';
-    if (settled || 'config' in change) this.observed = this.desiredGeneration;
+    this.setGeneration(generation);
+    if (this.settled() || 'config' in change) this.observed = this.desiredGeneration;
+  }
+
+  /** A newer generation of the same desire (nothing this node runs differs): observed at once when settled. */
+  catchUp(generation: number): void {
+    if (generation <= this.desiredGeneration) return;
+    this.setGeneration(generation);
+    if (this.settled()) this.observed = generation;
+  }
+
+  private setGeneration(generation: number): void {
+    this.desiredGeneration = generation;
+    this.record.generation = generation;
+  }
+
+  private settled(): boolean {
+    return this.record.enabled ? this.current === 'running' : this.current === 'not_running';
   }
 
   /**

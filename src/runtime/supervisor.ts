@@ -83,9 +83,8 @@ export class PluginSupervisor {
   constructor(
     private readonly host: SupervisorHost,
     public readonly record: PluginRecord,
-    generation = 1,
   ) {
-    this.states = new PluginStates(record, (change) => host.onStateChange(change), generation);
+    this.states = new PluginStates(record, (change) => host.onStateChange(change), record.generation);
     this.restartPolicy = new RestartPolicy(host.defaults);
     this.logs = new LogBuffer(host.defaults.logBufferSize);
     this.limiter = new LogRateLimiter({ linesPerSecond: host.defaults.logLinesPerSecond, bytesPerSecond: host.defaults.logBytesPerSecond });

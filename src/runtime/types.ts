@@ -134,6 +134,8 @@ export interface PluginInfo {
   /** The plugin process id while it runs. */
   pid?: number;
   manifest: Manifest;
+  /** The desired generation: bumped by every install, upgrade, enable, disable and configuration. */
+  generation: number;
 }
 
 /** What one node last saw of a plugin. */
@@ -143,11 +145,27 @@ export interface PluginNodeState {
   lastError: string | null;
   /** When that node last wrote it, ms since the epoch (the store's clock). */
   updatedAt: number;
+  /** The desired generation that node's state answers: behind the plugin's while it converges. */
+  generation: number;
+  /** Whether that node's heartbeat is recent (within 3 heartbeat intervals of this host). */
+  live: boolean;
+}
+
+/** The plugin across the live nodes. */
+export interface PluginSummary {
+  /** Live nodes that report the plugin. */
+  nodes: number;
+  running: number;
+  /** Live nodes whose state answers the current generation. */
+  converged: number;
+  /** The state every live node reports, or 'mixed'. */
+  state: PluginState | 'mixed';
 }
 
 /** A plugin with every node's observed state; `state` and `lastError` are this node's. */
 export interface PluginDetail extends PluginInfo {
   nodes: PluginNodeState[];
+  summary: PluginSummary;
 }
 
 /** The nodes sharing this host's store. */

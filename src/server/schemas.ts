@@ -55,6 +55,7 @@ export const PluginSchema = Type.Object({
   restarts: Type.Integer(),
   pid: Type.Optional(Type.Integer({ description: 'The plugin process id while it runs' })),
   manifest: Open('The plugin manifest as installed'),
+  generation: Type.Integer({ description: 'The desired generation: bumped by every install, upgrade, enable, disable and configuration change' }),
 });
 
 export const InstalledSchema = Type.Composite([
@@ -67,12 +68,22 @@ export const PluginNodeStateSchema = Type.Object({
   state: PluginStateSchema,
   lastError: Type.Union([Type.String(), Type.Null()]),
   updatedAt: Type.Integer({ description: 'When that node last reported, milliseconds since the epoch (the database clock)' }),
+  generation: Type.Integer({ description: "The desired generation that node's state answers; behind the plugin's while it converges" }),
+  live: Type.Boolean({ description: 'Whether its heartbeat is recent (within 3 heartbeat intervals of the answering node)' }),
 }, { description: 'What one node observes of the plugin' });
 
 /** One plugin with every node's view; `state` and `lastError` are the answering node's. */
 export const PluginDetailSchema = Type.Composite([
   PluginSchema,
-  Type.Object({ nodes: Type.Array(PluginNodeStateSchema, { description: 'Every node that has run or seen the plugin, by node id' }) }),
+  Type.Object({
+    nodes: Type.Array(PluginNodeStateSchema, { description: 'Every node that has run or seen the plugin, by node id' }),
+    summary: Type.Object({
+      nodes: Type.Integer({ description: 'Live nodes that report the plugin' }),
+      running: Type.Integer(),
+      converged: Type.Integer({ description: 'Live nodes whose state answers the current generation' }),
+      state: Type.Union([PluginStateSchema, Type.Literal('mixed')], { description: "The state every live node reports, or 'mixed'" }),
+    }, { description: 'The plugin across the live nodes' }),
+  }),
 ]);
 
 export const ClusterSchema = Type.Object({

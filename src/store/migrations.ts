@@ -128,6 +128,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX job_tickets_expires_at ON job_tickets (expires_at);
     `,
   },
+  {
+    version: 5,
+    description: 'desired generation of each plugin, and the generation each node observed',
+    sql: `
+      ALTER TABLE plugins ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE observed ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** The schema version this code reads and writes. */

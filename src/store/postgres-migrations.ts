@@ -105,7 +105,7 @@ export const PG_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
-    description: 'the cluster feed: changes, events and state changes in commit order',
+    description: 'the cluster feed (changes, events and state changes in commit order); plugin generations',
     sql: `
       -- One counter row: a writer takes it inside its transaction and holds it to commit, so
       -- sequence numbers become visible in order and a reader past N has seen every row up to N.
@@ -126,6 +126,9 @@ export const PG_MIGRATIONS: readonly Migration[] = [
         at        bigint NOT NULL
       );
       CREATE INDEX plughost_feed_at ON plughost_feed (at);
+      -- The desired generation of each plugin, and the generation each node's state answers.
+      ALTER TABLE plughost_plugins ADD COLUMN generation bigint NOT NULL DEFAULT 1;
+      ALTER TABLE plughost_observed ADD COLUMN generation bigint NOT NULL DEFAULT 0;
     `,
   },
 ];

@@ -22,7 +22,7 @@ import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
 import {
   definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
   type PluginState, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
-  type ObservedState, toObserved, type ClusterFeed, type FeedKind, type FeedRow, type StopWatching,
+  type ObservedState, toObserved, type NewPluginRecord, isDesiredChange, type ClusterFeed, type FeedKind, type FeedRow, type StopWatching,
 } from './store';
 
 export interface PostgresStoreOptions {
@@ -63,6 +63,7 @@ interface PluginRow {
   bundle_sha256: string;
   installed_at: string;
   updated_at: string;
+  generation: string;
 }
 
 export class PostgresStore implements Store {
@@ -129,10 +130,11 @@ export class PostgresStore implements Store {
     return rows[0] && toRecord(rows[0]);
   }
 
-  async putPlugin(record: PluginRecord): Promise<void> {
-    await this.transaction('putPlugin', async (c) => {
-      await c.query(UPSERT_PLUGIN, toParams(record));
+  async putPlugin(record: NewPluginRecord): Promise<number> {
+    return this.transaction('putPlugin', async (c) => {
+      const { rows } = await c.query<{ generation: string }>(UPSERT_PLUGIN, toParams(record));
       await appendChange(c, record.id);
+      return Number(rows[0].generation);
     });
   }
 
@@ -140,10 +142,12 @@ export class PostgresStore implements Store {
     return this.transaction('updatePlugin', async (c) => {
       const { rows } = await c.query<PluginRow>('SELECT * FROM plughost_plugins WHERE id = $1 FOR UPDATE', [id]);
       if (!rows[0]) throw Errors.STORE_UNKNOWN_PLUGIN(id);
-      const record: PluginRecord = { ...toRecord(rows[0]), ...definedFields(patch), updatedAt: Date.now() };
-      await c.query(UPSERT_PLUGIN, toParams(record));
+      const stored = toRecord(rows[0]);
+      const desired = isDesiredChange(patch);
+      const record: PluginRecord = { ...stored, ...definedFields(patch), updatedAt: Date.now(), generation: stored.generation + (desired ? 1 : 0) };
+      await c.query(UPDATE_PLUGIN, [...toParams(record), record.generation]);
       // Only the operator's wishes concern the other hosts.
-      if (patch.enabled !== undefined || patch.config !== undefined) await appendChange(c, id);
+      if (desired) await appendChange(c, id);
       return record;
     });
   }
@@ -179,11 +183,12 @@ export class PostgresStore implements Store {
 
   async putObserved(o: ObservedState): Promise<void> {
     await this.query('putObserved',
-      `INSERT INTO plughost_observed (plugin_id, node_id, state, last_error, pid, restarts, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, ${NOW_MS})
+      // Only for a plugin that still has a record: a late write never brings back the rows of a removed one.
+      `INSERT INTO plughost_observed (plugin_id, node_id, state, last_error, pid, restarts, generation, updated_at)
+       SELECT $1, $2, $3, $4, $5, $6, $7, ${NOW_MS} WHERE EXISTS (SELECT 1 FROM plughost_plugins WHERE id = $1)
        ON CONFLICT (plugin_id, node_id) DO UPDATE SET state = excluded.state, last_error = excluded.last_error,
-         pid = excluded.pid, restarts = excluded.restarts, updated_at = excluded.updated_at`,
-      [o.pluginId, o.nodeId, o.state, o.lastError, o.pid, o.restarts]);
+         pid = excluded.pid, restarts = excluded.restarts, generation = excluded.generation, updated_at = excluded.updated_at`,
+      [o.pluginId, o.nodeId, o.state, o.lastError, o.pid, o.restarts, o.generation]);
   }
 
   async listObserved(pluginId: string): Promise<ObservedRecord[]> {
@@ -490,7 +495,14 @@ const UPSERT_PLUGIN = `
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
   ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest, version = excluded.version, enabled = excluded.enabled,
     state = excluded.state, last_error = excluded.last_error, config = excluded.config,
-    bundle_sha256 = excluded.bundle_sha256, installed_at = excluded.installed_at, updated_at = excluded.updated_at`;
+    bundle_sha256 = excluded.bundle_sha256, installed_at = excluded.installed_at, updated_at = excluded.updated_at,
+    generation = plughost_plugins.generation + 1
+  RETURNING generation`;
+
+const UPDATE_PLUGIN = `
+  UPDATE plughost_plugins SET manifest = $2, version = $3, enabled = $4, state = $5, last_error = $6, config = $7,
+    bundle_sha256 = $8, installed_at = $9, updated_at = $10, generation = $11
+  WHERE id = $1`;
 
 interface ListenOptions {
   url: string;
@@ -559,7 +571,7 @@ export function redact(url: string): string {
   return u.toString();
 }
 
-function toParams(r: PluginRecord): unknown[] {
+function toParams(r: NewPluginRecord): unknown[] {
   return [r.id, JSON.stringify(r.manifest), r.version, r.enabled, r.state, r.lastError, JSON.stringify(r.config),
     r.bundleSha256, r.installedAt, r.updatedAt];
 }
@@ -576,6 +588,7 @@ function toRecord(row: PluginRow): PluginRecord {
     bundleSha256: row.bundle_sha256,
     installedAt: Number(row.installed_at),
     updatedAt: Number(row.updated_at),
+    generation: Number(row.generation),
   };
 }
 

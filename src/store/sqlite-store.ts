@@ -14,7 +14,7 @@ import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { migrate, schemaVersion, SCHEMA_VERSION } from './migrations';
 import {
   definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
-  type PluginState, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
+  type PluginState, type NewPluginRecord, isDesiredChange, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
   type ObservedState, toObserved,
 } from './store';
 
@@ -55,6 +55,7 @@ interface PluginRow {
   bundle_sha256: string;
   installed_at: number;
   updated_at: number;
+  generation: number;
 }
 
 interface NodeRow {
@@ -71,12 +72,19 @@ function prepareStatements(db: Database.Database) {
   return {
     listPlugins: db.prepare<[], PluginRow>('SELECT * FROM plugins ORDER BY id'),
     getPlugin: db.prepare<[string], PluginRow>('SELECT * FROM plugins WHERE id = ?'),
-    putPlugin: db.prepare<PluginRow>(
-      `INSERT INTO plugins (id, manifest, version, enabled, state, last_error, config, bundle_sha256, installed_at, updated_at)
-       VALUES (@id, @manifest, @version, @enabled, @state, @last_error, @config, @bundle_sha256, @installed_at, @updated_at)
+    putPlugin: db.prepare<Omit<PluginRow, 'generation'>, { generation: number }>(
+      `INSERT INTO plugins (id, manifest, version, enabled, state, last_error, config, bundle_sha256, installed_at, updated_at, generation)
+       VALUES (@id, @manifest, @version, @enabled, @state, @last_error, @config, @bundle_sha256, @installed_at, @updated_at, 1)
        ON CONFLICT (id) DO UPDATE SET manifest = excluded.manifest, version = excluded.version, enabled = excluded.enabled,
          state = excluded.state, last_error = excluded.last_error, config = excluded.config,
-         bundle_sha256 = excluded.bundle_sha256, installed_at = excluded.installed_at, updated_at = excluded.updated_at`,
+         bundle_sha256 = excluded.bundle_sha256, installed_at = excluded.installed_at, updated_at = excluded.updated_at,
+         generation = plugins.generation + 1
+       RETURNING generation`,
+    ),
+    updatePlugin: db.prepare<PluginRow>(
+      `UPDATE plugins SET manifest = @manifest, version = @version, enabled = @enabled, state = @state, last_error = @last_error,
+         config = @config, bundle_sha256 = @bundle_sha256, installed_at = @installed_at, updated_at = @updated_at, generation = @generation
+       WHERE id = @id`,
     ),
     deletePlugin: db.prepare<[string]>('DELETE FROM plugins WHERE id = ?'),
 
@@ -85,11 +93,13 @@ function prepareStatements(db: Database.Database) {
        ON CONFLICT (node_id) DO UPDATE SET version = excluded.version, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`,
     ),
     listNodes: db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY node_id'),
+    // Only for a plugin that still has a record: a late write never brings back the rows of a removed one.
     putObserved: db.prepare<ObservedRow & { updated_at: number }>(
-      `INSERT INTO observed (plugin_id, node_id, state, last_error, pid, restarts, updated_at)
-       VALUES (@plugin_id, @node_id, @state, @last_error, @pid, @restarts, @updated_at)
+      `INSERT INTO observed (plugin_id, node_id, state, last_error, pid, restarts, generation, updated_at)
+       SELECT @plugin_id, @node_id, @state, @last_error, @pid, @restarts, @generation, @updated_at
+       WHERE EXISTS (SELECT 1 FROM plugins WHERE id = @plugin_id)
        ON CONFLICT (plugin_id, node_id) DO UPDATE SET state = excluded.state, last_error = excluded.last_error,
-         pid = excluded.pid, restarts = excluded.restarts, updated_at = excluded.updated_at`,
+         pid = excluded.pid, restarts = excluded.restarts, generation = excluded.generation, updated_at = excluded.updated_at`,
     ),
     listObserved: db.prepare<[string], ObservedRow>('SELECT * FROM observed WHERE plugin_id = ? ORDER BY node_id'),
     deleteObservedOf: db.prepare<[string]>('DELETE FROM observed WHERE plugin_id = ?'),
@@ -225,8 +235,9 @@ export class SqliteStore implements Store {
     this.updateTx = db.transaction((id: string, patch: PluginPatch, at: number): PluginRecord => {
       const row = s.getPlugin.get(id);
       if (!row) throw Errors.STORE_UNKNOWN_PLUGIN(id);
-      const record: PluginRecord = { ...toRecord(row), ...definedFields(patch), updatedAt: at };
-      s.putPlugin.run(toRow(record));
+      const stored = toRecord(row);
+      const record: PluginRecord = { ...stored, ...definedFields(patch), updatedAt: at, generation: stored.generation + (isDesiredChange(patch) ? 1 : 0) };
+      s.updatePlugin.run(toRow(record));
       return record;
     }).immediate;
 
@@ -280,9 +291,10 @@ export class SqliteStore implements Store {
     return row && toRecord(row);
   }
 
-  async putPlugin(record: PluginRecord): Promise<void> {
+  async putPlugin(record: NewPluginRecord): Promise<number> {
     this.assertOpen('putPlugin');
-    this.stmt.putPlugin.run(toRow(record));
+    const { generation: _given, ...row } = toRow({ ...record, generation: 0 });
+    return this.stmt.putPlugin.get(row)!.generation;
   }
 
   async updatePlugin(id: string, patch: PluginPatch): Promise<PluginRecord> {
@@ -315,7 +327,8 @@ export class SqliteStore implements Store {
   async putObserved(o: ObservedState): Promise<void> {
     this.assertOpen('putObserved');
     this.stmt.putObserved.run({
-      plugin_id: o.pluginId, node_id: o.nodeId, state: o.state, last_error: o.lastError, pid: o.pid, restarts: o.restarts, updated_at: this.now(),
+      plugin_id: o.pluginId, node_id: o.nodeId, state: o.state, last_error: o.lastError, pid: o.pid, restarts: o.restarts, generation: o.generation,
+      updated_at: this.now(),
     });
   }
 
@@ -495,6 +508,7 @@ function toRow(r: PluginRecord): PluginRow {
     bundle_sha256: r.bundleSha256,
     installed_at: r.installedAt,
     updated_at: r.updatedAt,
+    generation: r.generation,
   };
 }
 
@@ -510,6 +524,7 @@ function toRecord(row: PluginRow): PluginRecord {
     bundleSha256: row.bundle_sha256,
     installedAt: row.installed_at,
     updatedAt: row.updated_at,
+    generation: row.generation,
   };
 }
 

@@ -25,12 +25,27 @@ export interface PluginRecord {
   config: PluginConfig;
   /** SHA-256 (hex) of the installed bundle's bytes. */
   bundleSha256: string;
+  /**
+   * Bumped by the store on every change of what the operator asked for (install or
+   * upgrade, enabled, configuration): 1 for a fresh install. Each node reports the
+   * generation its state answers (ObservedState.generation), so a node that has not
+   * caught up yet shows.
+   */
+  generation: number;
   /** Milliseconds since the epoch. */
   installedAt: number;
   updatedAt: number;
 }
 
 export type PluginPatch = Partial<Pick<PluginRecord, 'enabled' | 'state' | 'lastError' | 'config'>>;
+
+/** A record to store: the store assigns the generation. */
+export type NewPluginRecord = Omit<PluginRecord, 'generation'> & { generation?: number };
+
+/** Whether a patch changes what the operator asked for (and so bumps the generation). */
+export function isDesiredChange(patch: PluginPatch): boolean {
+  return patch.enabled !== undefined || patch.config !== undefined;
+}
 
 export interface KvSetOptions {
   /** Time to live in ms; absent or 0 keeps the value until deleted. */
@@ -91,6 +106,8 @@ export interface ObservedState {
   /** The plugin process id on that node while it runs. */
   pid: number | null;
   restarts: number;
+  /** The desired generation this state answers (PluginRecord.generation once the node caught up). */
+  generation: number;
 }
 
 export interface ObservedRecord extends ObservedState {
@@ -143,8 +160,8 @@ export interface Store {
 
   listPlugins(): Promise<PluginRecord[]>;
   getPlugin(id: string): Promise<PluginRecord | undefined>;
-  /** Inserts or replaces the whole record (install, upgrade). */
-  putPlugin(record: PluginRecord): Promise<void>;
+  /** Inserts or replaces the whole record (install, upgrade); returns its new generation (1 for a new one, else one more). */
+  putPlugin(record: NewPluginRecord): Promise<number>;
   /** Changes some fields and bumps updatedAt; throws if the plugin is unknown. A change of `enabled` or `config` goes to the feed. */
   updatePlugin(id: string, patch: PluginPatch): Promise<PluginRecord>;
   /** Removes the plugin, all its KV and every node's observed state of it. */
@@ -221,6 +238,7 @@ export interface ObservedRow {
   last_error: string | null;
   pid: number | null;
   restarts: number;
+  generation: number | string;
   updated_at: number | string;
 }
 
@@ -232,6 +250,7 @@ export function toObserved(r: ObservedRow): ObservedRecord {
     lastError: r.last_error,
     pid: r.pid,
     restarts: r.restarts,
+    generation: Number(r.generation),
     updatedAt: Number(r.updated_at),
   };
 }

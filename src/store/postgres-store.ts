@@ -20,9 +20,9 @@ import { checkClaimable, staleReason } from '../protocol/cluster-contract';
 import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
 import {
-  definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
+  checkPageLimit, definedFields, type JobClaimResult, type KvEntry, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
   type PluginState, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
-  type ObservedState, toObserved,
+  type ObservedState, type StoreContents, toObserved,
 } from './store';
 
 export interface PostgresStoreOptions {
@@ -334,6 +334,33 @@ export class PostgresStore implements Store {
     const nowMs = Number(rows[0].now);
     checkClaimable(pluginId, name, period, everyMs, nowMs);
     return { claimed: rows[0].claimed, nowMs };
+  }
+
+  // ---- migration (plughost migrate) ----
+
+  async kvEntries(pluginId: string, after: string | undefined, limit: number): Promise<KvEntry[]> {
+    checkPageLimit(limit);
+    const past = after === undefined ? null : keyBytes(after);
+    // One reading of the clock decides both what is live and how long it has left.
+    const { rows } = await this.query<{ key: Buffer; value: Buffer; ttl: string | null }>('kvEntries',
+      `WITH t AS (SELECT ${NOW_MS} AS now)
+       SELECT key, value, expires_at - t.now AS ttl FROM plughost_kv, t
+       WHERE plugin_id = $1 AND key >= $2 AND ($3::bytea IS NULL OR key <> $3) AND (expires_at IS NULL OR expires_at > t.now)
+       ORDER BY key LIMIT $4`,
+      [pluginId, past ?? Buffer.alloc(0), past, limit]);
+    return rows.map((r) => ({ key: r.key.toString('utf8'), value: r.value, ttlMs: r.ttl === null ? null : Number(r.ttl) }));
+  }
+
+  async listBundles(): Promise<string[]> {
+    const { rows } = await this.query<{ sha256: string }>('listBundles', 'SELECT sha256 FROM plughost_bundles ORDER BY sha256 COLLATE "C"');
+    return rows.map((r) => r.sha256);
+  }
+
+  async contentCounts(): Promise<StoreContents> {
+    const { rows } = await this.query<{ plugins: string; kv: string; bundles: string }>('contentCounts',
+      `SELECT (SELECT count(*) FROM plughost_plugins) AS plugins, (SELECT count(*) FROM plughost_kv WHERE ${LIVE}) AS kv,
+         (SELECT count(*) FROM plughost_bundles) AS bundles`);
+    return { plugins: Number(rows[0].plugins), kv: Number(rows[0].kv), bundles: Number(rows[0].bundles) };
   }
 
   /** Stops the sweep timer and closes the pool. A second call does nothing. */

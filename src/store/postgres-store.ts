@@ -410,6 +410,10 @@ export class PostgresStore implements Store {
       throw asStoreError(err, this.where);
     }
     let broken = false;
+    // The pool listens for 'error' only on idle clients: on a checked-out one a session the server
+    // ends (restart, pg_terminate_backend) would be an unhandled 'error' event and end the process.
+    const lost = () => { broken = true; };
+    client.on('error', lost);
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -419,6 +423,7 @@ export class PostgresStore implements Store {
       await client.query('ROLLBACK').catch(() => { broken = true; });
       throw asStoreError(err, this.where);
     } finally {
+      client.off('error', lost);
       client.release(broken);
     }
   }

@@ -14,6 +14,8 @@ import type { PluginRecord, Store, StoreContents } from './store';
 
 /** KV values read from the source per page. */
 export const KV_COPY_PAGE = 500;
+/** Tries at deleting a failed copy before saying that the target may hold part of it. */
+const UNDO_ATTEMPTS = 3;
 
 export interface CopySummary {
   plugins: number;
@@ -83,11 +85,8 @@ export async function copyStore(source: Store, target: Store, options: CopyOptio
     }
   } catch (err) {
     const why = messageOf(err);
-    try {
-      await deleteCopy(target, records);
-    } catch (undoErr) {
-      throw Errors.MIGRATE_UNDO_FAILED(options.target, step, why, messageOf(undoErr));
-    }
+    const undoErr = await deleteCopy(target, records);
+    if (undoErr !== null) throw Errors.MIGRATE_UNDO_FAILED(options.target, step, why, messageOf(undoErr));
     throw Errors.MIGRATE_COPY_FAILED(options.target, step, why);
   }
   return summary;
@@ -125,13 +124,23 @@ async function copyKv(source: Store, target: Store, pluginId: string, go: () => 
 /**
  * Deletes what a copy of `records` may have written to a target that was
  * empty before: their records and KV, then every bundle no record uses.
- * Throws MIGRATE_LEFT_OVER when plughost data remains all the same.
+ * Returns null when the target holds no plughost data after it, else why not
+ * (MIGRATE_LEFT_OVER when data remains all the same).
  */
-async function deleteCopy(target: Store, records: PluginRecord[]): Promise<void> {
-  for (const r of records) await target.deletePlugin(r.id);
-  await target.deleteUnreferencedBundles();
-  const left = await target.contentCounts();
-  if (!holdsNothing(left)) throw Errors.MIGRATE_LEFT_OVER(left);
+async function deleteCopy(target: Store, records: PluginRecord[]): Promise<unknown> {
+  let failure: unknown = null;
+  // A pooled connection broken by the failure being undone fails one call, then the pool replaces it: try again at once.
+  for (let attempt = 1; attempt <= UNDO_ATTEMPTS; attempt++) {
+    try {
+      for (const r of records) await target.deletePlugin(r.id);
+      await target.deleteUnreferencedBundles();
+      const left = await target.contentCounts();
+      return holdsNothing(left) ? null : Errors.MIGRATE_LEFT_OVER(left);
+    } catch (err) {
+      failure = err;
+    }
+  }
+  return failure;
 }
 
 function holdsNothing(c: StoreContents): boolean {

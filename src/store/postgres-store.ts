@@ -20,10 +20,11 @@ import { checkClaimable, staleReason } from '../protocol/cluster-contract';
 import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
 import {
-  checkPageLimit, definedFields, type JobClaimResult, type KvEntry, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
+  definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
   type PluginState, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
-  type ObservedState, type StoreContents, toObserved,
+  type ObservedState, toObserved,
 } from './store';
+import { checkPageLimit, type KvEntry, type StoreContents } from './store';
 
 export interface PostgresStoreOptions {
   /** A `postgres://` or `postgresql://` URL. */

@@ -13,10 +13,11 @@ import { checkClaimable, staleReason, ticketExpiry } from '../protocol/cluster-c
 import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { migrate, schemaVersion, SCHEMA_VERSION } from './migrations';
 import {
-  checkPageLimit, definedFields, type JobClaimResult, type KvEntry, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
+  definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
   type PluginState, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
-  type ObservedState, type StoreContents, toObserved,
+  type ObservedState, toObserved,
 } from './store';
+import { checkPageLimit, type KvEntry, type StoreContents } from './store';
 
 /**
  * 'process-crash': a commit survives the host being killed (SIGKILL, OOM) but

@@ -47,7 +47,7 @@ export interface CopyOptions {
  * once the partial copy is deleted, MIGRATE_UNDO_FAILED when that failed too.
  */
 export async function copyStore(source: Store, target: Store, options: CopyOptions): Promise<CopySummary> {
-  const go = (): void => {
+  const stopIfInterrupted = (): void => {
     if (options.signal?.aborted) throw Errors.MIGRATE_INTERRUPTED(String(options.signal.reason));
   };
   const found = await target.contentCounts();
@@ -58,26 +58,26 @@ export async function copyStore(source: Store, target: Store, options: CopyOptio
   if (missing.length > 0) throw Errors.MIGRATE_BUNDLES_MISSING(options.source, missing);
 
   const summary: CopySummary = { plugins: 0, enabledPlugins: 0, bundles: 0, bundleBytes: 0, kv: 0, kvWithExpiry: 0 };
-  let step = 'starting';
+  let step = '';
   try {
     const copied = new Set<string>();
     for (const r of records) {
       if (copied.has(r.bundleSha256)) continue;
       step = `copying the bundle of plugin ${JSON.stringify(r.id)} (sha256 ${r.bundleSha256})`;
-      go();
+      stopIfInterrupted();
       summary.bundleBytes += await copyBundle(source, target, r.bundleSha256);
       copied.add(r.bundleSha256);
       summary.bundles++;
     }
     for (const r of records) {
       step = `copying the KV values of plugin ${JSON.stringify(r.id)}`;
-      const { values, withExpiry } = await copyKv(source, target, r.id, go);
+      const { values, withExpiry } = await copyKv(source, target, r.id, stopIfInterrupted);
       summary.kv += values;
       summary.kvWithExpiry += withExpiry;
     }
     for (const r of records) {
       step = `copying the record of plugin ${JSON.stringify(r.id)}`;
-      go();
+      stopIfInterrupted();
       // State and last error are what the source's host last saw; the target's hosts observe their own.
       await target.putPlugin({ ...r, state: 'not_running', lastError: null });
       summary.plugins++;
@@ -104,12 +104,12 @@ async function copyBundle(source: Store, target: Store, sha256: string): Promise
   return bundle.size;
 }
 
-async function copyKv(source: Store, target: Store, pluginId: string, go: () => void): Promise<{ values: number; withExpiry: number }> {
+async function copyKv(source: Store, target: Store, pluginId: string, stopIfInterrupted: () => void): Promise<{ values: number; withExpiry: number }> {
   let values = 0;
   let withExpiry = 0;
   let after: string | undefined;
   for (;;) {
-    go();
+    stopIfInterrupted();
     const page = await source.kvEntries(pluginId, after, KV_COPY_PAGE);
     for (const e of page) {
       await target.kvSet(pluginId, e.key, e.value, e.ttlMs === null ? {} : { ttlMs: e.ttlMs });

@@ -4,6 +4,7 @@
  * offending input and what was expected. Code elsewhere throws these; it never
  * writes its own message for a condition listed here.
  */
+import type { StoreContents } from './store/store';
 
 export class PlughostError extends Error {
   readonly code: string;
@@ -310,6 +311,29 @@ export const Errors = {
     `${first} and ${second} both declare plugin ${quote(id)}; declare each plugin once`),
   PROVISION_STEP_FAILED: define('PROVISION_STEP_FAILED', 500, (id: string, step: string, why: string) =>
     `provisioning could not ${step} plugin ${quote(id)}: ${why}`),
+  // ---- migration (plughost migrate) ----
+  STORE_FILE_IN_USE: define('STORE_FILE_IN_USE', 409, (file: string) =>
+    `the SQLite database ${quote(file)} is open in another process (a plughost host running on its data dir, or another program): ` +
+    'stop it, then try again'),
+  MIGRATE_SOURCE_MISSING: define('MIGRATE_SOURCE_MISSING', 400, (file: string) =>
+    `there is no SQLite database at ${quote(file)}: give the data dir of the install to move (--data-dir) or its database file (--from)`),
+  MIGRATE_BUNDLES_MISSING: define('MIGRATE_BUNDLES_MISSING', 409, (file: string, missing: Array<{ id: string; sha256: string }>) =>
+    `${missing.length} plugin(s) have no bundle stored in ${quote(file)}: ` +
+    `${missing.map((m) => `${quote(m.id)} (sha256 ${m.sha256})`).join(', ')}; they were installed before plughost kept bundles ` +
+    'in its database: install each again (plughost plugin add <bundle> --force), then run plughost migrate again; nothing was copied',
+    (_file: string, missing: Array<{ id: string; sha256: string }>) => ({ missing })),
+  MIGRATE_TARGET_NOT_EMPTY: define('MIGRATE_TARGET_NOT_EMPTY', 409, (where: string, found: StoreContents) =>
+    `the target database ${where} already holds ${countsText(found)}; plughost migrate copies only into a database without ` +
+    'plughost data: give it a new database; nothing was copied', (_where: string, found: StoreContents) => ({ ...found })),
+  MIGRATE_INTERRUPTED: define('MIGRATE_INTERRUPTED', 500, (why: string) =>
+    `the copy was interrupted (${why})`),
+  MIGRATE_LEFT_OVER: define('MIGRATE_LEFT_OVER', 500, (left: StoreContents) =>
+    `after deleting what was copied the target still holds ${countsText(left)} (did a host start on it during the copy?)`),
+  MIGRATE_COPY_FAILED: define('MIGRATE_COPY_FAILED', 500, (where: string, step: string, why: string) =>
+    `copying to ${where} failed while ${step}: ${why}; what had been copied was removed again, so the target holds no plughost data`),
+  MIGRATE_UNDO_FAILED: define('MIGRATE_UNDO_FAILED', 500, (where: string, step: string, why: string, undoWhy: string) =>
+    `copying to ${where} failed while ${step}: ${why}; removing the partial copy failed too: ${undoWhy}; ` +
+    'the target may hold part of the copy: empty it (a new database, or DROP its plughost_* tables) before running plughost migrate again'),
 };
 
 /** One validation problem: the dotted field path and what was expected there. */
@@ -320,6 +344,13 @@ export interface FieldProblem {
 
 function problemList(problems: FieldProblem[]): string {
   return problems.map((p) => `\n  - ${p.path || '(root)'}: ${p.message}`).join('');
+}
+
+/** "3 plugin records, 12 KV values and 1 bundle": the counts that are not 0. */
+function countsText(c: StoreContents): string {
+  const parts = ([[c.plugins, 'plugin record'], [c.kv, 'KV value'], [c.bundles, 'bundle']] as const)
+    .filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}${n === 1 ? '' : 's'}`);
+  return parts.length <= 1 ? (parts[0] ?? 'nothing') : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
 }
 
 function exitText(code: number | null, signal: string | null): string {

@@ -7,5 +7,6 @@ export { MIN_ADMIN_TOKEN_LENGTH, AUTH_THROTTLE_DEFAULTS, DEFAULT_MAX_REDIRECTS, 
 export * from './manifest';
 export * from './bundle';
 export type { Store, PluginRecord, PluginState, KvSetOptions, KvPage, StoredBundle, NodeHeartbeat, NodeRecord, ObservedState, ObservedRecord } from './store/store';
+export type { KvEntry, StoreContents } from './store/store';
 export { SqliteStore, PostgresStore } from './store';
 export { PlughostError, Errors, isError } from './errors';

@@ -2,6 +2,7 @@ import * as cluster from './commands/cluster';
 import * as conformance from './commands/conformance';
 import * as keygen from './commands/keygen';
 import * as manifest from './commands/manifest';
+import * as migrate from './commands/migrate';
 import * as pack from './commands/pack';
 import * as plugin from './commands/plugin';
 import * as serve from './commands/serve';
@@ -14,7 +15,7 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { pack, keygen, sign, verify, manifest, serve, plugin, cluster, conformance };
+const COMMANDS: Record<string, Command> = { pack, keygen, sign, verify, manifest, serve, migrate, plugin, cluster, conformance };
 
 function help(): string {
   const rows = [...Object.values(COMMANDS).map((c) => c.usage), 'plughost --help  this text'].map((u) => u.split(/\s{2,}/));

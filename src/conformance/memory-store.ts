@@ -7,9 +7,15 @@ import { Readable } from 'node:stream';
 import { Errors } from '../errors';
 import { MemoryCluster } from '../protocol/cluster-contract';
 import { checkSha256, writeChunks } from '../store/bundle-chunks';
+import { checkPageLimit } from '../store/store';
 import type {
+<<<<<<< HEAD
   JobClaimResult, KvPage, KvSetOptions, LockGrant, LockLease, NodeHeartbeat, NodeRecord, ObservedRecord, ObservedState, PluginPatch, PluginRecord,
   Store, StoredBundle, NewPluginRecord,
+=======
+  JobClaimResult, KvEntry, KvPage, KvSetOptions, LockGrant, LockLease, NodeHeartbeat, NodeRecord, ObservedRecord, ObservedState, PluginPatch, PluginRecord,
+  Store, StoreContents, StoredBundle,
+>>>>>>> w-migrate
 } from '../store/store';
 import { definedFields, isDesiredChange } from '../store/store';
 
@@ -159,6 +165,31 @@ export class MemoryStore implements Store {
     let deleted = 0;
     for (const sha of this.bundles.keys()) if (!live.has(sha) && this.bundles.delete(sha)) deleted++;
     return deleted;
+  }
+
+  // ---- migration (plughost migrate) ----
+
+  async kvEntries(pluginId: string, after: string | undefined, limit: number): Promise<KvEntry[]> {
+    checkPageLimit(limit);
+    const now = Date.now();
+    return [...this.space(pluginId).keys()]
+      .filter((k) => (after === undefined || byteOrder(k, after) > 0) && this.live(pluginId, k))
+      .sort(byteOrder)
+      .slice(0, limit)
+      .map((key) => {
+        const { value, expiresAt } = this.space(pluginId).get(key) as Entry;
+        return { key, value: Buffer.from(value), ttlMs: expiresAt === Infinity ? null : Math.max(1, Math.ceil(expiresAt - now)) };
+      });
+  }
+
+  async listBundles(): Promise<string[]> {
+    return [...this.bundles.keys()].sort();
+  }
+
+  async contentCounts(): Promise<StoreContents> {
+    let kv = 0;
+    for (const [pluginId, space] of this.kv) for (const key of [...space.keys()]) if (this.live(pluginId, key)) kv++;
+    return { plugins: this.plugins.size, kv, bundles: this.bundles.size };
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@ export type {
   Store, PluginRecord, PluginPatch, PluginState, KvSetOptions, KvPage, NodeHeartbeat, NodeRecord, ObservedState, ObservedRecord,
 } from './store';
 export type { StoredBundle } from './store';
+export type { KvEntry, StoreContents } from './store';
 export { BUNDLE_CHUNK_BYTES } from './store';
 export { SqliteStore, DEFAULT_SWEEP_INTERVAL_MS, BUSY_TIMEOUT_MS } from './sqlite-store';
 export type { SqliteStoreOptions, Durability } from './sqlite-store';

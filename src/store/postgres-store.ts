@@ -24,6 +24,7 @@ import {
   type PluginState, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
   type ObservedState, toObserved, type NewPluginRecord, isDesiredChange, type ClusterFeed, type FeedKind, type FeedRow, type StopWatching,
 } from './store';
+import { checkPageLimit, type KvEntry, type StoreContents } from './store';
 
 export interface PostgresStoreOptions {
   /** A `postgres://` or `postgresql://` URL. */
@@ -363,6 +364,33 @@ export class PostgresStore implements Store {
     return { claimed: rows[0].claimed, nowMs };
   }
 
+  // ---- migration (plughost migrate) ----
+
+  async kvEntries(pluginId: string, after: string | undefined, limit: number): Promise<KvEntry[]> {
+    checkPageLimit(limit);
+    const past = after === undefined ? null : keyBytes(after);
+    // One reading of the clock decides both what is live and how long it has left.
+    const { rows } = await this.query<{ key: Buffer; value: Buffer; ttl: string | null }>('kvEntries',
+      `WITH t AS (SELECT ${NOW_MS} AS now)
+       SELECT key, value, expires_at - t.now AS ttl FROM plughost_kv, t
+       WHERE plugin_id = $1 AND key >= $2 AND ($3::bytea IS NULL OR key <> $3) AND (expires_at IS NULL OR expires_at > t.now)
+       ORDER BY key LIMIT $4`,
+      [pluginId, past ?? Buffer.alloc(0), past, limit]);
+    return rows.map((r) => ({ key: r.key.toString('utf8'), value: r.value, ttlMs: r.ttl === null ? null : Number(r.ttl) }));
+  }
+
+  async listBundles(): Promise<string[]> {
+    const { rows } = await this.query<{ sha256: string }>('listBundles', 'SELECT sha256 FROM plughost_bundles ORDER BY sha256 COLLATE "C"');
+    return rows.map((r) => r.sha256);
+  }
+
+  async contentCounts(): Promise<StoreContents> {
+    const { rows } = await this.query<{ plugins: string; kv: string; bundles: string }>('contentCounts',
+      `SELECT (SELECT count(*) FROM plughost_plugins) AS plugins, (SELECT count(*) FROM plughost_kv WHERE ${LIVE}) AS kv,
+         (SELECT count(*) FROM plughost_bundles) AS bundles`);
+    return { plugins: Number(rows[0].plugins), kv: Number(rows[0].kv), bundles: Number(rows[0].bundles) };
+  }
+
   /** Stops the sweep timer and closes the pool. A second call does nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -476,6 +504,10 @@ export class PostgresStore implements Store {
       throw asStoreError(err, this.where);
     }
     let broken = false;
+    // The pool listens for 'error' only on idle clients: on a checked-out one a session the server
+    // ends (restart, pg_terminate_backend) would be an unhandled 'error' event and end the process.
+    const lost = () => { broken = true; };
+    client.on('error', lost);
     try {
       await client.query('BEGIN');
       const result = await work(client);
@@ -485,6 +517,7 @@ export class PostgresStore implements Store {
       await client.query('ROLLBACK').catch(() => { broken = true; });
       throw asStoreError(err, this.where);
     } finally {
+      client.off('error', lost);
       client.release(broken);
     }
   }

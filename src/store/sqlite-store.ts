@@ -17,6 +17,7 @@ import {
   type PluginState, type NewPluginRecord, isDesiredChange, type Store, type StoredBundle, type NodeHeartbeat, type NodeRecord, type ObservedRecord, type ObservedRow,
   type ObservedState, toObserved,
 } from './store';
+import { checkPageLimit, type KvEntry, type StoreContents } from './store';
 
 /**
  * 'process-crash': a commit survives the host being killed (SIGKILL, OOM) but
@@ -457,6 +458,54 @@ export class SqliteStore implements Store {
     checkClaimable(pluginId, name, period, everyMs, now);
     const expiresAt = ticketExpiry(now, period, everyMs, ttlMs);
     return { claimed: this.stmt.ticketInsert.run({ pluginId, name, period, expiresAt }).changes === 1, nowMs: now };
+  }
+
+  // ---- migration (plughost migrate) ----
+
+  async kvEntries(pluginId: string, after: string | undefined, limit: number): Promise<KvEntry[]> {
+    this.assertOpen('kvEntries');
+    checkPageLimit(limit);
+    const lower = after === undefined ? '' : wellFormed(after);
+    const rows = this.db.prepare<{ pluginId: string; lower: string; exclude: string | null; now: number; limit: number }, { key: string; value: Buffer; ttl: number | null }>(
+      `SELECT key, value, expires_at - @now AS ttl FROM kv WHERE plugin_id = @pluginId AND key >= @lower AND key IS NOT @exclude AND ${LIVE}
+       ORDER BY key LIMIT @limit`,
+    ).all({ pluginId, lower, exclude: after === undefined ? null : lower, now: this.now(), limit });
+    return rows.map((r) => ({ key: r.key, value: r.value, ttlMs: r.ttl }));
+  }
+
+  async listBundles(): Promise<string[]> {
+    this.assertOpen('listBundles');
+    return this.db.prepare<[], { sha256: string }>('SELECT sha256 FROM bundles ORDER BY sha256').all().map((r) => r.sha256);
+  }
+
+  async contentCounts(): Promise<StoreContents> {
+    this.assertOpen('contentCounts');
+    return this.db.prepare<{ now: number }, StoreContents>(
+      `SELECT (SELECT count(*) FROM plugins) AS plugins, (SELECT count(*) FROM kv WHERE ${LIVE}) AS kv, (SELECT count(*) FROM bundles) AS bundles`,
+    ).get({ now: this.now() }) as StoreContents;
+  }
+
+  /**
+   * Takes the database file for this connection alone until close(): a host
+   * running on it (whose connection keeps a shared lock on the file while it
+   * is open) makes this fail at once with STORE_FILE_IN_USE, and a host
+   * started meanwhile cannot open the file. plughost migrate holds it so the
+   * copy reads a database nobody changes.
+   */
+  async holdExclusively(): Promise<void> {
+    this.assertOpen('holdExclusively');
+    // In WAL mode the exclusive lock is taken by the next write transaction and kept from then on.
+    this.db.pragma('locking_mode = EXCLUSIVE');
+    this.db.pragma('busy_timeout = 0');
+    try {
+      this.db.transaction(() => undefined).immediate();
+    } catch (err) {
+      this.db.pragma('locking_mode = NORMAL');
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') throw Errors.STORE_FILE_IN_USE(this.file);
+      throw Errors.STORE_OPEN_FAILED(this.file, (err as Error).message);
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
   }
 
   /** Stops the sweep timer and closes the database. A second call does nothing. */

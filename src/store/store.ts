@@ -4,6 +4,7 @@
  * interface, which is why every method is async.
  */
 import type { Readable } from 'node:stream';
+import { Errors } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
 import type { JobClaimResult, LockGrant, LockLease } from '../protocol/cluster-contract';
 
@@ -223,6 +224,18 @@ export interface Store {
   jobClaim(pluginId: string, name: string, period: number, everyMs: number, ttlMs: number): Promise<JobClaimResult>;
 
   close(): Promise<void>;
+
+  // ---- migration (plughost migrate) ----
+  /**
+   * A plugin's live KV values with their remaining time to live, in key byte
+   * order after `after` (exclusive), at most `limit`: what a copy needs to
+   * give each value the same remaining life on another store.
+   */
+  kvEntries(pluginId: string, after: string | undefined, limit: number): Promise<KvEntry[]>;
+  /** The SHA-256 of every stored bundle, in order. */
+  listBundles(): Promise<string[]>;
+  /** How much plughost data the store holds: a copy goes only into a store where all three are 0. */
+  contentCounts(): Promise<StoreContents>;
 }
 
 /** The patch without keys whose value is undefined, so `{ config: undefined }` keeps the config. */
@@ -253,4 +266,26 @@ export function toObserved(r: ObservedRow): ObservedRecord {
     generation: Number(r.generation),
     updatedAt: Number(r.updated_at),
   };
+}
+
+// ---- migration (plughost migrate) ----
+
+/** One live KV value, as `kvEntries` lists it. */
+export interface KvEntry {
+  key: string;
+  value: Buffer;
+  /** Milliseconds left to live on the store's clock (1 or more), or null when the value never expires. */
+  ttlMs: number | null;
+}
+
+export interface StoreContents {
+  plugins: number;
+  /** Live KV values of every plugin; expired ones not yet swept are not counted. */
+  kv: number;
+  bundles: number;
+}
+
+/** The `limit` of a paged read: a whole number of entries, 1 or more. */
+export function checkPageLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw Errors.STORE_BAD_ARGUMENT('limit', limit, 'a whole number of entries, 1 or more');
 }

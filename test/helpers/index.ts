@@ -1,6 +1,7 @@
 /** Shared test helpers: temp dirs, fixture paths, log collection and promisified unary calls. */
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
@@ -172,4 +173,13 @@ export function availableOrSkip(what: string, missing: string | null): boolean {
   if (process.env.PLUGHOST_REQUIRE_INTEROP === '1') throw new Error(`PLUGHOST_REQUIRE_INTEROP=1: ${missing}`);
   process.stderr.write(`SKIP ${what}: ${missing}\n`);
   return false;
+}
+
+/** A loopback port nobody listens on (the kernel's pick, released again). */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -76,6 +76,22 @@ export async function freshDatabase(): Promise<FreshDatabase> {
   };
 }
 
+/**
+ * How many rows each plughost table in `database` holds, by table name without the prefix,
+ * leaving out empty tables (so `{}` is a schema with no data); null when there are no tables.
+ */
+export async function plughostRows(database: string): Promise<Record<string, number> | null> {
+  const tables = await adminQuery<{ name: string }>(
+    "SELECT substr(tablename, 10) AS name FROM pg_tables WHERE tablename LIKE 'plughost\\_%' AND tablename <> 'plughost_schema' ORDER BY tablename", [], database);
+  if (tables.length === 0) return null;
+  const rows: Record<string, number> = {};
+  for (const { name } of tables) {
+    const n = Number((await adminQuery<{ n: string }>(`SELECT count(*) AS n FROM plughost_${name}`, [], database))[0].n);
+    if (n > 0) rows[name] = n;
+  }
+  return rows;
+}
+
 function requiredUrl(): string {
   const url = pgUrl();
   if (url === undefined) throw new Error(`PLUGHOST_TEST_PG_URL is not set: ${INSTALL}`);

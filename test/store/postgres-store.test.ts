@@ -4,11 +4,13 @@
  * misspelt URL, passwords kept out of messages, and a server that drops the
  * store's connections. The Store semantics themselves are in store-contract.test.ts.
  */
-import * as net from 'node:net';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { Errors, isError, PlughostError } from '../../src/errors';
 import { PostgresStore } from '../../src/store';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from '../../src/store/postgres-migrations';
 import { rejected } from '../fixtures/expect-error';
+import { closedPort, until } from '../helpers';
 import { adminQuery, describeIfPg, freshDatabase, terminateSessions, type FreshDatabase } from '../helpers/postgres';
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -20,15 +22,6 @@ function withPassword(url: string, password = PASSWORD): string {
   const u = new URL(url);
   u.password = password;
   return u.toString();
-}
-
-/** A loopback port nobody listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function schemaVersions(db: FreshDatabase): Promise<Array<{ version: number; n: number }>> {
@@ -231,6 +224,25 @@ describeIfPg('PostgresStore')('PostgresStore', () => {
         expect(failures).toBeLessThan(50);
       }
       expect(await store.kvGet('p1', 'k')).toEqual(b('v'));
+    });
+
+    it('a session ended inside a transaction (a bundle half written) is STORE_UNAVAILABLE, not an unhandled error; nothing of it is stored', async () => {
+      const store = await open();
+      const bytes = Buffer.alloc(3 * 1024 * 1024, 7);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      // The first chunk arrives, the transaction writes it, then the server ends the session while the store waits for more.
+      const pieces = async function* () {
+        yield bytes.subarray(0, 1024 * 1024);
+        await until(async () => (await adminQuery('SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND state = $2', [db.name, 'idle in transaction'])).length > 0,
+          'the transaction waiting for the next chunk');
+        await terminateSessions(db.name);
+        yield bytes.subarray(1024 * 1024);
+      };
+      const err = storeError(await rejected(store.putBundle(sha256, Readable.from(pieces()))));
+      expect(err.code).toBe(Errors.STORE_UNAVAILABLE.code);
+      expect(await adminQuery('SELECT sha256 FROM plughost_bundles', [], db.name)).toEqual([]);
+      await store.putBundle(sha256, bytes);
+      expect((await store.getBundle(sha256))?.size).toBe(bytes.length);
     });
   });
 

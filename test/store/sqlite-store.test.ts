@@ -459,4 +459,39 @@ describe('SqliteStore', () => {
       expect(jest.getTimerCount()).toBe(0);
     });
   });
+
+  // ---- migration (plughost migrate) ----
+  describe('holding the file exclusively', () => {
+    it('is refused with STORE_FILE_IN_USE while another connection has the file open, and leaves that one working', async () => {
+      const other = SqliteStore.open({ file, sweepIntervalMs: 0 });
+      try {
+        const err = await rejected(other.holdExclusively());
+        expect(isError(err, Errors.STORE_FILE_IN_USE)).toBe(true);
+        expect(err.message).toContain(JSON.stringify(file));
+        expect(await store.kvSet('p1', 'k', b('still writable'))).toBe(true);
+        expect(await other.kvGet('p1', 'k')).toEqual(b('still writable'));
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('once held, the holder reads and writes and no other connection can open the file until it closes', async () => {
+      await store.kvSet('p1', 'k', b('v'));
+      await store.close();
+      const holder = SqliteStore.open({ file, sweepIntervalMs: 0 });
+      try {
+        await holder.holdExclusively();
+        expect(await holder.kvGet('p1', 'k')).toEqual(b('v'));
+        expect(await holder.kvSet('p1', 'k2', b('v2'))).toBe(true);
+        // A host starting meanwhile waits out its busy timeout, then fails to open.
+        const err = caught(() => SqliteStore.open({ file, sweepIntervalMs: 0 }));
+        expect(isError(err, Errors.STORE_OPEN_FAILED)).toBe(true);
+        expect(err.message).toContain('database is locked');
+      } finally {
+        await holder.close();
+      }
+      store = SqliteStore.open({ file, now: clock.now });
+      expect(await store.kvGet('p1', 'k2')).toEqual(b('v2'));
+    }, 30_000);
+  });
 });

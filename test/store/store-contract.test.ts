@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { Errors, isError } from '../../src/errors';
 import type { Manifest } from '../../src/manifest';
+import { MemoryStore } from '../../src/conformance/memory-store';
 import { PostgresStore, SqliteStore } from '../../src/store';
 import type { PluginRecord, Store } from '../../src/store';
 import { BUNDLE_CHUNK_BYTES } from '../../src/store/store';
@@ -150,14 +151,7 @@ function oddPieces(bytes: Buffer): Readable {
 
 describe.each(harnesses)('Store contract: $name', (h) => {
   let store: Store;
-
-  beforeAll(() => h.setup());
-  afterAll(() => h.teardown());
-  beforeEach(async () => { store = await h.open(); });
-  afterEach(async () => {
-    await store.close();
-    await h.reset();
-  });
+  useStore(h, (s) => { store = s; });
 
   describe('plugin records', () => {
     it('round-trip every field; manifest and config keep their key order', async () => {
@@ -791,4 +785,122 @@ describe.each(harnesses)('Store contract: $name', (h) => {
       await store.close();
     });
   });
+});
+
+/** Registers the hooks that give each test a store on an empty database (handed to `opened`) and close it after. */
+function useStore(h: Pick<Harness, 'setup' | 'teardown' | 'open' | 'reset'>, opened: (store: Store) => void): void {
+  let store: Store;
+  beforeAll(() => h.setup());
+  afterAll(() => h.teardown());
+  beforeEach(async () => {
+    store = await h.open();
+    opened(store);
+  });
+  afterEach(async () => {
+    await store.close();
+    await h.reset();
+  });
+}
+
+// ---- migration (plughost migrate) ----
+
+/** The in-memory store runs the migration reads too; it has no files, rows to damage or closed state. */
+const memoryHarness = { name: 'MemoryStore', setup: async () => undefined, teardown: async () => undefined, open: async (): Promise<Store> => new MemoryStore(), reset: async () => undefined };
+
+/** Every live entry of a plugin, page by page with `after`; each page checked to be at most `limit` long. */
+async function allEntries(store: Store, pluginId: string, limit: number): Promise<Awaited<ReturnType<Store['kvEntries']>>> {
+  const entries: Awaited<ReturnType<Store['kvEntries']>> = [];
+  let after: string | undefined;
+  for (let pages = 1; pages <= 1_000; pages++) {
+    const page = await store.kvEntries(pluginId, after, limit);
+    expect(page.length).toBeLessThanOrEqual(limit);
+    entries.push(...page);
+    if (page.length < limit) return entries;
+    after = page[page.length - 1].key;
+  }
+  throw new Error('entries did not end within 1000 pages');
+}
+
+describe.each<Pick<Harness, 'name' | 'setup' | 'teardown' | 'open' | 'reset'>>([...harnesses, memoryHarness])('Store migration reads: $name', (h) => {
+  let store: Store;
+  useStore(h, (s) => { store = s; });
+
+  it('kvEntries lists live values byte for byte in UTF-8 byte order, pages with an exclusive after, and skips expired ones', async () => {
+    const binary = Buffer.from([0x00, 0xff, 0xc3, 0x28]);
+    const keys = ['b', 'a\u0000x', 'a', '', 'é', '😀', 'a\uFFFF', 'z'];
+    for (const k of keys) await store.kvSet('p1', k, k === 'z' ? binary : b(`v ${k}`));
+    await store.kvSet('p2', 'other', b('not p1'));
+    await setExpired(store, 'p1', ['expired']);
+    const entries = await allEntries(store, 'p1', 3);
+    expect(entries.map((e) => e.key)).toEqual([...keys].sort(byteOrder));
+    for (const e of entries) {
+      expect(Buffer.isBuffer(e.value)).toBe(true);
+      expect(e.value.equals(e.key === 'z' ? binary : b(`v ${e.key}`))).toBe(true);
+      expect(e.ttlMs).toBeNull();
+    }
+    expect((await store.kvEntries('p1', 'a\u0000x', 2)).map((e) => e.key)).toEqual(['a\uFFFF', 'b']);
+    expect(await store.kvEntries('p1', '😀', 10)).toEqual([]);
+    expect(await store.kvEntries('nobody', undefined, 10)).toEqual([]);
+  });
+
+  it('kvEntries gives the time to live left on the store clock', async () => {
+    const before = Date.now();
+    await store.kvSet('p1', 'ttl', b('t'), { ttlMs: 600_000 });
+    await store.kvSet('p1', 'forever', b('f'));
+    const [forever, ttl] = await store.kvEntries('p1', undefined, 10);
+    const elapsed = Date.now() - before;
+    expect(forever).toMatchObject({ key: 'forever', ttlMs: null });
+    expect(ttl.key).toBe('ttl');
+    // At most the TTL given, and less only by the time that passed (1 ms for the clocks' rounding).
+    expect(ttl.ttlMs).toBeLessThanOrEqual(600_000);
+    expect(ttl.ttlMs).toBeGreaterThanOrEqual(600_000 - elapsed - 1);
+  });
+
+  it('kvEntries refuses a limit below 1 or not a whole number with STORE_BAD_ARGUMENT', async () => {
+    for (const limit of [0, -1, 1.5, Number.NaN]) {
+      expect(isError(await rejected(store.kvEntries('p1', undefined, limit)), Errors.STORE_BAD_ARGUMENT)).toBe(true);
+    }
+  });
+
+  it('listBundles lists every stored bundle by sha256, referenced or not', async () => {
+    expect(await store.listBundles()).toEqual([]);
+    const shas = [];
+    for (const bytes of [b('one'), b('two'), Buffer.alloc(0)]) {
+      await store.putBundle(sha256Of(bytes), bytes);
+      shas.push(sha256Of(bytes));
+    }
+    await store.putPlugin(record('p1', { bundleSha256: shas[0] }));
+    expect(await store.listBundles()).toEqual([...shas].sort());
+  });
+
+  it('contentCounts counts plugin records, live KV values of every plugin and bundles', async () => {
+    expect(await store.contentCounts()).toEqual({ plugins: 0, kv: 0, bundles: 0 });
+    await store.putPlugin(record('p1'));
+    await store.putPlugin(record('p2'));
+    await store.kvSet('p1', 'k', b('v'));
+    await store.kvSet('orphan', 'k', b('v'), { ttlMs: 600_000 });
+    await setExpired(store, 'p2', ['gone']);
+    await store.putBundle(sha256Of(b('x')), b('x'));
+    expect(await store.contentCounts()).toEqual({ plugins: 2, kv: 2, bundles: 1 });
+    await store.deletePlugin('p1');
+    await store.deletePlugin('p2');
+    await store.kvDeleteAll('orphan');
+    await store.deleteUnreferencedBundles();
+    expect(await store.contentCounts()).toEqual({ plugins: 0, kv: 0, bundles: 0 });
+  });
+
+  if (h !== memoryHarness) {
+    it('after close the migration reads are STORE_CLOSED', async () => {
+      await store.close();
+      for (const [method, call] of [
+        ['kvEntries', () => store.kvEntries('p1', undefined, 10)],
+        ['listBundles', () => store.listBundles()],
+        ['contentCounts', () => store.contentCounts()],
+      ] as Array<[string, () => Promise<unknown>]>) {
+        const err = await rejected(call());
+        expect({ method, code: err.code }).toEqual({ method, code: Errors.STORE_CLOSED.code });
+        expect(err.message).toContain(`${method}()`);
+      }
+    });
+  }
 });

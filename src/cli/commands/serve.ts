@@ -36,7 +36,7 @@ export async function run(args: string[]): Promise<number> {
   const portText = values.port ?? process.env.PLUGHOST_PORT ?? (provision?.port !== undefined ? String(provision.port) : '8065');
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${portText}: expected a port number 0-65535`);
-  const dataDir = path.resolve(values['data-dir'] ?? process.env.PLUGHOST_DATA_DIR ?? provision?.dataDir ?? './data');
+  const dataDir = dataDirOption(values['data-dir'], provision?.dataDir);
   const host = values.host ?? process.env.PLUGHOST_HOST ?? provision?.host ?? '127.0.0.1';
   const memoryLimitMb = memoryLimitOption(values['memory-limit-mb'] ?? process.env.PLUGHOST_MEMORY_LIMIT_MB);
   // SQLite in the data dir unless a PostgreSQL URL is given.
@@ -95,6 +95,11 @@ export async function run(args: string[]): Promise<number> {
   out('stopping plugins...');
   await server.close();
   return EXIT.ok;
+}
+
+/** --data-dir, else PLUGHOST_DATA_DIR, else the provisioning file's, else ./data; absolute. */
+export function dataDirOption(flag: string | undefined, provisioned?: string): string {
+  return path.resolve(flag ?? process.env.PLUGHOST_DATA_DIR ?? provisioned ?? './data');
 }
 
 /** --node-id, else PLUGHOST_NODE_ID, checked here so a bad one is a usage error; undefined keeps the data dir's. */

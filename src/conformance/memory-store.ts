@@ -9,13 +9,8 @@ import { MemoryCluster } from '../protocol/cluster-contract';
 import { checkSha256, writeChunks } from '../store/bundle-chunks';
 import { checkPageLimit } from '../store/store';
 import type {
-<<<<<<< HEAD
-  JobClaimResult, KvPage, KvSetOptions, LockGrant, LockLease, NodeHeartbeat, NodeRecord, ObservedRecord, ObservedState, PluginPatch, PluginRecord,
-  Store, StoredBundle, NewPluginRecord,
-=======
   JobClaimResult, KvEntry, KvPage, KvSetOptions, LockGrant, LockLease, NodeHeartbeat, NodeRecord, ObservedRecord, ObservedState, PluginPatch, PluginRecord,
-  Store, StoreContents, StoredBundle,
->>>>>>> w-migrate
+  Store, StoreContents, StoredBundle, NewPluginRecord,
 } from '../store/store';
 import { definedFields, isDesiredChange } from '../store/store';
 

@@ -686,6 +686,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     if (this.supervisors.get(id) !== sup) throw this.supervisors.has(id) ? Errors.PLUGIN_REPLACED(id, this.supervisors.get(id)!.record.version) : Errors.PLUGIN_NOT_FOUND(id);
     sup.states.changeDesired({ config: validated });
     await this.persist(id, { config: validated });
+    // No state moves for a configuration: the row says which generation this node answers now.
+    this.observe(sup, sup.state, sup.lastError);
     this.emit('config', id);
     return maskSecrets(sup.record.manifest.settings_schema, validated);
   }

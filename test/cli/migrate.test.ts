@@ -137,7 +137,7 @@ describeIfPg('plughost migrate')('plughost migrate', () => {
 
     const copied = await contentsOf(() => PostgresStore.open({ url: db.url, sweepIntervalMs: 0 }));
     const elapsed = Date.now() - sourceReadAt;
-    expect(comparable(copied)).toEqual(comparable({ ...source, records: source.records.map((r) => ({ ...r, state: 'not_running', lastError: null })) }));
+    expect(comparable(copied)).toEqual(comparable({ ...source, records: source.records.map((r) => ({ ...r, state: 'not_running', lastError: null, generation: 1 })) }));
     for (const [sha, b] of Object.entries(source.bundles)) expect(copied.bundles[sha].bytes.equals(b.bytes)).toBe(true);
     expect(copied.records.find((r) => r.id === ENABLED)).toMatchObject({ enabled: true, config: { greeting: 'moved', token: 's3cret', count: 7 } });
     // The value keeps the life it had left: no more, and less only by the time the copy took.

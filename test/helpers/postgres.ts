@@ -79,10 +79,12 @@ export async function freshDatabase(): Promise<FreshDatabase> {
 /**
  * How many rows each plughost table in `database` holds, by table name without the prefix,
  * leaving out empty tables (so `{}` is a schema with no data); null when there are no tables.
+ * The schema version and the cluster feed (a log of recent changes, pruned by itself) are not data.
  */
 export async function plughostRows(database: string): Promise<Record<string, number> | null> {
   const tables = await adminQuery<{ name: string }>(
-    "SELECT substr(tablename, 10) AS name FROM pg_tables WHERE tablename LIKE 'plughost\\_%' AND tablename <> 'plughost_schema' ORDER BY tablename", [], database);
+    `SELECT substr(tablename, 10) AS name FROM pg_tables WHERE tablename LIKE 'plughost\\_%'
+       AND tablename NOT IN ('plughost_schema', 'plughost_feed', 'plughost_feed_seq') ORDER BY tablename`, [], database);
   if (tables.length === 0) return null;
   const rows: Record<string, number> = {};
   for (const { name } of tables) {

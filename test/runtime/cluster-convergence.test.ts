@@ -64,6 +64,14 @@ describeIfPg('cluster convergence')('cluster convergence on one PostgreSQL datab
       expect(await h.getConfig(id, { reveal: true })).toMatchObject({ greeting: 'from b', token: 's3cret', count: 5 });
     }
 
+    // Every node reports the generation of that configuration: converged.
+    const { generation } = await b.get(id);
+    await until(async () => {
+      const d = await a.describe(id);
+      return d.generation === generation && d.summary.converged === 3 && d.nodes.every((n) => n.generation === generation && n.live);
+    }, 'all three nodes at the configuration\'s generation', BOUND_MS);
+    expect((await c.describe(id)).summary).toEqual({ nodes: 3, running: 3, converged: 3, state: 'running' });
+
     // Disabled through C: stopped everywhere, processes gone.
     await c.disable(id);
     for (const h of [a, b]) await waitState(h, id, 'not_running');

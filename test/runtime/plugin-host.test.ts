@@ -307,22 +307,27 @@ test("a plugin's observed row follows its state: running with its pid, then not_
   const h = await open({ nodeId: 'node-one' });
   await h.install(await fixtureBundle(work.dir, { id: 'com.test.obs' }));
   let detail = await h.describe('com.test.obs');
-  expect(detail.nodes).toEqual([{ nodeId: 'node-one', state: 'not_running', lastError: null, updatedAt: expect.any(Number) }]);
+  expect(detail.nodes).toEqual([{ nodeId: 'node-one', state: 'not_running', lastError: null, updatedAt: expect.any(Number), generation: 1, live: true }]);
+  expect(detail).toMatchObject({ generation: 1, summary: { nodes: 1, running: 0, converged: 1, state: 'not_running' } });
 
   const running = await h.enable('com.test.obs');
   detail = await h.describe('com.test.obs');
-  expect(detail).toMatchObject({ state: 'running', lastError: null, nodes: [{ nodeId: 'node-one', state: 'running', lastError: null }] });
+  // Enabling is a desired change: generation 2, which the running row answers.
+  expect(detail).toMatchObject({
+    state: 'running', lastError: null, generation: 2, nodes: [{ nodeId: 'node-one', state: 'running', lastError: null, generation: 2 }],
+    summary: { nodes: 1, running: 1, converged: 1, state: 'running' },
+  });
   // The store's row carries what REST does not show: the pid and the restarts.
   const store = (h as unknown as { store: Store }).store;
   expect(await store.listObserved('com.test.obs')).toEqual([
-    { pluginId: 'com.test.obs', nodeId: 'node-one', state: 'running', lastError: null, pid: running.pid, restarts: 0, updatedAt: expect.any(Number) },
+    { pluginId: 'com.test.obs', nodeId: 'node-one', state: 'running', lastError: null, pid: running.pid, restarts: 0, generation: 2, updatedAt: expect.any(Number) },
   ]);
 
   await h.disable('com.test.obs');
   // State rows are written behind the operator's action; describe() waits for them.
   expect((await h.describe('com.test.obs')).state).toBe('not_running');
   expect(await store.listObserved('com.test.obs')).toEqual([
-    { pluginId: 'com.test.obs', nodeId: 'node-one', state: 'not_running', lastError: null, pid: null, restarts: 0, updatedAt: expect.any(Number) },
+    { pluginId: 'com.test.obs', nodeId: 'node-one', state: 'not_running', lastError: null, pid: null, restarts: 0, generation: 3, updatedAt: expect.any(Number) },
   ]);
 
   await h.remove('com.test.obs');

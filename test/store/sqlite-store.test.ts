@@ -34,6 +34,7 @@ function record(id: string, over: Partial<PluginRecord> = {}): PluginRecord {
     bundleSha256: 'ab'.repeat(32),
     installedAt: 1_000,
     updatedAt: 2_000,
+    generation: 1,
     ...over,
   };
 }
@@ -170,7 +171,7 @@ describe('SqliteStore', () => {
 
       const upgraded = record('b.plugin', { version: '2.0.0', config: {}, bundleSha256: 'cd'.repeat(32), updatedAt: 9_000 });
       await store.putPlugin(upgraded);
-      expect(await store.getPlugin('b.plugin')).toEqual(upgraded);
+      expect(await store.getPlugin('b.plugin')).toEqual({ ...upgraded, generation: 2 });
       expect(await store.listPlugins()).toHaveLength(2);
     });
 
@@ -178,7 +179,8 @@ describe('SqliteStore', () => {
       await store.putPlugin(record('p'));
       clock.advance(5);
       const updated = await store.updatePlugin('p', { state: 'running', lastError: null, config: { greeting: 'yo' } });
-      expect(updated).toEqual(record('p', { state: 'running', config: { greeting: 'yo' }, updatedAt: clock.t }));
+      // A configuration is a desired change: the generation goes up; a state alone would not.
+      expect(updated).toEqual(record('p', { state: 'running', config: { greeting: 'yo' }, updatedAt: clock.t, generation: 2 }));
       expect(await store.getPlugin('p')).toEqual(updated);
       const again = await store.updatePlugin('p', { enabled: false, config: undefined });
       expect(again.enabled).toBe(false);

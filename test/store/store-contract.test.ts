@@ -112,6 +112,7 @@ function record(id: string, over: Partial<PluginRecord> = {}): PluginRecord {
     bundleSha256: 'ab'.repeat(32),
     installedAt: 1_700_000_000_123,
     updatedAt: 1_700_000_000_456,
+    generation: 1,
     ...over,
   };
 }
@@ -181,8 +182,8 @@ describe.each(harnesses)('Store contract: $name', (h) => {
         bundleSha256: 'cd'.repeat(32), installedAt: 5, updatedAt: 6,
         manifest: { id: 'p1', name: 'Two', version: '2.0.0' } as Manifest,
       });
-      await store.putPlugin(next);
-      expect(await store.getPlugin('p1')).toEqual(next);
+      expect(await store.putPlugin(next)).toBe(2);
+      expect(await store.getPlugin('p1')).toEqual({ ...next, generation: 2 });
       expect(await store.listPlugins()).toHaveLength(1);
     });
 
@@ -200,8 +201,19 @@ describe.each(harnesses)('Store contract: $name', (h) => {
 
       const again = await store.updatePlugin('p1', { enabled: false, lastError: null, config: { b: 2, a: 1 } });
       expect(again.updatedAt).toBeGreaterThanOrEqual(updated.updatedAt);
-      expect(await store.getPlugin('p1')).toEqual({ ...updated, enabled: false, lastError: null, config: { b: 2, a: 1 }, updatedAt: again.updatedAt });
+      expect(await store.getPlugin('p1')).toEqual({ ...updated, enabled: false, lastError: null, config: { b: 2, a: 1 }, updatedAt: again.updatedAt, generation: 2 });
       expect(Object.keys((await store.getPlugin('p1'))?.config ?? {})).toEqual(['b', 'a']);
+    });
+
+    it('the store assigns the generation: 1 when new, one more for each install and each change of enabled or config, never for state', async () => {
+      expect(await store.putPlugin({ ...record('p1'), generation: 99 })).toBe(1);
+      expect((await store.updatePlugin('p1', { state: 'running', lastError: null })).generation).toBe(1);
+      expect((await store.updatePlugin('p1', { enabled: false })).generation).toBe(2);
+      expect((await store.updatePlugin('p1', { config: { a: 1 } })).generation).toBe(3);
+      expect(await store.putPlugin(record('p1', { version: '2.0.0' }))).toBe(4);
+      expect((await store.getPlugin('p1'))?.generation).toBe(4);
+      await store.deletePlugin('p1');
+      expect(await store.putPlugin(record('p1'))).toBe(1);
     });
 
     it('update of an unknown id is STORE_UNKNOWN_PLUGIN and creates nothing', async () => {
@@ -720,25 +732,27 @@ describe.each(harnesses)('Store contract: $name', (h) => {
     it('one row per (plugin, node), replaced by the next put, listed by node id', async () => {
       await store.putPlugin(record('p1'));
       const before = Date.now();
-      await store.putObserved({ pluginId: 'p1', nodeId: 'node-b', state: 'starting', lastError: null, pid: null, restarts: 0 });
-      await store.putObserved({ pluginId: 'p1', nodeId: 'node-a', state: 'failed_to_start', lastError: 'exit status 2: "boom" ü', pid: null, restarts: 3 });
-      await store.putObserved({ pluginId: 'p1', nodeId: 'node-b', state: 'running', lastError: null, pid: 4242, restarts: 1 });
-      await store.putObserved({ pluginId: 'p2', nodeId: 'node-a', state: 'running', lastError: null, pid: 7, restarts: 0 });
+      await store.putObserved({ pluginId: 'p1', nodeId: 'node-b', state: 'starting', lastError: null, pid: null, restarts: 0, generation: 1 });
+      await store.putObserved({ pluginId: 'p1', nodeId: 'node-a', state: 'failed_to_start', lastError: 'exit status 2: "boom" ü', pid: null, restarts: 3, generation: 1 });
+      await store.putObserved({ pluginId: 'p1', nodeId: 'node-b', state: 'running', lastError: null, pid: 4242, restarts: 1, generation: 1 });
+      await store.putObserved({ pluginId: 'p2', nodeId: 'node-a', state: 'running', lastError: null, pid: 7, restarts: 0, generation: 1 });
       const rows = await store.listObserved('p1');
       expect(rows.map(({ updatedAt: _u, ...r }) => r)).toEqual([
-        { pluginId: 'p1', nodeId: 'node-a', state: 'failed_to_start', lastError: 'exit status 2: "boom" ü', pid: null, restarts: 3 },
-        { pluginId: 'p1', nodeId: 'node-b', state: 'running', lastError: null, pid: 4242, restarts: 1 },
+        { pluginId: 'p1', nodeId: 'node-a', state: 'failed_to_start', lastError: 'exit status 2: "boom" ü', pid: null, restarts: 3, generation: 1 },
+        { pluginId: 'p1', nodeId: 'node-b', state: 'running', lastError: null, pid: 4242, restarts: 1, generation: 1 },
       ]);
       for (const r of rows) expect(Math.abs(r.updatedAt - before)).toBeLessThan(60_000);
       expect(await store.listObserved('never-installed')).toEqual([]);
+      // p2 has no record: a late write for a removed plugin never brings its rows back.
+      expect(await store.listObserved('p2')).toEqual([]);
     });
 
     it("deletePlugin removes every node's row of the plugin, not another plugin's; the plugin record keeps its own state", async () => {
       await store.putPlugin(record('p1'));
       await store.putPlugin(record('p2'));
-      await store.putObserved({ pluginId: 'p1', nodeId: 'node-a', state: 'running', lastError: null, pid: 1, restarts: 0 });
-      await store.putObserved({ pluginId: 'p1', nodeId: 'node-b', state: 'running', lastError: null, pid: 2, restarts: 0 });
-      await store.putObserved({ pluginId: 'p2', nodeId: 'node-a', state: 'not_running', lastError: null, pid: null, restarts: 0 });
+      await store.putObserved({ pluginId: 'p1', nodeId: 'node-a', state: 'running', lastError: null, pid: 1, restarts: 0, generation: 1 });
+      await store.putObserved({ pluginId: 'p1', nodeId: 'node-b', state: 'running', lastError: null, pid: 2, restarts: 0, generation: 1 });
+      await store.putObserved({ pluginId: 'p2', nodeId: 'node-a', state: 'not_running', lastError: null, pid: null, restarts: 0, generation: 1 });
       expect((await store.getPlugin('p1'))?.state).toBe('not_running');
       await store.deletePlugin('p1');
       expect(await store.listObserved('p1')).toEqual([]);
@@ -773,7 +787,7 @@ describe.each(harnesses)('Store contract: $name', (h) => {
         ['jobClaim', () => store.jobClaim('p1', 'j', 0, 1000, 0)],
         ['heartbeat', () => store.heartbeat({ nodeId: 'n', version: '1.0.0', startedAt: 0 })],
         ['listNodes', () => store.listNodes()],
-        ['putObserved', () => store.putObserved({ pluginId: 'p1', nodeId: 'n', state: 'running', lastError: null, pid: 1, restarts: 0 })],
+        ['putObserved', () => store.putObserved({ pluginId: 'p1', nodeId: 'n', state: 'running', lastError: null, pid: 1, restarts: 0, generation: 1 })],
         ['listObserved', () => store.listObserved('p1')],
       ];
       for (const [method, call] of calls) {

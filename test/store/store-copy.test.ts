@@ -107,7 +107,7 @@ describeIfPg('copyStore into PostgreSQL')('copyStore: SQLite into PostgreSQL', (
     const now = await source.clusterNow();
     await source.jobClaim('p-big', 'hourly', Math.floor(now / 3_600_000), 3_600_000, 600_000);
     await source.heartbeat({ nodeId: 'old-node', version: '0.1.0', startedAt: now });
-    await source.putObserved({ pluginId: 'p-big', nodeId: 'old-node', state: 'running', lastError: null, pid: 42, restarts: 0 });
+    await source.putObserved({ pluginId: 'p-big', nodeId: 'old-node', state: 'running', lastError: null, pid: 42, restarts: 0, generation: 1 });
     const past = SqliteStore.open({ file, sweepIntervalMs: 0, now: () => Date.now() - 3_600_000 });
     await past.kvSet('p-big', 'expired', b('old'), { ttlMs: 1_000 });
     await past.close();

@@ -78,6 +78,7 @@ describe('plughost plugin', () => {
   it('shows each node of a plugin, and lists the cluster nodes in a table and in JSON', async () => {
     const nodeId = server.host.nodeId;
     expect(await ok('plugin', 'show', ID)).toMatch(new RegExp(`nodes:\\s+${nodeId}: running\\n`));
+    expect(await ok('plugin', 'show', ID)).toMatch(/generation:\s+\d+: 1 of 1 live nodes converged, 1 running\n/);
     expect(await ok('cluster')).toMatch(new RegExp(`^NODE\\s+VERSION\\s+STARTED\\s+HEARTBEAT\\n${nodeId} \\(this node\\)\\s+\\S+\\s+\\d{4}-\\S+Z\\s+\\d+\\.\\d s ago\\n$`));
     const cluster = await json<{ nodeId: string; nodes: Array<{ nodeId: string }> }>('cluster', 'nodes');
     expect([cluster.nodeId, cluster.nodes.map((n) => n.nodeId)]).toEqual([nodeId, [nodeId]]);

@@ -79,7 +79,7 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
 /** How often a host on a shared store reads the cluster feed besides NOTIFY's wake-ups, unless `reconcileIntervalMs` says otherwise. */
 export const DEFAULT_RECONCILE_INTERVAL_MS = 5_000;
 
-/** The scope of the host's own cluster locks: not a plugin id (those never start with '@'), so no plugin can take them. */
+/** The scope of the host's own cluster locks and tickets: not a plugin id (those never start with '@'), so no plugin can reach them. */
 const HOST_LOCK_SCOPE = '@plughost';
 
 /** Every how many polls a host on a shared store rereads every plugin (covers anything a pass missed). */
@@ -574,6 +574,28 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     if (sup.states.observedGeneration !== observed) this.observe(sup, sup.state, sup.lastError);
   }
 
+  /** Whether other hosts may share this host's store (PostgreSQL): the cluster's nodes. */
+  get clustered(): boolean {
+    return Boolean(this.store.feed);
+  }
+
+  /**
+   * A random single-use ticket of `kind`, valid `ttlMs` by the store's clock, that any node
+   * sharing the store can redeem once (only its SHA-256 is stored). For event-stream tickets.
+   */
+  async issueTicket(kind: string, ttlMs: number): Promise<{ ticket: string; expiresAt: number }> {
+    this.assertOpen();
+    const ticket = crypto.randomBytes(24).toString('base64url');
+    await this.store.kvSet(`${HOST_LOCK_SCOPE}/${kind}`, sha256Hex(ticket), Buffer.alloc(0), { ttlMs });
+    return { ticket, expiresAt: Date.now() + ttlMs };
+  }
+
+  /** True once for a live ticket of `kind` issued by any node; spent either way. */
+  async redeemTicket(kind: string, ticket: string): Promise<boolean> {
+    this.assertOpen();
+    return this.store.kvDelete(`${HOST_LOCK_SCOPE}/${kind}`, sha256Hex(ticket));
+  }
+
   /**
    * Converges every plugin of the store and of this host now, and resolves once
    * they are done: after it, this host shows what the other hosts wrote.
@@ -828,6 +850,10 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   private assertOpen(): void {
     if (this.closed) throw Errors.HOST_CLOSED();
   }
+}
+
+function sha256Hex(text: string): string {
+  return crypto.createHash('sha256').update(text).digest('hex');
 }
 
 /** JSON with object keys sorted, so two equal configurations compare equal whatever their key order. */

@@ -86,8 +86,14 @@ export class EventStreams {
   }
 }
 
-/** Single-use, short-lived stand-ins for the admin token in an EventSource URL. */
-export class TicketBook {
+/** Issues and redeems event-stream tickets. */
+interface Tickets {
+  issue(): { ticket: string; expiresAt: number } | Promise<{ ticket: string; expiresAt: number }>;
+  redeem(ticket: string): boolean | Promise<boolean>;
+}
+
+/** Single-use, short-lived stand-ins for the admin token in an EventSource URL, in this process. */
+export class TicketBook implements Tickets {
   private readonly tickets = new Map<string, number>();
 
   constructor(private readonly ttlMs = TICKET_TTL_MS, private readonly now: () => number = Date.now) {}
@@ -125,14 +131,19 @@ export interface EventRoutesOptions {
 /** The operator's feed, under `apiPrefix`. */
 export async function eventRoutes(app: FastifyInstance, options: EventRoutesOptions): Promise<void> {
   const streams = new EventStreams(options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
-  const tickets = new TicketBook();
+  // In a cluster a ticket goes through the shared store, so the node that issued it and the one a
+  // load balancer sends the stream to need not be the same.
+  const { host } = options;
+  const tickets: Tickets = host.clustered
+    ? { issue: () => host.issueTicket('events-ticket', TICKET_TTL_MS), redeem: (t) => host.redeemTicket('events-ticket', t) }
+    : new TicketBook();
   app.addHook('preClose', async () => streams.closeAll());
 
   app.post(`${options.apiPrefix}/events/ticket`, {
     onRequest: options.authenticate,
     schema: { summary: 'A single-use ticket, valid 30 s, for opening the event stream from a browser', response: responses({ 201: TicketSchema }) },
   }, async (_request, reply) => {
-    return reply.status(201).header('cache-control', 'no-store').send(tickets.issue());
+    return reply.status(201).header('cache-control', 'no-store').send(await tickets.issue());
   });
 
   app.withTypeProvider<TypeBoxTypeProvider>().get(`${options.apiPrefix}/events`, {
@@ -144,7 +155,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
   }, async (request, reply) => {
     const { ticket } = request.query;
     if (ticket) {
-      if (!tickets.redeem(ticket)) throw Errors.EVENTS_TICKET_INVALID();
+      if (!(await tickets.redeem(ticket))) throw Errors.EVENTS_TICKET_INVALID();
     } else {
       await options.authenticate(request, reply);
     }

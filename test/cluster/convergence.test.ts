@@ -11,7 +11,10 @@
  * Unless a test says otherwise, nodes poll only every ten minutes, so a change
  * that arrives within the 30 s bound came by NOTIFY, not by the poll.
  */
-import { Cluster, clusterTest, waitFor, type ClusterNode } from '../helpers/cluster';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Cluster, CLUSTER_TOKEN, clusterTest, waitFor, type ClusterNode } from '../helpers/cluster';
+import { tempDir } from '../helpers';
 import { adminQuery, describeIfPg, freshDatabase, type FreshDatabase } from '../helpers/postgres';
 
 const ID = 'com.test.converge';
@@ -149,6 +152,49 @@ describeIfPg('cluster convergence')('cluster convergence (real serve processes, 
     await waitFor(async () => (await cluster.ok<WhoAmI>(b, 'GET', route(ID, 'whoami'))).config.label === 'after the restart',
       { timeoutMs: CONVERGE_MS, what: "node-2's plugin to see a configuration set after its restart" });
     expect(cluster.pluginPids(b)).toEqual([onB.pid]);
+  });
+
+  clusterTest('two nodes started together with one provisioning file: it is applied once, and both run what it declares', 240_000, async () => {
+    const work = tempDir();
+    try {
+      const file = path.join(work.dir, 'plughost.yaml');
+      // Written before any node starts: the nodes read it when they do.
+      const cluster = await Cluster.start({ database: db.url, nodes: 2, start: 0, args: [...NOTIFY_ONLY, '--config', file] });
+      fs.writeFileSync(file, [
+        'plugins:',
+        `  - path: ${JSON.stringify(await cluster.pluginBundle(ID))}`,
+        '    enabled: true',
+        '    settings: { label: provisioned }',
+      ].join('\n'));
+      await Promise.all(cluster.nodes.map((node) => cluster.start(node)));
+      const reports = cluster.nodes.map((node) => node.runs[0].stdout.text.split('\n').find((line) => line.startsWith('provisioning ')) ?? '');
+      // One node made the changes under the cluster lock; the other, after it, found nothing to do.
+      expect(reports.filter((r) => /: \d+ change\(s\)$/.test(r))).toHaveLength(1);
+      expect(reports.filter((r) => r.includes('nothing changed'))).toHaveLength(1);
+      const answers = await everyNodeAnswers(cluster, ID, 200);
+      expect(answers.map((w) => w.config.label)).toEqual(['provisioned', 'provisioned']);
+      expect((await cluster.ok(cluster.nodes[0], 'GET', `/api/v1/plugins/${ID}`)).generation).toBe(3);
+    } finally {
+      work.cleanup();
+    }
+  });
+
+  clusterTest('an event-stream ticket issued by one node opens the stream on another, once', 180_000, async () => {
+    const cluster = await Cluster.start({ database: db.url, nodes: 2, args: NOTIFY_ONLY });
+    const [a, b] = cluster.nodes;
+    const { ticket } = await cluster.ok<{ ticket: string }>(a, 'POST', '/api/v1/events/ticket', undefined, 201);
+    const open = async (node: ClusterNode) => {
+      const abort = new AbortController();
+      const res = await fetch(`${node.url}/api/v1/events?ticket=${encodeURIComponent(ticket)}`, { signal: abort.signal });
+      abort.abort();
+      await res.body?.cancel().catch(() => undefined);
+      return res.status;
+    };
+    expect(await open(b)).toBe(200);
+    // Spent, on every node.
+    expect(await open(a)).toBe(403);
+    expect(await open(b)).toBe(403);
+    expect(CLUSTER_TOKEN).not.toContain(ticket);
   });
 
   clusterTest('the LISTEN connection terminated: a change made afterwards still reaches the node', 240_000, async () => {

@@ -32,6 +32,7 @@ import { destroyLeftoverCgroups } from './cgroup';
 import { resolveNodeId } from './node-id';
 import { PluginSupervisor, errorMessage, type SupervisorHost } from './supervisor';
 import { Reconciler } from './reconciler';
+import { writeCodeCachePreload } from './code-cache';
 import type {
   ApiMethods,
   ClusterInfo,
@@ -52,6 +53,7 @@ import type {
 } from './types';
 
 export const DEFAULTS: RuntimeDefaults = {
+  codeCache: true,
   startTimeoutMs: 30_000,
   hookTimeoutMs: 5_000,
   killGraceMs: 2_000,
@@ -129,6 +131,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   private readonly heartbeatIntervalMs: number;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private beating: Promise<void> = Promise.resolve();
+  /** The preload that gives node plugins their code cache; undefined when `defaults.codeCache` is off. */
+  private readonly codeCachePreload: string | undefined;
   /** Set on a shared store: converges this host on what the other hosts write. */
   private reconciler: Reconciler | undefined;
   /** Plugins with a convergence queued and not started yet (one is enough: it reads the store when it runs). */
@@ -151,6 +155,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.logger = options.logger ?? pino({ name: 'plughost' });
     this.defaults = { ...DEFAULTS, ...options.defaults };
     checkMaxMessageBytes(this.defaults.maxMessageBytes, 'defaults.maxMessageBytes');
+    this.codeCachePreload = this.defaults.codeCache ? writeCodeCachePreload(path.join(options.dataDir, 'runtime')) : undefined;
     this.api = options.api ?? ({} as A);
   }
 
@@ -674,6 +679,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       defaults: this.defaults,
       hostVersion: this.hostVersion,
       instancePrefix: this.instancePrefix,
+      codeCachePreload: this.codeCachePreload,
       store: this.store,
       metrics: this.metrics,
       api: this.api,

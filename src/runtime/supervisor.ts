@@ -35,6 +35,8 @@ export interface SupervisorHost {
   readonly hostVersion: string;
   /** Marks this host's plugin processes (see PluginClientOptions.instancePrefix). */
   readonly instancePrefix: string;
+  /** The code-cache preload for node plugins (code-cache.ts), when the host uses one. */
+  readonly codeCachePreload?: string;
   pluginDir(id: string): string;
   apiImplementation(supervisor: PluginSupervisor): grpc.UntypedServiceImplementation;
   onStateChange(change: StateChange): void;
@@ -216,14 +218,14 @@ export class PluginSupervisor {
       watchdogIntervalMs: this.host.defaults.memoryWatchdogIntervalMs,
     });
     if (guard.fallbackReason) this.log('warn', Errors.CGROUP_UNAVAILABLE(guard.fallbackReason).message);
-    const plain = launchCommand(manifest, dir, limitMb);
-    const { cmd, args } = guard.wrap(plain.cmd, plain.args, Object.keys(manifest.env ?? {}));
+    const plain = launchCommand(manifest, dir, limitMb, this.host.codeCachePreload);
+    const { cmd, args } = guard.wrap(plain.cmd, plain.args, Object.keys(plain.env));
     this.stderrTail = new StderrTail();
     const client = await PluginClient.start({
       cmd,
       args,
       cwd: dir,
-      env: manifest.env,
+      env: plain.env,
       startTimeoutMs: manifest.limits?.start_timeout_ms ?? this.host.defaults.startTimeoutMs,
       killGraceMs: this.host.defaults.killGraceMs,
       autoMTLS: this.host.defaults.autoMTLS,

@@ -28,6 +28,11 @@ export type ApiMethods = Record<string, (args: never, caller: InvokeCaller) => u
 export type MemoryEnforcement = 'auto' | 'watchdog';
 
 export interface RuntimeDefaults {
+  /**
+   * Start `runtime: node` plugins with a V8 code cache kept in their folder, so a plugin's
+   * later starts skip most of compiling it (src/runtime/code-cache.ts). Default true.
+   */
+  codeCache: boolean;
   /** For the handshake line. Manifest `limits.start_timeout_ms` overrides. Default 30 s. */
   startTimeoutMs: number;
   /** Deadline of one hook call. Manifest `limits.hook_timeout_ms` overrides. Default 5 s. */

@@ -511,8 +511,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       this.convergeQueued.delete(id);
       if (!this.closed) await this.convergeNow(id);
     }).catch((err) => {
-      this.logger.warn({ plugin_id: id, err: errorMessage(err) }, 'could not converge the plugin on the shared state; retrying at the next full reconcile');
-      this.reconciler?.kick(true);
+      this.logger.warn({ plugin_id: id, err: errorMessage(err) }, 'could not converge the plugin on the shared state; retrying at the next poll');
+      this.reconciler?.retryAtNextPoll();
     });
     this.converging.add(run);
     void run.finally(() => this.converging.delete(run));

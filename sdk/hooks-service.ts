@@ -15,7 +15,6 @@ import type { RunHookResponse } from '../src/gen/plughost/v1/RunHookResponse';
 import type { RunHookStreamRequest__Output } from '../src/gen/plughost/v1/RunHookStreamRequest';
 import type { RunHookStreamResponse } from '../src/gen/plughost/v1/RunHookStreamResponse';
 import type { BrokerConnection, ServiceRegistration } from '../src/protocol/broker';
-import { Errors } from '../src/errors';
 import { contract, jsonBytes, parseJsonBytes, statusError } from '../src/protocol/contract';
 import type { ServeContext } from '../src/protocol/server';
 import { PendingLogs, createApi } from './api-client';
@@ -155,7 +154,10 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
         if (!req) return done({ call_id: msg.call_id, error: 'RunHookStreamRequest has no request' });
         runHook(req).then(
           (response) => done(streamAnswer(msg.call_id, response, serve.maxMessageBytes)),
-          (err: unknown) => done({ call_id: msg.call_id, error: toStatus(err).details }),
+          (err: unknown) => {
+            const { code, details } = toStatus(err);
+            done({ call_id: msg.call_id, error: details, error_code: code });
+          },
         );
       });
     },
@@ -192,13 +194,14 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
 
 /**
  * The stream's answer to one call. A response over the message limit would
- * end the stream, and every call on it: that call fails alone instead, naming
- * the limit (as unary RunHook would fail it).
+ * end the stream, and every call on it: that call fails alone instead, with
+ * RESOURCE_EXHAUSTED naming the limit, as unary RunHook would fail it.
  */
 function streamAnswer(callId: string, response: RunHookResponse, limit: number): RunHookStreamResponse {
+  // At least the encoded size: payload bytes, reason at UTF-8's most, and the tags, lengths and call id.
   const size = (response.payload?.length ?? 0) + 3 * (response.reason?.length ?? 0) + 32;
   if (size <= limit) return { call_id: callId, response };
-  return { call_id: callId, error: Errors.MESSAGE_TOO_LARGE('the hook\'s response', null, limit, limit, 'RunHookStream').message };
+  return { call_id: callId, error: `the hook's response is larger than ${limit} bytes, the message size limit`, error_code: grpc.status.RESOURCE_EXHAUSTED };
 }
 
 function toStatus(err: unknown): grpc.ServiceError {

@@ -37,6 +37,8 @@ interface Waiting {
 export class HookStream {
   /** Calls sent over this stream so far. */
   calls = 0;
+  /** Answers received, late ones included: the plugin answers each call once, so `calls - answers` are still in its hands. */
+  private answers = 0;
   private readonly duplex: grpc.ClientDuplexStream<RunHookStreamRequest, RunHookStreamResponse__Output>;
   private readonly waiting = new Map<number, Waiting>();
   private lastId = 0;
@@ -93,11 +95,19 @@ export class HookStream {
     return answered;
   }
 
-  /** Fails the calls in flight with `reason` (UNAVAILABLE) and half-closes the stream; the plugin ends its side. */
+  /**
+   * Fails the calls in flight with `reason` (UNAVAILABLE) and ends the stream:
+   * when the plugin has answered every call, with a half-close, which it
+   * answers by ending its side; else (calls in flight, or past their deadline
+   * and still running) by cancelling it, so the plugin's server need not wait
+   * for handlers whose callers are gone.
+   */
   close(reason: string): void {
     if (this.ended) return;
+    const idle = this.answers === this.calls;
     this.end(statusError(grpc.status.UNAVAILABLE, reason));
-    this.duplex.end();
+    if (idle) this.duplex.end();
+    else this.duplex.cancel();
   }
 
   private nextId(): number {
@@ -107,12 +117,13 @@ export class HookStream {
   }
 
   private readonly answer = (msg: RunHookStreamResponse__Output): void => {
+    this.answers++;
     const id = Number(msg.call_id);
     const waiting = this.waiting.get(id);
     // Unknown: answered after its deadline, or not ours; the caller has moved on.
     if (!waiting) return;
     this.waiting.delete(id);
-    if (msg.error) waiting.reject(statusError(grpc.status.UNKNOWN, msg.error));
+    if (msg.error) waiting.reject(statusError(msg.error_code || grpc.status.UNKNOWN, msg.error));
     else waiting.resolve(msg.response ?? UNCHANGED);
   };
 

@@ -73,6 +73,7 @@ export const DEFAULTS: RuntimeDefaults = {
   memoryEnforcement: 'auto',
   memoryWatchdogIntervalMs: 500,
   pidsLimit: 1024,
+  hookTransport: 'stream',
 };
 
 /** How often a host tells the store it is alive, unless `heartbeatIntervalMs` says otherwise. */
@@ -688,6 +689,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       onStateChange: (change) => this.onStateChange(change),
       onLog: (entry) => this.onLog(entry),
       onRestart: (id) => this.metrics.restarts.inc({ plugin: id }),
+      onHookStreamOpened: (id) => this.metrics.hookStreamsOpened.inc({ plugin: id }),
       onLogsDropped: (id, lines) => this.metrics.droppedLogLines.inc({ plugin: id }, lines),
       // Not queued: a plugin may save its configuration from OnActivate, which runs inside enable's turn.
       saveConfig: (_id, config) => this.applyConfig(sup, config),

@@ -26,6 +26,7 @@ import { StderrTail } from '../protocol/startup';
 import { MemoryGuard, launchCommand, memoryLimitOf } from './memory-limit';
 import { PluginStates } from './plugin-states';
 import { RestartPolicy } from './restart-policy';
+import { HookTransport } from './hook-transport';
 import { TransportWatch } from './transport-watch';
 import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
 
@@ -42,6 +43,8 @@ export interface SupervisorHost {
   onStateChange(change: StateChange): void;
   onLog(entry: PluginLogEntry): void;
   onRestart(id: string): void;
+  /** A RunHookStream to the plugin was opened. */
+  onHookStreamOpened(id: string): void;
   /** Plugin log lines dropped by the rate limit. */
   onLogsDropped(id: string, lines: number): void;
 }
@@ -63,6 +66,8 @@ export class PluginSupervisor {
   restarts = 0;
   implemented: Implemented = { methods: new Set(), hooks: new Set(), topics: [] };
   hooks: HooksClient | undefined;
+  /** How hook calls reach the running launch; undefined while none runs. */
+  hookTransport: HookTransport | undefined;
   readonly logs: LogBuffer<PluginLogEntry>;
 
   private client: PluginClient | undefined;
@@ -182,7 +187,7 @@ export class PluginSupervisor {
           this.log('warn', `OnDeactivate failed: ${errorMessage(err)}`),
         );
       }
-      await this.teardown();
+      await this.teardown('the plugin was stopped');
     }
     const failed = this.state === 'failed_to_start' || this.state === 'failed_to_stay_running';
     this.states.transition('not_running', 'stopped', failed ? this.lastError : null);
@@ -262,6 +267,14 @@ export class PluginSupervisor {
       const apiId = client.broker.nextId();
       this.apiServer = await client.broker.acceptAndServe(apiId, [{ definition: API.service, implementation: this.host.apiImplementation(this) }]);
       this.hooks = hooks;
+      this.hookTransport = new HookTransport(hooks, {
+        streamed: this.host.defaults.hookTransport === 'stream' && this.implemented.methods.has('RunHookStream'),
+        maxMessageBytes: this.host.defaults.maxMessageBytes,
+        onStreamOpened: () => this.host.onHookStreamOpened(this.id),
+        onStreamEnded: (err) => {
+          if (this.isLive(attempt)) this.log('warn', `${errorMessage(err)}; the next hook call opens a new stream`);
+        },
+      });
       if (this.implemented.methods.has('OnActivate')) {
         await callUnary(
           hooks.OnActivate.bind(hooks),
@@ -273,7 +286,7 @@ export class PluginSupervisor {
       }
     } catch (err) {
       this.attempt++;
-      await this.teardown();
+      await this.teardown('the plugin failed to start');
       throw err;
     }
     if (attempt !== this.attempt) return;
@@ -312,7 +325,7 @@ export class PluginSupervisor {
   private lost(reason: string): void {
     this.attempt++;
     this.states.transition('starting', 'lost', reason);
-    void this.teardown().then(() => this.failed(reason));
+    void this.teardown(reason).then(() => this.failed(reason));
   }
 
   /** Counts a failure; restarts with backoff, or parks the plugin after too many in the window. */
@@ -350,7 +363,10 @@ export class PluginSupervisor {
     }, healthIntervalMs);
   }
 
-  private async teardown(): Promise<void> {
+  /** Ends the current launch; hook calls in flight fail at once with `why`. */
+  private async teardown(why: string): Promise<void> {
+    this.hookTransport?.close(why);
+    this.hookTransport = undefined;
     clearTimeout(this.healthTimer);
     this.healthTimer = undefined;
     this.transport?.close();

@@ -24,6 +24,9 @@ export interface InvokeCaller {
  */
 export type ApiMethods = Record<string, (args: never, caller: InvokeCaller) => unknown>;
 
+/** 'stream': RunHookStream for plugins that offer it; 'unary': RunHook for every plugin. See RuntimeDefaults.hookTransport. */
+export type HookTransportMode = 'stream' | 'unary';
+
 /** How a host enforces plugin memory limits: 'auto' uses a cgroup per plugin where it can, 'watchdog' never does. */
 export type MemoryEnforcement = 'auto' | 'watchdog';
 
@@ -69,6 +72,12 @@ export interface RuntimeDefaults {
   memoryWatchdogIntervalMs: number;
   /** Tasks (processes and threads) allowed in a plugin's cgroup; 0 for no limit. Default 1024. */
   pidsLimit: number;
+  /**
+   * 'stream': hook calls to a plugin that lists RunHookStream travel over one long-lived stream
+   * per plugin (docs/protocol.md); other plugins get unary RunHook. 'unary': RunHook for every
+   * plugin, as before streams existed. Default 'stream'.
+   */
+  hookTransport: HookTransportMode;
 }
 
 export interface HookPolicy {

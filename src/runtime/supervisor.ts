@@ -85,7 +85,10 @@ export class PluginSupervisor {
     public readonly record: PluginRecord,
     generation = 1,
   ) {
-    this.states = new PluginStates(record, (change) => host.onStateChange(change), generation);
+    this.states = new PluginStates(record, (change) => {
+      this.noteMove(change);
+      host.onStateChange(change);
+    }, generation);
     this.restartPolicy = new RestartPolicy(host.defaults);
     this.logs = new LogBuffer(host.defaults.logBufferSize);
     this.limiter = new LogRateLimiter({ linesPerSecond: host.defaults.logLinesPerSecond, bytesPerSecond: host.defaults.logBytesPerSecond });
@@ -181,10 +184,23 @@ export class PluginSupervisor {
           this.log('warn', `OnDeactivate failed: ${errorMessage(err)}`),
         );
       }
-      await this.teardown();
+      const exit = await this.teardown();
+      if (exit) this.log('info', 'stopped', exit.signal ? { signal: exit.signal } : { exit_code: exit.code });
     }
     const failed = this.state === 'failed_to_start' || this.state === 'failed_to_stay_running';
     this.states.transition('not_running', 'stopped', failed ? this.lastError : null);
+  }
+
+  /** The host's line in the plugin's own log for the moves an author needs to see there; a restart and its reason are logged where it is scheduled. */
+  private noteMove(change: StateChange): void {
+    if (change.reason === 'activated') {
+      const fields = { ...(this.pid ? { pid: this.pid } : {}), ...(this.restarts ? { restarts: this.restarts } : {}) };
+      this.log('info', this.restarts ? 'restarted' : 'started', fields);
+    } else if (change.reason === 'activation_failed') {
+      this.log('error', `failed to start: ${change.lastError}`);
+    } else if (change.reason === 'parked') {
+      this.log('error', `parked as failed_to_stay_running: ${change.lastError}`);
+    }
   }
 
   private async launch(): Promise<void> {
@@ -349,7 +365,8 @@ export class PluginSupervisor {
     }, healthIntervalMs);
   }
 
-  private async teardown(): Promise<void> {
+  /** Ends the launch; answers how its process exited, when there was one. */
+  private async teardown(): Promise<ExitInfo | undefined> {
     clearTimeout(this.healthTimer);
     this.healthTimer = undefined;
     this.transport?.close();
@@ -362,9 +379,10 @@ export class PluginSupervisor {
     this.apiServer = undefined;
     this.hooks = undefined;
     await api?.close();
-    await client?.kill();
+    const exit = await client?.kill();
     // After the plugin: what it left behind (daemons, whatever their group or environment) goes with its cgroup.
     await guard?.close();
+    return exit;
   }
 
   private clearTimers(): void {

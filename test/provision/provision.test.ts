@@ -56,7 +56,7 @@ describe('provisioning', () => {
       message = (err as Error).message;
     }
     for (const expected of [
-      'colour: unknown field; expected one of data_dir, host, port, metrics_port, allow_url_hosts, require_signature, trusted_keys, plugins',
+      'colour: unknown field; expected one of server, plugins, data_dir, host, port, metrics_port, allow_url_hosts, require_signature, trusted_keys',
       'port: expected a port number 0-65535, got number 70000',
       'metrics_port: expected a port number 0-65535, got number -1',
       'allow_url_hosts[0]: expected',

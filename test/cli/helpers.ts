@@ -1,6 +1,7 @@
 /** Runs the built `plughost` command as a user would: a child process, against a server's URL and token. */
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { watchStdout } from '../helpers';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'plughost.js');
@@ -39,4 +40,33 @@ export function cliRunner(target: () => { url: string; token: string; cwd?: stri
     return r.stdout;
   };
   return { cli, ok, json: async <T>(...args: string[]) => JSON.parse(await ok(...args, '--json')) as T };
+}
+
+/**
+ * Runs `plughost serve ...args` until it prints its URL, hands the URL to `probe`, then stops it
+ * with SIGINT and expects exit 0. Answers what it printed, without pino's JSON log lines unless
+ * `keepLogLines`.
+ */
+export async function serveOnce(
+  args: string[],
+  env: Record<string, string>,
+  probe: (url: string) => Promise<void>,
+  options: { cwd?: string; keepLogLines?: boolean } = {},
+): Promise<string> {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], { cwd: options.cwd, env: { ...process.env, ...env } });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const output = watchStdout(child);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  try {
+    const url = (await output.waitFor(/listening on (\S+)/, 'serve did not start', 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}\nstderr: ${stderr}`);
+    }))[1];
+    await probe(url);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGINT');
+  }
+  const status = await exited;
+  if (status !== 0) throw new Error(`serve exited ${status}: ${stderr}`);
+  return options.keepLogLines ? output.text : output.text.split('\n').filter((line) => !line.startsWith('{')).join('\n');
 }

@@ -23,7 +23,7 @@ describe('plughost plugin hook, hook, event', () => {
   beforeAll(async () => {
     spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
     server = await startServer({ dataDir: path.join(work.dir, 'data'), port: 0, adminToken: TOKEN, logger: pino({ level: 'silent' }) });
-    await server.host.install(await fixtureBundle(work.dir, { id: A, env: { HOOKS: 'Append,Slow,Context,Events,Notify', HANG: '1' }, limits: { hook_timeout_ms: 300 } }));
+    await server.host.install(await fixtureBundle(work.dir, { id: A, env: { HOOKS: 'Append,Slow,Context,Events,Notify', HANG: '1' }, limits: { hook_timeout_ms: 1500 } }));
     await server.host.install(await fixtureBundle(work.dir, { id: B, env: { HOOKS: 'Append,Notify' } }));
     await server.host.enable(A);
     await server.host.enable(B);
@@ -53,7 +53,7 @@ describe('plughost plugin hook, hook, event', () => {
     const unknown = await cli(['plugin', 'hook', A, 'Nope']);
     expect([unknown.status, unknown.stdout, unknown.stderr]).toEqual([1, '', `plughost plugin hook: plugin "${A}" does not implement hook "Nope" (HTTP 404 PLUGHOST_ERR_HOOK_NOT_IMPLEMENTED)\n`]);
     const slow = await cli(['plugin', 'hook', A, 'Slow', '--payload', '{}']);
-    expect([slow.status, slow.stderr]).toEqual([1, `plughost plugin hook: hook Slow of plugin "${A}" passed its deadline of 300 ms (Deadline exceeded) (HTTP 504 PLUGHOST_ERR_HOOK_TIMEOUT)\n`]);
+    expect([slow.status, slow.stderr]).toEqual([1, `plughost plugin hook: hook Slow of plugin "${A}" passed its deadline of 1500 ms (Deadline exceeded) (HTTP 504 PLUGHOST_ERR_HOOK_TIMEOUT)\n`]);
     await server.host.disable(B);
     try {
       const stopped = await cli(['plugin', 'hook', B, 'Append', '--payload', '{}']);

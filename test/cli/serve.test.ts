@@ -63,9 +63,11 @@ describe('plughost serve settings, on real plugins', () => {
   afterAll(() => work.cleanup());
 
   it('takes the file, the variables over it and the flags over both: AutoMTLS, timeouts, upload limit, log level, user header, API module', async () => {
-    folder(CONTRACT, 'runtime/contract-plugin.js', { env: { HOOKS: 'Mtls,Invoke,Slow,Context', HANG: '1' }, permissions: ['greet', 'fail'] });
-    folder(WEB, 'server/http-plugin.js');
-    // It never prints its handshake line: it fails at the start deadline.
+    // Their own start deadline, so the host's short one below applies to SILENT alone.
+    const starts = { limits: { start_timeout_ms: 60_000 } };
+    folder(CONTRACT, 'runtime/contract-plugin.js', { env: { HOOKS: 'Mtls,Invoke,Slow,Context', HANG: '1' }, permissions: ['greet', 'fail'], ...starts });
+    folder(WEB, 'server/http-plugin.js', starts);
+    // It never prints its handshake line: it fails at the host's start deadline.
     folder(SILENT, 'setInterval(() => undefined, 1000);\n');
     write(at('api.js'), API);
     const config = write(at('plughost.yaml'), [
@@ -83,11 +85,11 @@ describe('plughost serve settings, on real plugins', () => {
     const big = await bigBundle();
     const printed = await serveOnce(
       ['--config', config, '--port', '0', '--start-timeout-ms', '700', '--max-upload-bytes', '4096'],
-      { PLUGHOST_ADMIN_TOKEN: TOKEN, PLUGHOST_HOOK_TIMEOUT_MS: '400' },
+      { PLUGHOST_ADMIN_TOKEN: TOKEN, PLUGHOST_HOOK_TIMEOUT_MS: '2000' },
       async (url) => {
         expect(await post(url, `/plugins/${CONTRACT}/hooks/Mtls`, { payload: null })).toEqual({ status: 200, body: { payload: { clientCert: true }, rejected: false, reason: '' } });
         const slow = await post(url, `/plugins/${CONTRACT}/hooks/Slow`, { payload: null });
-        expect([slow.status, slow.body.error?.message]).toEqual([504, `hook Slow of plugin "${CONTRACT}" passed its deadline of 400 ms (Deadline exceeded)`]);
+        expect([slow.status, slow.body.error?.message]).toEqual([504, `hook Slow of plugin "${CONTRACT}" passed its deadline of 2000 ms (Deadline exceeded)`]);
         expect((await post(url, `/plugins/${CONTRACT}/hooks/Invoke`, { payload: { method: 'greet', args: { name: 'ann' } } })).body.payload)
           .toEqual({ result: { hello: 'ann', from: CONTRACT } });
         expect((await post(url, `/plugins/${CONTRACT}/hooks/Invoke`, { payload: { method: 'fail', args: {} } })).body.payload)

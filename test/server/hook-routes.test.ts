@@ -23,11 +23,11 @@ describe('hook and event routes', () => {
 
   beforeAll(async () => {
     server = await testServer();
-    // A hangs in Slow (HANG) under a short deadline; B only appends. Both take every event topic.
+    // A hangs in Slow (HANG) until its deadline; B only appends. Both take every event topic.
     const install = async (id: string, env: Record<string, string>, limits: Record<string, number> = {}) => {
       await server.host.install(await fixtureBundle(server.work, { id, env, limits }));
     };
-    await install(A, { HOOKS: 'Append,Slow,Events,Context,Notify', HANG: '1' }, { hook_timeout_ms: 300 });
+    await install(A, { HOOKS: 'Append,Slow,Events,Context,Notify', HANG: '1' }, { hook_timeout_ms: 1500 });
     await install(B, { HOOKS: 'Append,Notify' });
     await install(STOPPED, { HOOKS: 'Append' });
     await server.host.enable(A);
@@ -54,7 +54,7 @@ describe('hook and event routes', () => {
     expect(stopped).toEqual(error(409, 'HOOK_PLUGIN_NOT_RUNNING'));
     expect(stopped.body.error.message).toContain(`plugin "${STOPPED}" is not running (state not_running), so its hook "Append" cannot be called; enable it first`);
     expect(stopped.body.error.details).toEqual({ id: STOPPED, hook: 'Append', state: 'not_running' });
-    expect(await post(`/plugins/${A}/hooks/Slow`, { payload: {} })).toEqual(error(504, 'HOOK_TIMEOUT', `hook Slow of plugin "${A}" passed its deadline of 300 ms (Deadline exceeded)`));
+    expect(await post(`/plugins/${A}/hooks/Slow`, { payload: {} })).toEqual(error(504, 'HOOK_TIMEOUT', `hook Slow of plugin "${A}" passed its deadline of 1500 ms (Deadline exceeded)`));
     // The hung call did not take the plugin down.
     expect((await post(`/plugins/${A}/hooks/Append`, { payload: { text: 'after' } })).status).toBe(200);
   });

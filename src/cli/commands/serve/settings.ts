@@ -41,8 +41,9 @@ export const SERVE_OPTIONS = {
 export const SERVE_HELP = `usage: plughost serve [options]
 
 Each setting is taken from its flag, else its variable, else the provisioning file (--config),
-else the default. File keys sit in the file's server: section (the first seven are also read
-at the top level, where earlier files have them).
+else the default. File keys sit in the file's server: section; data_dir, host, port,
+metrics_port, allow_url_hosts, require_signature and trusted_keys are also read at the top
+level, where files written before the section have them.
 
   flag                          variable                         file key           default
   --config FILE                 -                                -                  none

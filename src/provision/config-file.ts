@@ -1,7 +1,8 @@
 /**
  * The provisioning file (`plughost serve --config plughost.yaml`): server settings (its
- * `server:` section) and the plugins the host must have. Everything is checked before anything starts, and every
- * problem is listed with its field path, so an operator fixes the file in one round.
+ * `server:` section) and the plugins the host must have. Everything is checked before
+ * anything starts, and every problem is listed with its field path, so an operator fixes
+ * the file in one round.
  * Relative paths are relative to the file's own folder, not to where serve was started.
  */
 import * as fs from 'node:fs';

@@ -91,7 +91,10 @@ export class PluginSupervisor {
     private readonly host: SupervisorHost,
     public readonly record: PluginRecord,
   ) {
-    this.states = new PluginStates(record, (change) => host.onStateChange(change), record.generation);
+    this.states = new PluginStates(record, (change) => {
+      this.noteMove(change);
+      host.onStateChange(change);
+    }, record.generation);
     this.restartPolicy = new RestartPolicy(host.defaults);
     this.logs = new LogBuffer(host.defaults.logBufferSize);
     this.limiter = new LogRateLimiter({ linesPerSecond: host.defaults.logLinesPerSecond, bytesPerSecond: host.defaults.logBytesPerSecond });
@@ -187,10 +190,23 @@ export class PluginSupervisor {
           this.log('warn', `OnDeactivate failed: ${errorMessage(err)}`),
         );
       }
-      await this.teardown('the plugin was stopped');
+      const exit = await this.teardown('the plugin was stopped');
+      if (exit) this.log('info', 'stopped', exit.signal ? { signal: exit.signal } : { exit_code: exit.code });
     }
     const failed = this.state === 'failed_to_start' || this.state === 'failed_to_stay_running';
     this.states.transition('not_running', 'stopped', failed ? this.lastError : null);
+  }
+
+  /** The host's line in the plugin's own log for the moves an author needs to see there; a restart and its reason are logged where it is scheduled. */
+  private noteMove(change: StateChange): void {
+    if (change.reason === 'activated') {
+      const fields = { ...(this.pid ? { pid: this.pid } : {}), ...(this.restarts ? { restarts: this.restarts } : {}) };
+      this.log('info', this.restarts ? 'restarted' : 'started', fields);
+    } else if (change.reason === 'activation_failed') {
+      this.log('error', `failed to start: ${change.lastError}`);
+    } else if (change.reason === 'parked') {
+      this.log('error', `parked as failed_to_stay_running: ${change.lastError}`);
+    }
   }
 
   private async launch(): Promise<void> {
@@ -363,8 +379,8 @@ export class PluginSupervisor {
     }, healthIntervalMs);
   }
 
-  /** Ends the current launch; hook calls in flight fail at once with `why`. */
-  private async teardown(why: string): Promise<void> {
+  /** Ends the current launch (hook calls in flight fail at once with `why`); answers how its process exited, when there was one. */
+  private async teardown(why: string): Promise<ExitInfo | undefined> {
     this.hookTransport?.close(why);
     this.hookTransport = undefined;
     clearTimeout(this.healthTimer);
@@ -379,9 +395,10 @@ export class PluginSupervisor {
     this.apiServer = undefined;
     this.hooks = undefined;
     await api?.close();
-    await client?.kill();
+    const exit = await client?.kill();
     // After the plugin: what it left behind (daemons, whatever their group or environment) goes with its cgroup.
     await guard?.close();
+    return exit;
   }
 
   private clearTimers(): void {

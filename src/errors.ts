@@ -169,6 +169,10 @@ export const Errors = {
     `the cluster lock ${quote(name)} was held by another node for all of ${waitedMs} ms; a node that died frees it after its TTL: try again`),
   JOB_PERIOD_NOT_CURRENT: define('JOB_PERIOD_NOT_CURRENT', 412, (pluginId: string, name: string, period: number, current: number) =>
     `job ${quote(name)} of plugin ${JSON.stringify(pluginId)}: period ${period} cannot be claimed; the current period by the store's clock is ${current} (only ${current - 1} to ${current + 1} may be claimed)`),
+  INSPECT_NOT_ALLOWED: define('INSPECT_NOT_ALLOWED', 403, (id: string) =>
+    `plugin ${JSON.stringify(id)} cannot start under the inspector: this server does not allow it; start it with --allow-inspect (a development server only)`),
+  INSPECT_BAD: define('INSPECT_BAD', 400, (id: string, given: string, why: string) =>
+    `inspect ${quote(given, 80)} for plugin ${JSON.stringify(id)}: ${why}`),
   HOST_BAD_OPTION: define('HOST_BAD_OPTION', 400, (name: string, value: unknown, expected: string) =>
     `plugin host option ${name} is ${JSON.stringify(value) ?? String(value)}; expected ${expected}`),
   NODE_ID_INVALID: define('NODE_ID_INVALID', 400, (value: string, source: string, rule: string) =>

@@ -1,5 +1,6 @@
 import * as cluster from './commands/cluster';
 import * as conformance from './commands/conformance';
+import * as dev from './commands/dev';
 import * as event from './commands/event';
 import * as hook from './commands/hook';
 import * as keygen from './commands/keygen';
@@ -19,7 +20,7 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { pack, keygen, sign, verify, manifest, serve, migrate, plugin, hook, event, cluster, conformance };
+const COMMANDS: Record<string, Command> = { pack, dev, keygen, sign, verify, manifest, serve, migrate, plugin, hook, event, cluster, conformance };
 
 function help(): string {
   const rows = [...Object.values(COMMANDS).map((c) => c.usage), 'plughost --help  this text'].map((u) => u.split(/\s{2,}/));

@@ -125,12 +125,12 @@ export class MemoryGuard {
  * node (with V8's heap capped at the memory limit, and the code-cache preload when given) for
  * `runtime: node`, else the executable for this platform.
  */
-export function launchCommand(manifest: Manifest, dir: string, limitMb: number, codeCachePreload?: string): { cmd: string; args: string[]; env: Record<string, string> } {
+export function launchCommand(manifest: Manifest, dir: string, limitMb: number, codeCachePreload?: string, inspect?: string): { cmd: string; args: string[]; env: Record<string, string> } {
   const target = selectExecutable(manifest);
   const extra = manifest.args ?? [];
   const env = { ...manifest.env };
   if (target.kind === 'node') {
-    const preload = codeCachePreload ? ['--require', codeCachePreload] : [];
+    const preload = [...(inspect ? [`--inspect=${inspect}`] : []), ...(codeCachePreload ? ['--require', codeCachePreload] : [])];
     if (codeCachePreload) env[CODE_CACHE_ENV] = codeCacheFile(dir);
     return { cmd: process.execPath, args: [...(limitMb ? [`--max-old-space-size=${limitMb}`] : []), ...preload, path.join(dir, target.entry), ...extra], env };
   }

@@ -53,6 +53,7 @@ import type {
 } from './types';
 
 export const DEFAULTS: RuntimeDefaults = {
+  allowInspect: false,
   codeCache: true,
   startTimeoutMs: 30_000,
   hookTimeoutMs: 5_000,
@@ -302,10 +303,19 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     }
   }
 
-  /** Starts the plugin; throws ACTIVATION_FAILED (the reason is also kept in `lastError`). */
-  async enable(id: string): Promise<PluginInfo> {
+  /**
+   * Starts the plugin; throws ACTIVATION_FAILED (the reason is also kept in `lastError`).
+   * With `inspect` (a loopback `host:port`, or a port; `defaults.allowInspect` must be on), a
+   * node plugin (re)starts under the Node inspector there, until it is next stopped.
+   */
+  async enable(id: string, options: { inspect?: string } = {}): Promise<PluginInfo> {
     return this.locks.queued(id, async () => {
       const sup = this.supervisor(id);
+      if (options.inspect !== undefined) {
+        sup.inspect = inspectAddress(id, options.inspect, this.defaults.allowInspect, sup.record.manifest);
+        // Running without the inspector: start again under it.
+        if (sup.state !== 'not_running') await sup.stop();
+      }
       if (!sup.record.enabled) await this.persist(id, { enabled: true });
       // The persist took the store's generation for it; enabling an enabled plugin bumps nothing.
       sup.states.changeDesired({ enabled: true }, sup.states.desired.generation);
@@ -858,6 +868,16 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   private assertOpen(): void {
     if (this.closed) throw Errors.HOST_CLOSED();
   }
+}
+
+/** The `--inspect=` address for a plugin, checked: allowed by the host, a node plugin, loopback only. */
+function inspectAddress(id: string, given: string, allowed: boolean, manifest: PluginRecord['manifest']): string {
+  if (!allowed) throw Errors.INSPECT_NOT_ALLOWED(id);
+  if (manifest.server?.runtime !== 'node') throw Errors.INSPECT_BAD(id, given, 'only a plugin with server.runtime "node" runs under the Node inspector');
+  const match = /^(?:(127\.0\.0\.1|localhost|\[::1\]):)?(\d{1,5})$/.exec(given);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) throw Errors.INSPECT_BAD(id, given, 'expected a port, or 127.0.0.1:<port>, localhost:<port> or [::1]:<port> (0 picks a free port)');
+  return `${match[1] ?? '127.0.0.1'}:${port}`;
 }
 
 function sha256Hex(text: string): string {

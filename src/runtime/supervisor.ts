@@ -87,6 +87,9 @@ export class PluginSupervisor {
   private readonly httpStreams = new Set<grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__Output>>();
   private onHttpDrained: (() => void) | undefined;
 
+  /** Set by enable({ inspect }): node runs this plugin under the inspector there until it is stopped. */
+  inspect: string | undefined;
+
   constructor(
     private readonly host: SupervisorHost,
     public readonly record: PluginRecord,
@@ -239,7 +242,7 @@ export class PluginSupervisor {
       watchdogIntervalMs: this.host.defaults.memoryWatchdogIntervalMs,
     });
     if (guard.fallbackReason) this.log('warn', Errors.CGROUP_UNAVAILABLE(guard.fallbackReason).message);
-    const plain = launchCommand(manifest, dir, limitMb, this.host.codeCachePreload);
+    const plain = launchCommand(manifest, dir, limitMb, this.host.codeCachePreload, this.inspect);
     const { cmd, args } = guard.wrap(plain.cmd, plain.args, Object.keys(plain.env));
     this.stderrTail = new StderrTail();
     const client = await PluginClient.start({

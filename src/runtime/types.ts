@@ -32,6 +32,11 @@ export type MemoryEnforcement = 'auto' | 'watchdog';
 
 export interface RuntimeDefaults {
   /**
+   * Let `enable(id, { inspect })` start a node plugin under the Node inspector on a loopback
+   * address: for development servers. Default false (such an enable is refused).
+   */
+  allowInspect: boolean;
+  /**
    * Start `runtime: node` plugins with a V8 code cache kept in their folder, so a plugin's
    * later starts skip most of compiling it (src/runtime/code-cache.ts). Default true.
    */

@@ -94,7 +94,16 @@ export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutes
   app.get('/plugins/:id', {
     schema: { summary: "One plugin, with each node's observed state", params: IdParams, response: responses({ 200: PluginDetailSchema }) },
   }, async (request) => host.describe(request.params.id));
-  app.post('/plugins/:id/enable', { schema: { summary: 'Enable (start) a plugin', params: IdParams, response: PLUGIN } }, async (request) => host.enable(request.params.id));
+  app.post('/plugins/:id/enable', {
+    schema: {
+      summary: 'Enable (start) a plugin; with ?inspect=, under the Node inspector (a server started with --allow-inspect)',
+      params: IdParams,
+      querystring: Type.Object({
+        inspect: Type.Optional(Type.String({ description: 'A loopback port, or 127.0.0.1:<port>, for the Node inspector (0: a free port); the plugin restarts under it until it is next stopped' })),
+      }),
+      response: PLUGIN,
+    },
+  }, async (request) => host.enable(request.params.id, { inspect: request.query.inspect }));
   app.post('/plugins/:id/disable', { schema: { summary: 'Disable (stop) a plugin', params: IdParams, response: PLUGIN } }, async (request) => host.disable(request.params.id));
   app.delete('/plugins/:id', {
     schema: { summary: 'Remove a plugin and its data', params: IdParams, response: responses({ 204: Type.Null({ description: 'Removed' }) }) },

@@ -70,6 +70,7 @@ function serverOptions(s: ServeSettings, api: ApiMethods | undefined): ServerOpt
   if (s.autoMTLS !== undefined) defaults.autoMTLS = s.autoMTLS;
   if (s.hookTimeoutMs !== undefined) defaults.hookTimeoutMs = s.hookTimeoutMs;
   if (s.startTimeoutMs !== undefined) defaults.startTimeoutMs = s.startTimeoutMs;
+  if (s.allowInspect) defaults.allowInspect = true;
   return {
     dataDir: s.dataDir,
     port: s.port,

@@ -35,6 +35,7 @@ export const SERVE_OPTIONS = {
   'trust-user-header': { type: 'string' },
   'jwt-secret-file': { type: 'string' },
   'api-module': { type: 'string' },
+  'allow-inspect': { type: 'boolean' },
 } as const;
 
 /** `plughost serve --help`: each option with its variable and provisioning file key. */
@@ -67,7 +68,11 @@ level, where files written before the section have them.
   --reconcile-interval MS       PLUGHOST_RECONCILE_INTERVAL_MS   -                  5000
   --node-id ID                  PLUGHOST_NODE_ID                 -                  kept in <data-dir>/node-id
   --metrics-host ADDR           -                                -                  127.0.0.1
+  --allow-inspect               PLUGHOST_ALLOW_INSPECT           -                  false: enable ?inspect= is refused
 
+--allow-inspect lets an admin start a node plugin under the Node inspector on a loopback port
+(POST /api/v1/plugins/:id/enable?inspect=127.0.0.1:9229, plughost plugin enable --inspect,
+plughost dev --inspect): for a development server only.
 --trust-user-header believes the header as it arrives: serve behind a proxy that sets it on
 every request (and strips what clients send), or anyone can be any user.
 The admin token: PLUGHOST_ADMIN_TOKEN, else <data-dir>/admin-token (made on first start).`;
@@ -100,6 +105,8 @@ export interface ServeSettings {
   trustUserHeader?: string;
   jwtSecretFile?: NamedFile;
   apiModule?: NamedFile;
+  /** Admins may start node plugins under the inspector (development servers). */
+  allowInspect: boolean;
 }
 
 interface Kind<T> {
@@ -173,6 +180,7 @@ export function resolveServeSettings(values: ServeValues, file: ProvisionFile | 
     trustUserHeader: pick('trust-user-header', 'PLUGHOST_TRUST_USER_HEADER', HEADER) ?? file?.trustUserHeader,
     jwtSecretFile: named('jwt-secret-file', 'PLUGHOST_JWT_SECRET_FILE', file?.jwtSecretFile, 'jwt_secret_file'),
     apiModule: named('api-module', 'PLUGHOST_API_MODULE', file?.apiModule, 'api'),
+    allowInspect: pick('allow-inspect', 'PLUGHOST_ALLOW_INSPECT', BOOLEAN, values['allow-inspect'] ? 'true' : undefined) ?? false,
   };
   if (settings.trustUserHeader !== undefined && settings.jwtSecretFile !== undefined) {
     throw new UsageError(`a trusted user header (${settings.trustUserHeader}) and a JWT secret (${settings.jwtSecretFile.source}) are both set; a user is known one way: choose one`);

@@ -45,7 +45,13 @@ function findProtoRoot(start: string): string {
 /** Loads proto files (paths relative to `includeDirs` or absolute) into grpc-js service constructors. */
 export function loadProtos(files: string[], includeDirs: string[] = [protoRoot()]): grpc.GrpcObject {
   // Required here, not at the top: a plugin that never loads its own protos never loads proto-loader.
-  const loader = require('@grpc/proto-loader') as typeof protoLoader;
+  let loader: typeof protoLoader;
+  try {
+    loader = require('@grpc/proto-loader') as typeof protoLoader;
+  } catch (err) {
+    // @plughost/sdk leaves it out (few plugins load protos of their own): say what to install.
+    throw new Error(`loadProtos needs @grpc/proto-loader: npm install @grpc/proto-loader (${(err as Error).message.split('\n')[0]})`);
+  }
   const definition = loader.loadSync(files, { ...PROTO_LOADER_OPTIONS, includeDirs });
   return grpc.loadPackageDefinition(definition);
 }

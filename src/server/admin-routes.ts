@@ -12,10 +12,11 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Errors, PlughostError } from '../errors';
 import type { PluginHost } from '../runtime';
 import type { AdminAuthenticator } from './auth';
-import { ClusterSchema, ConfigSchema, IdParams, InstalledSchema, LogRecordSchema, PluginDetailSchema, PluginSchema, responses } from './schemas';
+import { ClusterSchema, ConfigSchema, IdParams, InstalledSchema, LogRecordSchema, PluginDetailSchema, PluginSchema, responses, ServerSchema } from './schemas';
 import { requestTempDir, saveStream } from './upload';
 import { download } from './url-download';
 import type { UrlGuard } from './url-guard';
+import { iconName } from './webapp-routes';
 
 export interface AdminRoutesOptions {
   host: PluginHost;
@@ -88,7 +89,13 @@ export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutes
   app.get('/plugins', { schema: { summary: 'List plugins', response: responses({ 200: Type.Array(PluginSchema) }) } }, async () => host.list());
   app.get('/plugins/:id', {
     schema: { summary: "One plugin, with each node's observed state", params: IdParams, response: responses({ 200: PluginDetailSchema }) },
-  }, async (request) => host.describe(request.params.id));
+  }, async (request) => {
+    const { id } = request.params;
+    const detail = await host.describe(id);
+    const icon = iconName(detail);
+    // The icon route sits beside this API (webapp-routes.ts), under the same prefix.
+    return { ...detail, signature: host.signatureOf(id), iconUrl: icon ? `${app.prefix}/plugins/${encodeURIComponent(id)}/icon/${icon}` : undefined };
+  });
   app.post('/plugins/:id/enable', { schema: { summary: 'Enable (start) a plugin', params: IdParams, response: PLUGIN } }, async (request) => host.enable(request.params.id));
   app.post('/plugins/:id/disable', { schema: { summary: 'Disable (stop) a plugin', params: IdParams, response: PLUGIN } }, async (request) => host.disable(request.params.id));
   app.delete('/plugins/:id', {
@@ -106,23 +113,32 @@ export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutes
   app.get('/cluster', {
     schema: { summary: 'This node and every node sharing its database, with heartbeat ages', response: responses({ 200: ClusterSchema }) },
   }, async () => host.cluster());
+  app.get('/server', {
+    schema: { summary: "This host: node, version, and its bundle signature policy (read-only)", response: responses({ 200: ServerSchema }) },
+  }, async () => {
+    const { requireSignature, trustedKeys } = host.signaturePolicy;
+    return { nodeId: host.nodeId, version: host.hostVersion, clustered: host.clustered, requireSignature, trustedKeys: trustedKeys.map((fingerprint) => ({ fingerprint })) };
+  });
   app.get('/plugins/:id/logs', {
     schema: {
-      summary: 'Recent log records, oldest first',
+      summary: 'Recent log records, oldest first; ?before= pages back from a seq',
       params: IdParams,
-      querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) }),
+      querystring: Type.Object({
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+        before: Type.Optional(Type.Integer({ minimum: 1, description: 'Only records older than this seq (the oldest one a reader holds)' })),
+      }),
       response: responses({ 200: Type.Array(LogRecordSchema) }),
     },
   }, async (request) => {
     const { id } = request.params;
     await host.get(id);
-    return host.logs(id, request.query.limit);
+    return host.logPage(id, request.query.limit, request.query.before);
   });
 }
 
 /** The bundle (and optional signature) from a multipart form or a raw gzip body, saved to `dir`. */
 async function receiveBundle(request: FastifyRequest, dir: string, limit: number): Promise<{ bundle: string; signature?: string }> {
-  const bundle = path.join(dir, 'bundle.tar.gz');
+  let bundle = path.join(dir, 'bundle.tar.gz');
   const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (RAW_BUNDLE_TYPES.includes(type)) {
     await saveStream(request.body as Readable, bundle, limit, 'the bundle');
@@ -135,6 +151,8 @@ async function receiveBundle(request: FastifyRequest, dir: string, limit: number
   try {
     for await (const part of request.parts()) {
       if (part.type === 'file' && part.fieldname === 'plugin') {
+        // Saved under the name the client chose, so a refusal names the file its user picked.
+        bundle = path.join(dir, uploadName(part.filename));
         await saveStream(part.file, bundle, limit, 'the bundle');
         gotBundle = true;
       } else if (part.fieldname === 'signature') {
@@ -152,4 +170,10 @@ async function receiveBundle(request: FastifyRequest, dir: string, limit: number
   }
   if (!gotBundle) throw Errors.UPLOAD_MISSING('plugin');
   return { bundle, signature };
+}
+
+/** A client's file name made safe as one path segment in the request's own folder; never the signature's name. */
+function uploadName(filename: string | undefined): string {
+  const base = path.basename(filename ?? '').replace(/[^A-Za-z0-9._ -]/g, '_').slice(-100);
+  return base && !base.startsWith('.') && !base.endsWith('.sig') ? base : 'bundle.tar.gz';
 }

@@ -80,7 +80,7 @@ async function uploadFile(file: string): Promise<string> {
   await openInstall();
   await page.setInputFiles('#bundle-file', file);
   await page.click('#upload-form button[type=submit]');
-  await page.waitForFunction(() => !(document.querySelector('#upload-form button') as HTMLButtonElement).disabled);
+  await page.waitForFunction(() => !document.querySelector('#upload-form button')!.hasAttribute('aria-disabled'));
   return (await page.textContent('#install-status')) ?? '';
 }
 
@@ -339,4 +339,214 @@ browserTest('logs: the last 1,000 lines, older ones on demand, level filter, fie
   await expectNoAxeViolations('the logs panel');
   await shot('console-logs-panel');
   await row(CHATTY).locator('details.logs summary').click();
+});
+
+/** Webapp-only fleet plugins: every third running, every tenth failed (a required setting unset), the rest disabled. */
+const fleet = (from: number, count: number) => manyPlugins(server.host, server.work, count, {
+  from,
+  extra: (i) => (i % 10 === 7 ? { settings_schema: { settings: [{ key: 'token', type: 'secret', display_name: 'Token', required: true }] } } : {}),
+  enable: (i) => i % 3 === 0 || i % 10 === 7,
+});
+const rowCount = () => page.locator('#plugins > li').count();
+const waitRows = (n: number) => page.waitForFunction((want) => document.querySelectorAll('#plugins > li').length >= want, n, { timeout: 60_000 });
+
+browserTest('the list with 50 plugins: one row each, one Tab stop per row (two when it needs a Retry), named controls, axe-core finds nothing', async () => {
+  const before = await rowCount();
+  await fleet(0, 50);
+  await waitRows(before + 50);
+  await page.waitForSelector('#summary:has-text("failed")');
+  const heads = await page.locator('#plugins > li .row-head').evaluateAll((els) => els.map((head) => ({
+    stops: [...head.querySelectorAll('button, a, input, select, [tabindex]')].filter((e) => !(e as HTMLElement).hidden).length,
+    failed: head.querySelector('.state-failed_to_start') !== null,
+  })));
+  expect(heads.every((h) => h.stops === (h.failed ? 2 : 1))).toBe(true);
+  // Each Retry names its plugin, so 5 of them are not 5 buttons called "Retry".
+  const retries = await page.locator('#plugins [data-action="retry"]:visible').evaluateAll((els) => els.map((e) => e.textContent));
+  expect(retries.length).toBe(5);
+  expect(new Set(retries).size).toBe(5);
+  expect(retries[0]).toMatch(/^Retry Fleet \d{3}$/);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await expectNoAxeViolations(`the list with 50 fleet plugins (${before + 50} rows)`);
+  await shot('console-list-50');
+});
+
+browserTest('200 plugins: first paint and filtering measured (reported, not asserted); the summary, search, state filter and failed-first sort', async () => {
+  const before = await rowCount();
+  await fleet(50, 200 - before);
+  await waitRows(200);
+  await page.addInitScript(() => {
+    const w = window as unknown as { listPaintedAt?: number; longTasks: number[] };
+    w.longTasks = [];
+    new PerformanceObserver((list) => list.getEntries().forEach((e) => w.longTasks.push(e.duration))).observe({ type: 'longtask', buffered: true });
+    const watch = new MutationObserver(() => {
+      const list = document.querySelector('#plugins');
+      if (!list || list.children.length < 200 || w.listPaintedAt) return;
+      watch.disconnect();
+      // The first frame after the rows are in the DOM: the list is on screen.
+      requestAnimationFrame(() => setTimeout(() => (w.listPaintedAt = performance.now())));
+    });
+    watch.observe(document, { childList: true, subtree: true });
+  });
+  await page.reload();
+  await page.waitForFunction(() => (window as unknown as { listPaintedAt?: number }).listPaintedAt !== undefined, undefined, { timeout: 60_000 });
+  const paint = await page.evaluate(() => {
+    const w = window as unknown as { listPaintedAt: number; longTasks: number[] };
+    const res = performance.getEntriesByType('resource').find((e) => e.name.endsWith('/api/v1/plugins')) as PerformanceResourceTiming | undefined;
+    return { paintedAt: w.listPaintedAt, listAnswered: res?.responseEnd ?? NaN, longTasks: w.longTasks.slice() };
+  });
+  const measure = (steps: string) => page.evaluate(async (code) => {
+    const w = window as unknown as { longTasks: number[] };
+    const tasksBefore = w.longTasks.length;
+    const t0 = performance.now();
+    new Function(code)();
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    return { ms: performance.now() - t0 - 60, longTasks: w.longTasks.slice(tasksBefore) };
+  }, steps);
+  const set = (selector: string, value: string, event: string) =>
+    `{ const el = document.querySelector(${JSON.stringify(selector)}); el.value = ${JSON.stringify(value)}; el.dispatchEvent(new Event(${JSON.stringify(event)})); }`;
+  const search = await measure(set('#search', 'fleet 12', 'input'));
+  expect(await page.textContent('#count')).toBe('showing 10 of 200');
+  const failed = await measure(set('#search', '', 'input') + set('#state-filter', 'failed', 'change'));
+  const failedCount = await page.locator('#plugins > li:not([hidden])').count();
+  expect(await page.textContent('#count')).toBe(`showing ${failedCount} of 200`);
+  const sort = await measure(set('#state-filter', 'all', 'change') + set('#sort', 'failed', 'change'));
+  console.log([
+    '200 plugins in Chromium (2 shared cores; reported, not asserted):',
+    `  list painted ${paint.paintedAt.toFixed(0)} ms after navigation start (GET /plugins answered at ${paint.listAnswered.toFixed(0)} ms: ${(paint.paintedAt - paint.listAnswered).toFixed(0)} ms to build and paint 200 rows)`,
+    `  long tasks (>50 ms) up to the first paint: ${paint.longTasks.length ? paint.longTasks.map((d) => `${d.toFixed(0)} ms`).join(', ') : 'none'}`,
+    `  search "fleet 12" to painted: ${search.ms.toFixed(1)} ms (long tasks: ${search.longTasks.length})`,
+    `  state filter "failed" to painted: ${failed.ms.toFixed(1)} ms (long tasks: ${failed.longTasks.length})`,
+    `  sort "failed first" to painted: ${sort.ms.toFixed(1)} ms (long tasks: ${sort.longTasks.length})`,
+  ].join('\n'));
+
+  const summary = await page.textContent('#summary');
+  const plugins = await server.host.list();
+  const running = plugins.filter((p) => p.enabled && p.state === 'running').length;
+  const failing = plugins.filter((p) => p.state.startsWith('failed')).length;
+  const disabled = plugins.filter((p) => !p.enabled).length;
+  expect(summary).toBe(`${running} running · ${failing} failed · ${disabled} disabled`);
+  // Failed first: every failed row before every other, each group by name.
+  const order = await page.locator('#plugins > li').evaluateAll((els) => els.map((e) => e.querySelector('.state')!.className.includes('failed')));
+  expect(order.slice(0, failing).every(Boolean)).toBe(true);
+  expect(order.slice(failing).some(Boolean)).toBe(false);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot('console-list-200-failed-first');
+});
+
+browserTest('live changes keep each row in place, and a new plugin goes where the sort puts it', async () => {
+  await page.selectOption('#sort', 'name');
+  await page.selectOption('#state-filter', 'all');
+  await page.fill('#search', '');
+  const ids = () => page.locator('#plugins > li').evaluateAll((els) => els.map((e) => e.getAttribute('data-plugin-id')));
+  const before = await ids();
+  await server.host.disable('com.fleet.p-003');
+  await server.host.enable('com.fleet.p-004');
+  await row('com.fleet.p-003').locator('[data-field="state"]:text-is("disabled")').waitFor();
+  await row('com.fleet.p-004').locator('[data-field="state"]:text-is("running")').waitFor();
+  expect(await ids()).toEqual(before);
+  await server.host.install(await webappBundle(server.work, 'com.fleet.p-0035', '1.0.0', 'export default function activate() {}\n', { name: 'Fleet 003½' }));
+  await row('com.fleet.p-0035').waitFor();
+  const after = await ids();
+  expect(after.indexOf('com.fleet.p-0035')).toBe(after.indexOf('com.fleet.p-003') + 1);
+  expect(after.filter((id) => id !== 'com.fleet.p-0035')).toEqual(before);
+});
+
+browserTest('in a cluster each row says on how many nodes it runs, and its details list every node', async () => {
+  // Three nodes, as GET /cluster and GET /plugins/:id answer on a cluster (the server side is tested in test/runtime).
+  const ID = 'com.fleet.p-000';
+  const nodes = [
+    { nodeId: 'node-a', state: 'running', lastError: null, updatedAt: Date.now() - 4_000, generation: 2, live: true },
+    { nodeId: 'node-b', state: 'running', lastError: null, updatedAt: Date.now() - 3_000, generation: 2, live: true },
+    { nodeId: 'node-c', state: 'failed_to_start', lastError: 'exec format error', updatedAt: Date.now() - 2_000, generation: 1, live: true },
+  ];
+  await page.route('**/api/v1/cluster', (route) => route.fulfill({ json: { nodeId: 'node-a', nodes: nodes.map((n) => ({ nodeId: n.nodeId, version: '0.1.0', startedAt: 0, heartbeatAgeMs: 100 })) } }));
+  await page.route(`**/api/v1/plugins/${ID}`, async (route) => {
+    const real = await (await route.fetch()).json();
+    await route.fulfill({ json: { ...real, generation: 2, nodes, summary: { nodes: 3, running: 2, converged: 2, state: 'mixed' } } });
+  });
+  try {
+    await page.reload();
+    await row(ID).locator('[data-field="nodes"]:text-is("running on 2/3 nodes")').waitFor();
+    expect(await row(ID).locator('[data-field="nodes"]').getAttribute('class')).toContain('partial');
+    await open(ID);
+    const list = row(ID).locator('.node-list li');
+    await list.first().waitFor();
+    expect(await list.count()).toBe(3);
+    expect(await list.nth(2).textContent()).toMatch(/^failed to start node-c · converging \(generation 1 of 2\) · exec format error · /);
+    await page.evaluate((id) => document.querySelector(`li[data-plugin-id="${id}"]`)!.scrollIntoView(), ID);
+    await shot('console-cluster-nodes');
+  } finally {
+    await page.unrouteAll();
+  }
+  await page.reload();
+  await row(ID).waitFor();
+  expect(await row(ID).locator('[data-field="nodes"]').textContent()).toBe('');
+});
+
+browserTest('at 360 px wide every target is at least 24×24 px, borders of fields are 3:1, and focus is visible', async () => {
+  await page.setViewportSize({ width: 360, height: 800 });
+  try {
+    await openInstall();
+    await open('com.fleet.p-007');
+    await row('com.fleet.p-007').locator('details.settings summary').click();
+    await row('com.fleet.p-007').locator('.settings-form').waitFor();
+    const small = await page.evaluate(() => [...document.querySelectorAll('button, input, select, textarea, summary')]
+      .filter((e) => (e as HTMLElement).offsetParent !== null)
+      .map((e) => ({ what: `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''} ${(e.textContent ?? '').trim().slice(0, 30)}`, box: e.getBoundingClientRect() }))
+      .filter(({ box }) => box.width < 24 || box.height < 24)
+      .map(({ what, box }) => `${what} ${box.width.toFixed(0)}×${box.height.toFixed(0)}`));
+    expect(small).toEqual([]);
+    const contrasts = await page.evaluate(() => {
+      const lum = (c: string) => {
+        const [r, g, b] = c.match(/\d+/g)!.slice(0, 3).map((v) => {
+          const s = Number(v) / 255;
+          return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      return [...document.querySelectorAll('input[type=text], input[type=password], input[type=url], input[type=search], select')].map((e) => {
+        const [a, b] = [lum(getComputedStyle(e).borderTopColor), lum('rgb(255,255,255)')];
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      });
+    });
+    expect(Math.min(...contrasts)).toBeGreaterThanOrEqual(3);
+    await page.focus('#search');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Tab');
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    expect(outline).toBe('solid');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot('console-narrow-360');
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }
+});
+
+browserTest('removing takes a second click; the row goes and the focus moves to the next row', async () => {
+  await open(BOARD);
+  const remove = row(BOARD).locator('[data-action="remove"]');
+  expect(await remove.textContent()).toBe('Remove com.example.board');
+  await remove.click();
+  expect(await remove.locator('.label').textContent()).toBe('Click again to remove');
+  const next = await page.evaluate((id) => {
+    const shown = [...document.querySelectorAll('#plugins > li')].filter((e) => !(e as HTMLElement).hidden);
+    return shown[shown.findIndex((e) => e.getAttribute('data-plugin-id') === id) + 1]?.getAttribute('data-plugin-id');
+  }, BOARD);
+  await remove.click();
+  await row(BOARD).waitFor({ state: 'detached' });
+  expect((await api(`/plugins/${BOARD}`)).status).toBe(404);
+  expect(await page.evaluate(() => document.activeElement?.closest('li')?.getAttribute('data-plugin-id'))).toBe(next);
+  expect(await page.evaluate(() => document.activeElement?.classList.contains('toggle'))).toBe(true);
+});
+
+browserTest('logging out forgets the token, says so calmly, and the feed is offline, not reconnecting', async () => {
+  await page.click('#logout');
+  await page.waitForSelector('#login-view:not([hidden])');
+  expect(await page.evaluate(() => sessionStorage.getItem('plughost.adminToken'))).toBeNull();
+  expect(await page.textContent('#login-message')).toBe('Logged out.');
+  expect(await page.getAttribute('#login-message', 'class')).toBe('status');
+  expect(await page.textContent('#login-error')).toBe('');
+  await page.waitForTimeout(1_500);
+  expect(await page.textContent('#live')).toBe('offline');
 });

@@ -5,6 +5,7 @@
  * and watch states change live over the event feed.
  */
 import { api, followEvents, session } from './api.js';
+import { busy } from './dom.js';
 import { setUpInstall } from './install.js';
 import { pluginDetail } from './plugin-detail.js';
 import { pluginList } from './plugin-list.js';
@@ -22,7 +23,7 @@ const list = pluginList({
   countEl: $('#count'),
   emptyEl: $('#empty'),
   openDetail: (row) => pluginDetail(row, { server, removed, upsert: (info) => list.upsert(info) }),
-  retry: async (row) => {
+  retry: (row) => busy(row.retry, async () => {
     try {
       list.upsert(await api('POST', `/plugins/${encodeURIComponent(row.info.id)}/enable`));
     } catch (err) {
@@ -32,7 +33,7 @@ const list = pluginList({
     }
     // The Retry button is gone once the plugin runs; the row keeps the focus.
     row.toggle.focus();
-  },
+  }),
   nodeSummary: (row) => api('GET', `/plugins/${encodeURIComponent(row.info.id)}`),
   // With no plugin yet, installing is the only thing to do: the install panel opens by itself.
   onCount: (n) => {
@@ -123,7 +124,8 @@ function updateState({ pluginId, state, lastError, nodeId: from }) {
 
 /** After a removal the focus goes to the next row (else the previous one, else the search box). */
 function removed(row, { quiet = false } = {}) {
-  if (!row) return;
+  // The feed's "removed" and the DELETE's answer both come: the first one moves the focus.
+  if (!row || list.get(row.info.id) !== row) return;
   const hadFocus = row.el.contains(document.activeElement);
   const next = list.neighbour(row.info.id);
   list.remove(row.info.id);

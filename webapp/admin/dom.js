@@ -26,6 +26,20 @@ export function relabel(button, label) {
   button.querySelector('.label').textContent = label;
 }
 
+/**
+ * Runs `work` with `button` marked busy (aria-disabled, not disabled: a disabled
+ * button drops the focus to the page). A click while busy does nothing.
+ */
+export async function busy(button, work) {
+  if (button.getAttribute('aria-disabled') === 'true') return undefined;
+  button.setAttribute('aria-disabled', 'true');
+  try {
+    return await work();
+  } finally {
+    button.removeAttribute('aria-disabled');
+  }
+}
+
 const RELATIVE = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 const STEPS = [['second', 60], ['minute', 60], ['hour', 24], ['day', 365]];
 

@@ -5,7 +5,7 @@
  * ("upgrade 0.1.0 → 0.2.0", "downgrade", "reinstall") and the user confirms.
  */
 import { api, uploadBundle } from './api.js';
-import { h } from './dom.js';
+import { busy, h } from './dom.js';
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -30,9 +30,14 @@ export function setUpInstall({ installed, unauthorized }) {
   }
 
   /** Runs `install(force)`; on "already installed" asks before running it again with force. */
-  async function run(button, what, install, force = false) {
-    confirmBox.hidden = true;
-    button.disabled = true;
+  function run(button, what, install, force = false) {
+    return busy(button, () => attempt(button, what, install, force));
+  }
+
+  async function attempt(button, what, install, force) {
+    // A confirmation that goes away hands the focus back to the button that started it.
+    const hadFocus = confirmBox.contains(document.activeElement);
+    let asking = false;
     try {
       const info = await install(force);
       say(`Installed ${info.name} ${info.version} (${info.id}).${info.enabled ? '' : ' It is disabled: enable it in the list.'}`);
@@ -41,12 +46,13 @@ export function setUpInstall({ installed, unauthorized }) {
       return true;
     } catch (err) {
       if (err.isAuth) unauthorized(err);
-      else if (err.code === 'PLUGHOST_ERR_PLUGIN_EXISTS' && !force) askToReplace(button, what, install, err.details);
+      else if (err.code === 'PLUGHOST_ERR_PLUGIN_EXISTS' && !force) asking = askToReplace(button, what, install, err.details);
       else say(refusal(what, err), { error: true, problems: err.problems });
       return false;
     } finally {
-      button.disabled = false;
       progress.hidden = true;
+      if (!asking) confirmBox.hidden = true;
+      if (hadFocus && confirmBox.hidden) button.focus();
     }
   }
 
@@ -56,7 +62,7 @@ export function setUpInstall({ installed, unauthorized }) {
     say(`${d.id} is installed already. ${what} would ${change}.`);
     const yes = h('button', { type: 'button', 'data-action': 'confirm-replace' }, `${verb} ${d.id}`);
     const no = h('button', { type: 'button', class: 'secondary', 'data-action': 'cancel-replace' }, 'Cancel');
-    yes.addEventListener('click', () => run(button, what, install, true));
+    yes.addEventListener('click', () => busy(yes, () => attempt(button, what, install, true)));
     no.addEventListener('click', () => {
       confirmBox.hidden = true;
       say('Nothing was replaced.');
@@ -65,6 +71,7 @@ export function setUpInstall({ installed, unauthorized }) {
     confirmBox.replaceChildren(h('p', { class: `change change-${d.change}` }, change.replace(/^./, (c) => c.toUpperCase())), yes, no);
     confirmBox.hidden = false;
     yes.focus();
+    return true;
   }
 
   $('#upload-form').addEventListener('submit', async (event) => {

@@ -5,7 +5,7 @@
  * Levels filter in the page; structured fields show as key=value.
  */
 import { api, followEvents } from './api.js';
-import { h, stamp } from './dom.js';
+import { busy, h, stamp } from './dom.js';
 
 const PAGE = 1_000;
 /** Lines kept on the page while following; the oldest go first (they can be loaded again). */
@@ -105,9 +105,8 @@ export function logsPanel({ pluginId, pluginName, path }) {
     early = null;
   }
 
-  older.addEventListener('click', async () => {
+  older.addEventListener('click', () => busy(older, async () => {
     if (oldestSeq === null) return;
-    older.disabled = true;
     try {
       const page = await api('GET', `${path}/logs?limit=${PAGE}&before=${oldestSeq}`);
       const keep = lines.scrollHeight - lines.scrollTop;
@@ -118,10 +117,10 @@ export function logsPanel({ pluginId, pluginName, path }) {
       counts();
     } catch (err) {
       status.textContent = `Could not read older lines: ${err.message}`;
-    } finally {
-      older.disabled = false;
     }
-  });
+    // Once there is nothing older the button goes: the focus stays in the log.
+    if (older.hidden) lines.focus();
+  }));
   level.addEventListener('change', () => {
     for (const li of lines.children) li.hidden = !shown(li.dataset.level);
     counts();

@@ -5,7 +5,7 @@
  * settings and logs sections, each loaded when opened.
  */
 import { api } from './api.js';
-import { action, h, relabel, stamp, timeEl } from './dom.js';
+import { action, busy, h, relabel, stamp, timeEl } from './dom.js';
 import { logsPanel } from './logs-panel.js';
 import { labelOf, settingsForm } from './settings-form.js';
 
@@ -141,17 +141,14 @@ export function pluginDetail(row, { server, removed, upsert }) {
     form?.focus(key);
   }
 
-  const act = async (button, verb, work) => {
+  const act = (button, verb, work) => busy(button, async () => {
     clearError();
-    button.disabled = true;
     try {
       await work();
     } catch (err) {
       await showError(verb, err);
-    } finally {
-      button.disabled = false;
     }
-  };
+  });
   const toggleEnabled = (button, verb, route) => act(button, verb, async () => {
     const info = await api('POST', `${path}/${route}`);
     upsert(info);

@@ -1,6 +1,7 @@
 /**
  * The admin REST API (under /api/v1 by default): install, list, enable,
- * disable, remove, configure, and read the logs of plugins; list the nodes. Every route needs
+ * disable, remove, configure, and read the logs of plugins; list the nodes; show this host's
+ * signature policy. Every route needs
  * the admin token; every error is the catalog's JSON shape.
  */
 import * as path from 'node:path';

@@ -1,7 +1,8 @@
 /**
  * Server-sent events: the operator's live feed (`GET /api/v1/events`) of
  * plugins installed, enabled, disabled, removed, changing state or changing
- * configuration, and the small stream plumbing the public client-bundle feed
+ * configuration (and, for a stream that asks with `?logs=`, their log
+ * records), and the small stream plumbing the public client-bundle feed
  * shares. An EventSource cannot send an Authorization header, and the admin
  * token must never travel in a URL, so a client first trades its token for a
  * ticket (`POST /api/v1/events/ticket`): random, single-use and valid for

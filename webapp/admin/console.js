@@ -150,5 +150,6 @@ $('#logout').addEventListener('click', () => {
   showLogin({ message: 'Logged out.' });
 });
 setUpInstall({ installed: (info) => list.upsert(info), unauthorized: refused });
+setInterval(() => list.tick(), 30_000);
 if (session.token) showApp();
 else showLogin();

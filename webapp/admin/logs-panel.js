@@ -5,7 +5,7 @@
  * Levels filter in the page; structured fields show as key=value.
  */
 import { api, followEvents } from './api.js';
-import { busy, h, stamp } from './dom.js';
+import { busy, h, hidden, stamp } from './dom.js';
 
 const PAGE = 1_000;
 /** Lines kept on the page while following; the oldest go first (they can be loaded again). */
@@ -17,13 +17,13 @@ export function logsPanel({ pluginId, pluginName, path }) {
     h('option', { value: 'trace' }, 'all levels'),
     LEVELS.slice(1).map((l) => h('option', { value: l }, `${l} and above`)));
   const follow = h('input', { type: 'checkbox', id: `log-follow-${pluginId}`, checked: true });
-  const older = h('button', { type: 'button', class: 'secondary', 'data-action': 'older' }, 'Load older lines', h('span', { class: 'vh' }, ` of ${pluginName}`));
+  const older = h('button', { type: 'button', class: 'secondary', 'data-action': 'older' }, 'Load older lines', hidden(`of ${pluginName}`));
   const status = h('p', { class: 'muted log-status', role: 'status' });
   const lines = h('ol', { class: 'log-lines', tabindex: '0', 'aria-label': `Log of ${pluginName}` });
   const el = h('div', { class: 'logs-panel' },
     h('div', { class: 'log-tools' },
-      h('label', { for: level.id }, 'Level'), level,
-      h('label', { class: 'inline', for: follow.id }, follow, ' Follow live'),
+      h('label', { for: level.id }, 'Level', hidden(`of ${pluginName}'s log`)), level,
+      h('label', { class: 'inline', for: follow.id }, follow, ' Follow live', hidden(`the log of ${pluginName}`)),
       older),
     status, lines);
 

@@ -5,7 +5,7 @@
  * settings and logs sections, each loaded when opened.
  */
 import { api } from './api.js';
-import { action, busy, h, relabel, stamp, timeEl } from './dom.js';
+import { action, busy, h, hidden, relabel, stamp, timeEl } from './dom.js';
 import { logsPanel } from './logs-panel.js';
 import { labelOf, settingsForm } from './settings-form.js';
 
@@ -28,8 +28,8 @@ export function pluginDetail(row, { server, removed, upsert }) {
   const disable = action('Disable', name(), { 'data-action': 'disable' });
   const remove = action('Remove', name(), { class: 'danger', 'data-action': 'remove' });
   const actionError = h('div', { class: 'error action-error', role: 'alert' });
-  const settingsBox = h('details', { class: 'settings' }, h('summary', {}, 'Settings', h('span', { class: 'vh' }, ` of ${name()}`)));
-  const logsBox = h('details', { class: 'logs' }, h('summary', {}, 'Logs', h('span', { class: 'vh' }, ` of ${name()}`)));
+  const settingsBox = h('details', { class: 'settings' }, h('summary', {}, 'Settings', hidden(`of ${name()}`)));
+  const logsBox = h('details', { class: 'logs' }, h('summary', {}, 'Logs', hidden(`of ${name()}`)));
   el.append(head, facts, nodesBox, h('div', { class: 'actions' }, enable, disable, remove), actionError, settingsBox, logsBox);
 
   let form = null;
@@ -50,8 +50,9 @@ export function pluginDetail(row, { server, removed, upsert }) {
 
   function paintHead() {
     const m = row.info.manifest;
-    const links = LINKS.filter(([key]) => m[key]).map(([key, words]) =>
-      h('a', { href: m[key], rel: 'noopener noreferrer', target: '_blank' }, words, h('span', { class: 'vh' }, ` of ${name()} (opens a new tab)`)));
+    // The manifest's check allows only http(s) URLs; checked again here, as an href is where a javascript: URL would run.
+    const links = LINKS.filter(([key]) => /^https?:\/\//i.test(m[key] ?? '')).map(([key, words]) =>
+      h('a', { href: m[key], rel: 'noopener noreferrer', target: '_blank' }, words, hidden(`of ${name()} (opens a new tab)`)));
     head.replaceChildren(
       detail?.iconUrl ? h('img', { class: 'icon', src: detail.iconUrl, alt: '', width: '40', height: '40' }) : h('span', { class: 'icon icon-none', 'aria-hidden': 'true' }, name().slice(0, 1).toUpperCase()),
       h('div', {}, h('p', { class: 'description' }, row.info.description || 'No description.'), links.length ? h('p', { class: 'links' }, ...links) : null),

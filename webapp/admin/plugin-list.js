@@ -237,6 +237,12 @@ export function pluginList({ listEl, summaryEl, countEl, emptyEl, openDetail, re
       return (shown[i + 1] ?? shown[i - 1])?.plughostRow ?? null;
     },
     setOpen,
+    /** "failed 3 minutes ago" moves on with the clock. */
+    tick() {
+      for (const row of rows.values()) {
+        if (row.errorAt) row.fields.failedAt.replaceChildren('failed ', timeEl(row.errorAt));
+      }
+    },
     setView(next) {
       const resort = next.sort && next.sort !== view.sort;
       Object.assign(view, next);

@@ -469,6 +469,9 @@ browserTest('in a cluster each row says on how many nodes it runs, and its detai
     await page.reload();
     await row(ID).locator('[data-field="nodes"]:text-is("running on 2/3 nodes")').waitFor();
     expect(await row(ID).locator('[data-field="nodes"]').getAttribute('class')).toContain('partial');
+    // Disabled plugins run nowhere on purpose: no count.
+    await row('com.fleet.p-003').locator('[data-field="state"]:text-is("disabled")').waitFor();
+    expect(await row('com.fleet.p-003').locator('[data-field="nodes"]').textContent()).toBe('');
     await open(ID);
     const list = row(ID).locator('.node-list li');
     await list.first().waitFor();

@@ -102,8 +102,9 @@ export function pluginList({ listEl, summaryEl, countEl, emptyEl, openDetail, re
   }
 
   function paintNodes(row) {
-    const s = row.nodes?.summary;
-    row.fields.nodes.textContent = multiNode && s ? `${s.state === 'running' || s.running ? 'running' : s.state.replace(/_/g, ' ')} on ${s.running}/${s.nodes} nodes` : '';
+    // A disabled plugin runs nowhere on purpose: only an enabled one has a count worth reading.
+    const s = multiNode && row.info.enabled ? row.nodes?.summary : null;
+    row.fields.nodes.textContent = s ? `running on ${s.running}/${s.nodes} nodes` : '';
     row.fields.nodes.classList.toggle('partial', Boolean(s && s.running < s.nodes));
   }
 

@@ -63,6 +63,8 @@ function browserTest(name: string, fn: () => Promise<void>, timeout = 60_000): v
 const row = (id: string) => page.locator(`li.row[data-plugin-id="${id}"]`);
 const stateOf = (id: string) => row(id).locator('[data-field="state"]').textContent();
 const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: false });
+/** A screenshot of one plugin's row, open or not. */
+const shotRow = (id: string, name: string) => row(id).screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
 const api = (p: string, method = 'GET') => fetch(`${server.url}/api/v1${p}`, { method, headers: AUTH });
 const filesUrl = () => `http://127.0.0.1:${(files.address() as { port: number }).port}`;
 
@@ -260,9 +262,9 @@ browserTest('manifest details: icon from the bundle, homepage and release notes,
   await detail.locator('dd[data-fact="signature"]:has-text("signed by trusted key #1")').waitFor();
   expect(await detail.locator('dd[data-fact="signature"]').textContent()).toContain('this host does not require signatures');
   expect(await page.textContent('#signature-policy')).toBe("Signatures: not required by this host · 1 trusted key (set in the server's options)");
+  await shotRow('com.example.iconic', 'console-manifest-details');
   await open(BOARD);
   await row(BOARD).locator('dd[data-fact="signature"]:has-text("unsigned")').waitFor();
-  await shot('console-manifest-details');
 });
 
 browserTest('enable with a required setting unset: the error names it by label and leads to the field; Retry once it is set', async () => {
@@ -287,7 +289,7 @@ browserTest('enable with a required setting unset: the error names it by label a
   // The fresh form shows the schema's default for the dropdown, not "(choose)".
   expect(await row(KEYED).locator('select[name="region"]').inputValue()).toBe('eu');
   await expectNoAxeViolations('an open settings form with errors');
-  await shot('console-settings-error');
+  await shotRow(KEYED, 'console-settings-error');
 
   await field.fill('k-123');
   await row(KEYED).locator('button:has-text("Save settings")').click();
@@ -332,12 +334,15 @@ browserTest('logs: the last 1,000 lines, older ones on demand, level filter, fie
   // A crash: the host's "restarting" line and the plugin's own lines arrive live.
   await server.host.callHook(CHATTY, 'Crash', {}).catch(() => undefined);
   await panel.locator('.log-lines li.source-host:has-text("restarting in")').waitFor({ timeout: 20_000 });
+  // The restart shows in the row and the details, though the state event does not carry the count.
+  await row(CHATTY).locator('[data-field="restarts"]:text-is("1 restart")').waitFor();
+  await row(CHATTY).locator('dd[data-fact="restarts"]:text-is("1")').waitFor();
   await page.waitForFunction((n) => document.querySelectorAll('li[data-plugin-id="com.example.chatty"] .log-lines li').length > n, all);
   await page.waitForFunction(() => [...document.querySelectorAll('li[data-plugin-id="com.example.chatty"] .log-lines .msg')].filter((m) => m.textContent === 'activated').length === 2);
   await panel.locator('.log-lines li.source-host').last().evaluate((el) => el.scrollIntoView({ block: 'center' }));
   await panel.scrollIntoViewIfNeeded();
   await expectNoAxeViolations('the logs panel');
-  await shot('console-logs-panel');
+  await shotRow(CHATTY, 'console-logs-panel');
   await row(CHATTY).locator('details.logs summary').click();
 });
 
@@ -478,7 +483,7 @@ browserTest('in a cluster each row says on how many nodes it runs, and its detai
     expect(await list.count()).toBe(3);
     expect(await list.nth(2).textContent()).toMatch(/^failed to start node-c · converging \(generation 1 of 2\) · exec format error · /);
     await page.evaluate((id) => document.querySelector(`li[data-plugin-id="${id}"]`)!.scrollIntoView(), ID);
-    await shot('console-cluster-nodes');
+    await shotRow(ID, 'console-cluster-nodes');
   } finally {
     await page.unrouteAll();
   }

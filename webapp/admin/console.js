@@ -14,6 +14,8 @@ const $ = (selector) => document.querySelector(selector);
 let stopEvents = null;
 /** The node this console talks to (from the feed's ready event). */
 let nodeId = null;
+/** id → the timer of the refresh that follows its state changes. */
+const settling = new Map();
 /** GET /server: the signature policy shown with each plugin. */
 let server = { requireSignature: false, trustedKeys: [] };
 
@@ -120,6 +122,12 @@ function updateState({ pluginId, state, lastError, nodeId: from }) {
   const row = list.get(pluginId);
   if (!row) return refresh(pluginId);
   list.upsert({ ...row.info, state, lastError }, { errorAt: Date.now() });
+  // The event has the state; restarts and the rest follow from the API once the moves settle.
+  clearTimeout(settling.get(pluginId));
+  settling.set(pluginId, setTimeout(() => {
+    settling.delete(pluginId);
+    refresh(pluginId);
+  }, 300));
 }
 
 /** After a removal the focus goes to the next row (else the previous one, else the search box). */

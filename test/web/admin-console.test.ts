@@ -44,6 +44,8 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // Two cores shared with other test runs: waits are generous, and bounded.
+  page.setDefaultTimeout(60_000);
   fs.mkdirSync(ARTIFACTS, { recursive: true });
 }, 60_000);
 
@@ -53,7 +55,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function browserTest(name: string, fn: () => Promise<void>, timeout = 60_000): void {
+function browserTest(name: string, fn: () => Promise<void>, timeout = 120_000): void {
   test(name, async () => {
     if (!browser) return;
     await fn();
@@ -306,7 +308,7 @@ browserTest('enable with a required setting unset: the error names it by label a
 });
 
 browserTest('logs: the last 1,000 lines, older ones on demand, level filter, fields, host lines followed live', async () => {
-  const bundle = await pluginBundle(server.work, CHATTY, 'web/chatty-plugin.js', { name: 'Chatty', env: { LINES: '1500' } });
+  const bundle = await pluginBundle(server.work, CHATTY, 'web/chatty-plugin.js', { name: 'Chatty', env: { LINES: '1200' } });
   await server.host.install(bundle);
   await server.host.enable(CHATTY);
   await row(CHATTY).waitFor();
@@ -320,7 +322,7 @@ browserTest('logs: the last 1,000 lines, older ones on demand, level filter, fie
   await panel.locator('[data-action="older"]').click();
   await page.waitForFunction(() => document.querySelectorAll('li[data-plugin-id="com.example.chatty"] .log-lines li').length > 1_000);
   const all = await lines.count();
-  expect(all).toBeGreaterThan(1_500);
+  expect(all).toBeGreaterThan(1_200);
   expect(await lines.first().locator('.msg').textContent()).toBe('line 0');
   expect(await panel.locator('[data-action="older"]').isHidden()).toBe(true);
   // Structured fields, as key=value.
@@ -333,7 +335,7 @@ browserTest('logs: the last 1,000 lines, older ones on demand, level filter, fie
 
   // A crash: the host's "restarting" line and the plugin's own lines arrive live.
   await server.host.callHook(CHATTY, 'Crash', {}).catch(() => undefined);
-  await panel.locator('.log-lines li.source-host:has-text("restarting in")').waitFor({ timeout: 20_000 });
+  await panel.locator('.log-lines li.source-host:has-text("restarting in")').waitFor();
   // The restart shows in the row and the details, though the state event does not carry the count.
   await row(CHATTY).locator('[data-field="restarts"]:text-is("1 restart")').waitFor();
   await row(CHATTY).locator('dd[data-fact="restarts"]:text-is("1")').waitFor();
@@ -344,7 +346,7 @@ browserTest('logs: the last 1,000 lines, older ones on demand, level filter, fie
   await expectNoAxeViolations('the logs panel');
   await shotRow(CHATTY, 'console-logs-panel');
   await row(CHATTY).locator('details.logs summary').click();
-});
+}, 240_000);
 
 /** Webapp-only fleet plugins: every third running, every tenth failed (a required setting unset), the rest disabled. */
 const fleet = (from: number, count: number) => manyPlugins(server.host, server.work, count, {
@@ -353,7 +355,7 @@ const fleet = (from: number, count: number) => manyPlugins(server.host, server.w
   enable: (i) => i % 3 === 0 || i % 10 === 7,
 });
 const rowCount = () => page.locator('#plugins > li').count();
-const waitRows = (n: number) => page.waitForFunction((want) => document.querySelectorAll('#plugins > li').length >= want, n, { timeout: 60_000 });
+const waitRows = (n: number) => page.waitForFunction((want) => document.querySelectorAll('#plugins > li').length >= want, n, { timeout: 120_000 });
 
 browserTest('the list with 50 plugins: one row each, one Tab stop per row (two when it needs a Retry), named controls, axe-core finds nothing', async () => {
   const before = await rowCount();
@@ -373,7 +375,7 @@ browserTest('the list with 50 plugins: one row each, one Tab stop per row (two w
   await page.evaluate(() => window.scrollTo(0, 0));
   await expectNoAxeViolations(`the list with 50 fleet plugins (${before + 50} rows)`);
   await shot('console-list-50');
-});
+}, 240_000);
 
 browserTest('200 plugins: first paint and filtering measured (reported, not asserted); the summary, search, state filter and failed-first sort', async () => {
   const before = await rowCount();
@@ -437,7 +439,7 @@ browserTest('200 plugins: first paint and filtering measured (reported, not asse
   expect(order.slice(failing).some(Boolean)).toBe(false);
   await page.evaluate(() => window.scrollTo(0, 0));
   await shot('console-list-200-failed-first');
-});
+}, 300_000);
 
 browserTest('live changes keep each row in place, and a new plugin goes where the sort puts it', async () => {
   await page.selectOption('#sort', 'name');

@@ -11,10 +11,11 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { extractBundle, signaturePath, verifyBundleFile, type ExtractResult, type KeyInput } from '../bundle';
+import { extractBundle, fingerprint, signaturePath, verifyBundleFile, type ExtractResult, type KeyInput } from '../bundle';
 import type { BundleLimits } from '../bundle/limits';
 import { Errors } from '../errors';
 import type { StoredBundle } from '../store/store';
+import type { InstalledSignature, SignaturePolicy } from './types';
 
 export interface TrustOptions {
   trustedKeys: KeyInput[];
@@ -23,6 +24,11 @@ export interface TrustOptions {
 
 /** File in each plugin folder holding the SHA-256 (hex) of the bundle it came from. */
 export const BUNDLE_MARKER = '.plughost-bundle-sha256';
+/**
+ * File in each plugin folder saying which trusted key verified its bundle, or that none did.
+ * Written over whatever the bundle held under that name, so a bundle cannot claim a signer.
+ */
+export const SIGNATURE_MARKER = '.plughost-signature.json';
 
 /** Where a placed folder can still be undone until `commit` (the record is stored). */
 export interface Placement {
@@ -87,11 +93,28 @@ export class BundleInstaller {
   /** Checks the signature, then extracts into staging. The caller places or discards the result. */
   async unpack(bundlePath: string, signaturePath?: string): Promise<ExtractResult> {
     const { trustedKeys, requireSignature } = this.trust;
-    if (requireSignature || trustedKeys.length > 0 || signaturePath) {
-      verifyBundleFile(bundlePath, { trustedKeys, required: requireSignature || Boolean(signaturePath), sigPath: signaturePath });
-    }
+    const verified = requireSignature || trustedKeys.length > 0 || signaturePath
+      ? verifyBundleFile(bundlePath, { trustedKeys, required: requireSignature || Boolean(signaturePath), sigPath: signaturePath })
+      : null;
     const dest = path.join(this.stagingDir, `in-${crypto.randomBytes(6).toString('hex')}`);
-    return extractBundle(bundlePath, dest, this.limits);
+    const result = await extractBundle(bundlePath, dest, this.limits);
+    const signature: InstalledSignature = verified ? { signed: true, ...verified } : { signed: false };
+    await fsp.writeFile(path.join(result.path, SIGNATURE_MARKER), JSON.stringify(signature));
+    return result;
+  }
+
+  /** The signature state recorded when the plugin's folder was unpacked; null for a folder from before it was recorded. */
+  signatureOf(id: string): InstalledSignature | null {
+    try {
+      const parsed = JSON.parse(fs.readFileSync(path.join(this.dirOf(id), SIGNATURE_MARKER), 'utf8')) as InstalledSignature;
+      return parsed.signed ? { signed: true, keyIndex: parsed.keyIndex, fingerprint: parsed.fingerprint } : { signed: false };
+    } catch {
+      return null;
+    }
+  }
+
+  get policy(): SignaturePolicy {
+    return { requireSignature: this.trust.requireSignature, trustedKeys: this.trust.trustedKeys.map((key) => fingerprint(key)) };
   }
 
   /**

@@ -39,6 +39,7 @@ import type {
   FilterResult,
   HookCallContext,
   HookMap,
+  InstalledSignature,
   InstallOptions,
   InstallResult,
   NotifyOutcome,
@@ -49,6 +50,7 @@ import type {
   PluginLogEntry,
   PublishedEvent,
   RuntimeDefaults,
+  SignaturePolicy,
   StateChange,
 } from './types';
 
@@ -408,6 +410,27 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   /** Recent log records of one plugin, oldest first. */
   logs(id: string, limit?: number): PluginLogEntry[] {
     return this.supervisor(id).logs.toArray(limit);
+  }
+
+  /**
+   * At most `limit` of the newest records with a sequence number below `before` (all when
+   * absent), oldest first, each with its `seq`: pass the oldest one's as `before` for the page
+   * before it.
+   */
+  logPage(id: string, limit?: number, before?: number): Array<PluginLogEntry & { seq: number }> {
+    const { first, items } = this.supervisor(id).logs.page(limit, before);
+    return items.map((entry, i) => ({ ...entry, seq: first + i }));
+  }
+
+  /** Who signed the installed bundle (the trusted key), 'unsigned', or null for a folder placed before this was recorded. */
+  signatureOf(id: string): InstalledSignature | null {
+    this.supervisor(id);
+    return this.installer.signatureOf(id);
+  }
+
+  /** The signature policy this host installs under: read-only, set by its options. */
+  get signaturePolicy(): SignaturePolicy {
+    return this.installer.policy;
   }
 
   /** The folder a plugin's bundle lives in (for static files). */

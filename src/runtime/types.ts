@@ -243,6 +243,18 @@ export interface PluginLogEntry extends PluginLogRecord {
   pluginId: string;
 }
 
+/** Who vouched for an installed bundle: a trusted key (by its position and SPKI SHA-256), or nobody. */
+export type InstalledSignature =
+  | { signed: true; keyIndex: number; fingerprint: string }
+  | { signed: false };
+
+/** How this host treats bundle signatures (PluginHostOptions.requireSignature and trustedKeys). */
+export interface SignaturePolicy {
+  requireSignature: boolean;
+  /** SHA-256 of each trusted key's SPKI DER, hex, in the order the options gave them. */
+  trustedKeys: string[];
+}
+
 /** One move of a plugin's state (plugin-states.ts). */
 export interface StateChange {
   pluginId: string;

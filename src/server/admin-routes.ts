@@ -1,7 +1,7 @@
 /**
  * The admin REST API (under /api/v1 by default): install, list, enable,
- * disable, remove, configure plugins and list the nodes here; read and follow
- * their logs (log-routes.ts); fire hooks and publish events (hook-routes.ts). Every route needs
+ * disable, remove, configure plugins, list the nodes and show this host's signature policy here;
+ * read and follow their logs (log-routes.ts); fire hooks and publish events (hook-routes.ts). Every route needs
  * the admin token; every error is the catalog's JSON shape.
  */
 import * as path from 'node:path';
@@ -15,10 +15,11 @@ import type { PluginHost } from '../runtime';
 import type { AdminAuthenticator } from './auth';
 import { hookRoutes } from './hook-routes';
 import { logRoutes } from './log-routes';
-import { ClusterSchema, ConfigSchema, IdParams, InstalledSchema, PluginDetailSchema, PluginSchema, responses } from './schemas';
+import { ClusterSchema, ConfigSchema, IdParams, InstalledSchema, PluginDetailSchema, PluginSchema, responses, ServerSchema } from './schemas';
 import { requestTempDir, saveStream } from './upload';
 import { download } from './url-download';
 import type { UrlGuard } from './url-guard';
+import { iconName } from './webapp-routes';
 
 export interface AdminRoutesOptions {
   host: PluginHost;
@@ -93,7 +94,13 @@ export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutes
   app.get('/plugins', { schema: { summary: 'List plugins', response: responses({ 200: Type.Array(PluginSchema) }) } }, async () => host.list());
   app.get('/plugins/:id', {
     schema: { summary: "One plugin, with each node's observed state", params: IdParams, response: responses({ 200: PluginDetailSchema }) },
-  }, async (request) => host.describe(request.params.id));
+  }, async (request) => {
+    const { id } = request.params;
+    const detail = await host.describe(id);
+    const icon = iconName(detail);
+    // The icon route sits beside this API (webapp-routes.ts), under the same prefix.
+    return { ...detail, signature: host.signatureOf(id), iconUrl: icon ? `${app.prefix}/plugins/${encodeURIComponent(id)}/icon/${icon}` : undefined };
+  });
   app.post('/plugins/:id/enable', {
     schema: {
       summary: 'Enable (start) a plugin; with ?inspect=, under the Node inspector (a server started with --allow-inspect)',
@@ -122,11 +129,17 @@ export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutes
   }, async () => host.cluster());
   await app.register(logRoutes, { host, heartbeatMs: options.heartbeatMs });
   await app.register(hookRoutes, { host });
+  app.get('/server', {
+    schema: { summary: "This host: node, version, and its bundle signature policy (read-only)", response: responses({ 200: ServerSchema }) },
+  }, async () => {
+    const { requireSignature, trustedKeys } = host.signaturePolicy;
+    return { nodeId: host.nodeId, version: host.hostVersion, clustered: host.clustered, requireSignature, trustedKeys: trustedKeys.map((fingerprint) => ({ fingerprint })) };
+  });
 }
 
 /** The bundle (and optional signature) from a multipart form or a raw gzip body, saved to `dir`. */
 async function receiveBundle(request: FastifyRequest, dir: string, limit: number): Promise<{ bundle: string; signature?: string }> {
-  const bundle = path.join(dir, 'bundle.tar.gz');
+  let bundle = path.join(dir, 'bundle.tar.gz');
   const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (RAW_BUNDLE_TYPES.includes(type)) {
     await saveStream(request.body as Readable, bundle, limit, 'the bundle');
@@ -139,6 +152,8 @@ async function receiveBundle(request: FastifyRequest, dir: string, limit: number
   try {
     for await (const part of request.parts()) {
       if (part.type === 'file' && part.fieldname === 'plugin') {
+        // Saved under the name the client chose, so a refusal names the file its user picked.
+        bundle = path.join(dir, uploadName(part.filename));
         await saveStream(part.file, bundle, limit, 'the bundle');
         gotBundle = true;
       } else if (part.fieldname === 'signature') {
@@ -156,4 +171,10 @@ async function receiveBundle(request: FastifyRequest, dir: string, limit: number
   }
   if (!gotBundle) throw Errors.UPLOAD_MISSING('plugin');
   return { bundle, signature };
+}
+
+/** A client's file name made safe as one path segment in the request's own folder; never the signature's name. */
+function uploadName(filename: string | undefined): string {
+  const base = path.basename(filename ?? '').replace(/[^A-Za-z0-9._ -]/g, '_').slice(-100);
+  return base && !base.startsWith('.') && !base.endsWith('.sig') ? base : 'bundle.tar.gz';
 }

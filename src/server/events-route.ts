@@ -1,7 +1,8 @@
 /**
  * Server-sent events: the operator's live feed (`GET /api/v1/events`) of
  * plugins installed, enabled, disabled, removed, changing state or changing
- * configuration, and the small stream plumbing the public client-bundle feed
+ * configuration (and, for a stream that asks with `?logs=`, their log
+ * records), and the small stream plumbing the public client-bundle feed
  * shares. An EventSource cannot send an Authorization header, and the admin
  * token must never travel in a URL, so a client first trades its token for a
  * ticket (`POST /api/v1/events/ticket`): random, single-use and valid for
@@ -14,7 +15,7 @@ import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
-import type { PluginInfo, StateChange } from '../runtime/types';
+import type { PluginInfo, PluginLogEntry, StateChange } from '../runtime/types';
 import type { AdminAuthenticator } from './auth';
 import { nonJson, responses, TicketSchema } from './schemas';
 
@@ -25,6 +26,8 @@ export const TICKET_TTL_MS = 30_000;
 const MAX_TICKETS = 1_000;
 /** What the browser waits before reconnecting after the stream drops. */
 const RETRY_MS = 2_000;
+/** `?logs=1`: log records of every plugin. */
+const ALL_LOGS = '1';
 
 export interface EventStream {
   send(event: string, data: unknown): void;
@@ -148,19 +151,26 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
 
   app.withTypeProvider<TypeBoxTypeProvider>().get(`${options.apiPrefix}/events`, {
     schema: {
-      summary: 'Server-sent events: installed, enabled, disabled, removed, state, config (Bearer token, or ?ticket=)',
-      querystring: Type.Object({ ticket: Type.Optional(Type.String()) }),
+      summary: 'Server-sent events: installed, enabled, disabled, removed, state, config; log with ?logs= (Bearer token, or ?ticket=)',
+      querystring: Type.Object({
+        ticket: Type.Optional(Type.String()),
+        logs: Type.Optional(Type.String({
+          minLength: 1,
+          maxLength: 190,
+          description: "Also send this node's plugin log records as 'log' events: of one plugin (its id), or of all ('1')",
+        })),
+      }),
       response: responses(nonJson(200, 'The feed', 'text/event-stream')),
     },
   }, async (request, reply) => {
-    const { ticket } = request.query;
+    const { ticket, logs } = request.query;
     if (ticket) {
       if (!(await tickets.redeem(ticket))) throw Errors.EVENTS_TICKET_INVALID();
     } else {
       await options.authenticate(request, reply);
     }
     const stream = streams.start(request, reply);
-    followHost(options.host, stream);
+    followHost(options.host, stream, logs === '1' ? ALL_LOGS : logs);
   });
 }
 
@@ -170,7 +180,7 @@ export async function eventRoutes(app: FastifyInstance, options: EventRoutesOpti
  * flag and sends `enabled`/`disabled` when it flips, before the state change
  * that revealed it. A queue keeps the events in the host's order.
  */
-function followHost(host: PluginHost, stream: EventStream): void {
+function followHost(host: PluginHost, stream: EventStream, logsOf?: string): void {
   const enabled = new Map<string, boolean>();
   let queue: Promise<void> = host.list().then((plugins) => {
     for (const p of plugins) enabled.set(p.id, p.enabled);
@@ -205,11 +215,19 @@ function followHost(host: PluginHost, stream: EventStream): void {
   // Only the id: the values may hold secrets, and a client that shows them asks the masked API.
   const onConfig = (id: string) => then(() => stream.send('config', { pluginId: id }));
 
+  // Log records only where asked for: a chatty plugin must not flood every console. Queued like
+  // the rest, so a host line ("restarting in ...") and the state change beside it keep their order.
+  const onLog = ({ pluginId, level, message, fields, time, source }: PluginLogEntry) => {
+    if (logsOf === ALL_LOGS || logsOf === pluginId) then(() => stream.send('log', { pluginId, level, message, fields, time, source }));
+  };
+
   host.on('state', onState);
   host.on('installed', onInstalled);
   host.on('removed', onRemoved);
   host.on('config', onConfig);
+  if (logsOf) host.on('log', onLog);
   stream.onClose(() => {
+    host.off('log', onLog);
     host.off('state', onState);
     host.off('installed', onInstalled);
     host.off('removed', onRemoved);

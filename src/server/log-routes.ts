@@ -33,7 +33,7 @@ export async function logRoutes(untyped: FastifyInstance, options: LogRoutesOpti
 
   app.get('/plugins/:id/logs', {
     schema: {
-      summary: 'Recent log records, oldest first',
+      summary: 'Recent log records, oldest first, each with its seq; ?before= pages back from a seq, ?level= keeps that level and above',
       params: IdParams,
       querystring: LogQuerySchema,
       response: responses({ 200: Type.Array(LogRecordSchema) }),
@@ -41,7 +41,8 @@ export async function logRoutes(untyped: FastifyInstance, options: LogRoutesOpti
   }, async (request) => {
     const { id } = request.params;
     await host.get(id);
-    return recent(host, id, request.query.limit, request.query.level);
+    const { limit, level, before } = request.query;
+    return before === undefined && level === undefined ? host.logPage(id, limit) : pageAt(host, id, limit, level, before);
   });
 
   app.get('/plugins/:id/logs/stream', {
@@ -75,6 +76,12 @@ export async function logRoutes(untyped: FastifyInstance, options: LogRoutesOpti
     for (const entry of recent(host, id, limit ?? DEFAULT_BACKLOG, level)) stream.send('log', entry);
     stream.send('ready', { pluginId: id, nodeId: host.nodeId });
   });
+}
+
+/** The last `limit` records at `level` or above before `before` (a seq), oldest first, each with its seq. */
+function pageAt(host: PluginHost, id: string, limit: number | undefined, level: LogLevel | undefined, before: number | undefined) {
+  const all = host.logPage(id, undefined, before).filter((e) => !level || levelAtLeast(e.level, level));
+  return limit !== undefined && all.length > limit ? all.slice(-limit) : all;
 }
 
 /** The last `limit` records at `level` or above, oldest first. */

@@ -73,10 +73,22 @@ export const PluginNodeStateSchema = Type.Object({
   live: Type.Boolean({ description: 'Whether its heartbeat is recent (within 3 heartbeat intervals of the answering node)' }),
 }, { description: 'What one node observes of the plugin' });
 
+export const InstalledSignatureSchema = Type.Union([
+  Type.Object({
+    signed: Type.Literal(true),
+    keyIndex: Type.Integer({ description: 'Position of the trusted key that verified the bundle, from 0' }),
+    fingerprint: Type.String({ description: "SHA-256 of that key's SPKI DER, hex" }),
+  }),
+  Type.Object({ signed: Type.Literal(false) }),
+  Type.Null(),
+], { description: 'Who vouched for the installed bundle; null for a folder unpacked before plughost recorded it' });
+
 /** One plugin with every node's view; `state` and `lastError` are the answering node's. */
 export const PluginDetailSchema = Type.Composite([
   PluginSchema,
   Type.Object({
+    signature: Type.Optional(InstalledSignatureSchema),
+    iconUrl: Type.Optional(Type.String({ description: "The manifest's icon_path, served from the bundle at a URL that changes with each install (no token needed)" })),
     nodes: Type.Array(PluginNodeStateSchema, { description: 'Every node that has run or seen the plugin, by node id' }),
     summary: Type.Object({
       nodes: Type.Integer({ description: 'Live nodes that report the plugin' }),
@@ -97,6 +109,14 @@ export const ClusterSchema = Type.Object({
   }), { description: 'Every node that has heartbeated into this database, by node id' }),
 });
 
+export const ServerSchema = Type.Object({
+  nodeId: Type.String({ description: 'The node that answered' }),
+  version: Type.String({ description: "The host's version" }),
+  clustered: Type.Boolean({ description: 'Whether other nodes may share this host\'s store' }),
+  requireSignature: Type.Boolean({ description: 'Whether bundles without a signature from a trusted key are refused (set by the host\'s options, read-only here)' }),
+  trustedKeys: Type.Array(Type.Object({ fingerprint: Type.String({ description: "SHA-256 of the key's SPKI DER, hex" }) }), { description: 'The keys that may sign bundles, in the order configured' }),
+});
+
 export const ConfigSchema = Open('Setting key to value; secrets masked');
 
 export const LogRecordSchema = Type.Object({
@@ -107,11 +127,13 @@ export const LogRecordSchema = Type.Object({
   fields: Open('Other keys of an hclog JSON line'),
   source: StringEnum(['stderr', 'stdout', 'stdio:stdout', 'stdio:stderr', 'api', 'host']),
   truncated: Type.Optional(Type.Boolean()),
+  seq: Type.Optional(Type.Integer({ description: "The record's place in the plugin's log on this node, from 1; pass the oldest one's as ?before= for the page before it" })),
 });
 
 export const LogQuerySchema = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'At most this many records, the most recent' })),
   level: Type.Optional(StringEnum(LOG_LEVELS, 'Only records of this level and more severe')),
+  before: Type.Optional(Type.Integer({ minimum: 1, description: 'Only records older than this seq (the oldest one a reader holds): pages back' })),
 });
 
 const HookName = Type.String({ minLength: 1, maxLength: 200, description: 'Hook name, as the plugin lists it in Implemented' });

@@ -112,6 +112,31 @@ export async function webappRoutes(app: FastifyInstance, options: WebappRoutesOp
       .send(fs.createReadStream(hashes.fileOf(info)));
   });
 
+  app.get<{ Params: { id: string; file: string } }>(`${apiPrefix}/plugins/:id/icon/:file`, {
+    schema: {
+      summary: "The manifest's icon, at the URL GET /plugins/:id gives as iconUrl (changes with each install)",
+      security: [],
+      response: nonJson(200, 'The icon, typed by its extension', 'image/*'),
+    },
+  }, async (request, reply) => {
+    await checkAccess(request);
+    const { id, file } = request.params;
+    const info = await host.get(id);
+    const current = iconName(info);
+    if (file !== current) {
+      reply.header('cache-control', 'no-store');
+      throw Errors.NOT_FOUND(`icon ${JSON.stringify(file)} of plugin ${JSON.stringify(id)} (it is ${current ?? 'not declared by the manifest'})`);
+    }
+    const cache = options.webappAccess ? 'private' : 'public';
+    return reply
+      .header('content-type', ICON_TYPES[path.extname(current)])
+      .header('cache-control', `${cache}, ${IMMUTABLE}`)
+      .header('x-content-type-options', 'nosniff')
+      // An SVG opened on its own would run its scripts with this origin's rights: it may only be a picture.
+      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+      .send(fs.createReadStream(insidePluginDir(host, info, info.manifest.icon_path ?? '')));
+  });
+
   app.get('/webapp/plughost.js', {
     schema: { summary: 'The browser module that loads client bundles', security: [], response: nonJson(200, 'An ES module', 'text/javascript') },
   }, async (_request, reply) => webAsset(reply, 'plughost.mjs'));
@@ -133,6 +158,35 @@ export async function webSide(
   await app.register(adminConsole, { apiPrefix });
 }
 
+/** Icon types served; the content type comes from here, never from the bundle. */
+const ICON_TYPES: Record<string, string> = {
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.ico': 'image/x-icon',
+};
+
+/**
+ * The icon's file name in its URL: the installed bundle's hash (the icon is part of it, so it
+ * changes only with a new install) and the icon's extension; null when there is no icon of a
+ * served type.
+ */
+export function iconName(p: PluginInfo): string | null {
+  const ext = path.extname(p.manifest.icon_path ?? '').toLowerCase();
+  return ICON_TYPES[ext] ? `${p.bundleSha256.slice(0, BUNDLE_HASH_LENGTH)}${ext}` : null;
+}
+
+/** A file of the plugin's folder named by its manifest (checked at install); never outside the folder. */
+function insidePluginDir(host: PluginHost, p: PluginInfo, relative: string): string {
+  const root = host.pluginDir(p.id);
+  const file = path.resolve(root, relative);
+  if (!file.startsWith(root + path.sep)) throw Errors.NOT_FOUND(`file ${JSON.stringify(relative)} of plugin ${JSON.stringify(p.id)}`);
+  return file;
+}
+
 function servesBundle(p: PluginInfo): boolean {
   return p.enabled && p.state === 'running' && Boolean(p.manifest.webapp?.bundle_path);
 }
@@ -144,11 +198,7 @@ class BundleHashes {
   constructor(private readonly host: PluginHost) {}
 
   fileOf(p: PluginInfo): string {
-    const root = this.host.pluginDir(p.id);
-    const file = path.resolve(root, p.manifest.webapp?.bundle_path ?? '');
-    // The manifest was checked at install; this keeps a bad path from ever leaving the folder.
-    if (!file.startsWith(root + path.sep)) throw Errors.NOT_FOUND(`client bundle of plugin ${JSON.stringify(p.id)}`);
-    return file;
+    return insidePluginDir(this.host, p, p.manifest.webapp?.bundle_path ?? '');
   }
 
   async of(p: PluginInfo): Promise<string> {

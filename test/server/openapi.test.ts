@@ -143,7 +143,7 @@ describe('real answers against the document', () => {
     expect((enabled.body as { pid?: number }).pid).toEqual(expect.any(Number));
     expect((await call('GET', '/api/v1/plugins', '/api/v1/plugins')).body).toEqual((await server.host.list()).map(asInfo));
     const detail = (await call('GET', '/api/v1/plugins/{id}', `/api/v1/plugins/${ID}`)).body;
-    expect(detail).toEqual(asInfo(await server.host.describe(ID)));
+    expect(detail).toEqual({ ...asInfo(await server.host.describe(ID)), signature: { signed: false } });
     expect(detail).toMatchObject({ state: 'running', nodes: [{ nodeId: server.host.nodeId, state: 'running', lastError: null, updatedAt: expect.any(Number) }] });
 
     const saved = await call('PUT', '/api/v1/plugins/{id}/config', `/api/v1/plugins/${ID}/config`, json({ greeting: 'yo', token: 'sekrit', count: 3 }));
@@ -152,7 +152,7 @@ describe('real answers against the document', () => {
     expect((await call('GET', '/api/v1/plugins/{id}/config', `/api/v1/plugins/${ID}/config`)).body).toEqual(saved.body);
 
     const logs = await call('GET', '/api/v1/plugins/{id}/logs', `/api/v1/plugins/${ID}/logs?limit=100`);
-    expect(logs.body).toEqual(plain(server.host.logs(ID, 100)));
+    expect(logs.body).toEqual(plain(server.host.logPage(ID, 100)));
     expect((logs.body as unknown[]).length).toBeGreaterThan(0);
 
     // An error with details: the body is the catalog's, details and all.
@@ -195,7 +195,7 @@ describe('real answers against the document', () => {
     expect(filtered.body).toEqual({ ...plain(await server.host.filter('Append', { text: 'reject-me' })), steps: [{ pluginId: ID, outcome: 'rejected', durationMs: expect.any(Number) }] });
     expect((await call('POST', '/api/v1/events', '/api/v1/events', json({ topic: 'docs.checked', payload: [1] }))).body).toEqual({ topic: 'docs.checked', nodeId: server.host.nodeId });
     const logs = await call('GET', '/api/v1/plugins/{id}/logs', `/api/v1/plugins/${ID}/logs?level=info&limit=5`);
-    expect(logs.body).toEqual(plain(server.host.logs(ID).filter((e) => e.level !== 'trace' && e.level !== 'debug').slice(-5)));
+    expect(logs.body).toEqual(plain(server.host.logPage(ID).filter((e) => e.level !== 'trace' && e.level !== 'debug').slice(-5)));
 
     expect((await call('POST', '/api/v1/plugins/{id}/hooks/{hook}', hook('Nope'), json({ payload: 1 }))).status).toBe(404);
     expect((await call('POST', '/api/v1/plugins/{id}/hooks/{hook}', hook('Append'), json({ context: {} }))).status).toBe(400);
@@ -203,6 +203,11 @@ describe('real answers against the document', () => {
     await server.host.disable(ID);
     expect((await call('POST', '/api/v1/plugins/{id}/hooks/{hook}', hook('Append'), json({ payload: 1 }))).status).toBe(409);
     await server.host.remove(ID);
+  });
+
+  test('GET /server: the node, version and signature policy', async () => {
+    const { body } = await call('GET', '/api/v1/server', '/api/v1/server');
+    expect(body).toEqual({ nodeId: server.host.nodeId, version: server.host.hostVersion, clustered: false, requireSignature: false, trustedKeys: [] });
   });
 
   test('the health and web-side answers validate too', async () => {

@@ -6,8 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { packBundle } from '../../src/bundle';
+import type { PluginHost } from '../../src/runtime';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.join(__dirname, '..', '..');
@@ -50,6 +51,41 @@ export async function webappBundle(
   const out = `${dir}.tar.gz`;
   await packBundle(dir, out);
   return out;
+}
+
+/**
+ * Installs `count` webapp-only plugins (no process) straight into the host, named
+ * `<prefix>-000`…; `extra(i)` adds manifest fields, `enable(i)` says which to enable
+ * (an enable that fails, as one with a required setting unset does, is left failed).
+ */
+export async function manyPlugins(
+  host: PluginHost,
+  workDir: string,
+  count: number,
+  options: { prefix?: string; from?: number; extra?: (i: number) => Record<string, unknown>; enable?: (i: number) => boolean } = {},
+): Promise<string[]> {
+  const ids: string[] = [];
+  const from = options.from ?? 0;
+  for (let i = from; i < from + count; i++) {
+    const id = `com.fleet.${options.prefix ?? 'p'}-${String(i).padStart(3, '0')}`;
+    const file = await webappBundle(workDir, id, `1.${i % 5}.0`, 'export default function activate() {}\n', { name: `Fleet ${String(i).padStart(3, '0')}`, ...options.extra?.(i) });
+    await host.install(file);
+    if (options.enable?.(i)) await host.enable(id).catch(() => undefined);
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** Runs axe-core in the page (evaluated, not a script tag: the console's CSP allows no inline script) and answers its violations. */
+export async function axeViolations(page: Page): Promise<Array<{ id: string; impact: string | null; help: string; targets: string[] }>> {
+  if (!(await page.evaluate(() => 'axe' in window))) {
+    await page.evaluate(fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
+  }
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document): Promise<{ violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: string[] }> }> }> } }).axe;
+    const result = await axe.run(document);
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')) }));
+  });
 }
 
 export interface SseEvent {

@@ -26,7 +26,8 @@ export class ApiError extends Error {
     super(error?.message || `the server answered HTTP ${status}`);
     this.status = status;
     this.code = error?.code ?? '';
-    this.problems = Array.isArray(error?.details?.problems) ? error.details.problems : [];
+    this.details = error?.details ?? {};
+    this.problems = Array.isArray(this.details.problems) ? this.details.problems : [];
   }
 
   get isAuth() {
@@ -86,9 +87,11 @@ export function uploadBundle(file, { force, onProgress }) {
  * Follows the event feed: trades the token for a single-use ticket, opens an
  * EventSource with it, and after a drop does the same again (a spent ticket
  * cannot reconnect). `handlers` maps event names to functions of the data;
- * `onStatus(live)` tells whether the feed is up. Returns a function that stops it.
+ * `onStatus(status)` tells 'live', 'reconnecting' or, once stopped, 'offline'.
+ * `query` adds to the URL (`&logs=<id>` for a plugin's log records).
+ * Returns a function that stops it.
  */
-export function followEvents(handlers, onStatus) {
+export function followEvents(handlers, onStatus = () => undefined, query = '') {
   let source = null;
   let timer = null;
   let stopped = false;
@@ -99,7 +102,7 @@ export function followEvents(handlers, onStatus) {
     try {
       const { ticket } = await api('POST', '/events/ticket');
       if (stopped) return;
-      source = new EventSource(`${apiBase}/events?ticket=${encodeURIComponent(ticket)}`);
+      source = new EventSource(`${apiBase}/events?ticket=${encodeURIComponent(ticket)}${query}`);
     } catch (err) {
       if (err.isAuth) handlers.unauthorized?.(err);
       else retry();
@@ -107,7 +110,7 @@ export function followEvents(handlers, onStatus) {
     }
     source.addEventListener('open', () => {
       delay = 500;
-      onStatus(true);
+      onStatus('live');
     });
     source.addEventListener('error', () => {
       source.close();
@@ -119,8 +122,8 @@ export function followEvents(handlers, onStatus) {
   }
 
   function retry() {
-    onStatus(false);
     if (stopped) return;
+    onStatus('reconnecting');
     timer = setTimeout(connect, delay);
     delay = Math.min(delay * 2, 10_000);
   }
@@ -130,6 +133,6 @@ export function followEvents(handlers, onStatus) {
     stopped = true;
     clearTimeout(timer);
     source?.close();
-    onStatus(false);
+    onStatus('offline');
   };
 }

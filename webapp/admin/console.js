@@ -1,258 +1,149 @@
 /**
- * The admin console: log in with the admin token, see every plugin, upload,
- * enable, disable, remove, edit settings, read recent logs, and watch states
- * change live over the event feed.
+ * The admin console: log in with the admin token, then find, judge and fix
+ * plugins in a compact list (search, filter, sort, summary), open a plugin's
+ * details, settings and live logs on demand, install from a file or a URL,
+ * and watch states change live over the event feed.
  */
-import { api, followEvents, session, uploadBundle } from './api.js';
-import { h } from './dom.js';
-import { settingsForm } from './settings-form.js';
+import { api, followEvents, session } from './api.js';
+import { busy } from './dom.js';
+import { setUpInstall } from './install.js';
+import { pluginDetail } from './plugin-detail.js';
+import { pluginList } from './plugin-list.js';
 
 const $ = (selector) => document.querySelector(selector);
-/** id → { el, info, form, update(info) } */
-const cards = new Map();
 let stopEvents = null;
 /** The node this console talks to (from the feed's ready event). */
 let nodeId = null;
+/** id → the timer of the refresh that follows its state changes. */
+const settling = new Map();
+/** GET /server: the signature policy shown with each plugin. */
+let server = { requireSignature: false, trustedKeys: [] };
 
-function showLogin(message = '') {
+const list = pluginList({
+  listEl: $('#plugins'),
+  summaryEl: $('#summary'),
+  countEl: $('#count'),
+  emptyEl: $('#empty'),
+  openDetail: (row) => pluginDetail(row, { server, removed, upsert: (info) => list.upsert(info) }),
+  retry: (row) => busy(row.retry, async () => {
+    try {
+      list.upsert(await api('POST', `/plugins/${encodeURIComponent(row.info.id)}/enable`));
+    } catch (err) {
+      // The reason is in the details: they open, and say it.
+      list.setOpen(row, true);
+      await row.detail.showError('Retry', err);
+    }
+    // The Retry button is gone once the plugin runs; the row keeps the focus.
+    row.toggle.focus();
+  }),
+  nodeSummary: (row) => api('GET', `/plugins/${encodeURIComponent(row.info.id)}`),
+  // With no plugin yet, installing is the only thing to do: the install panel opens by itself.
+  onCount: (n) => {
+    if (n === 0) $('#install').open = true;
+  },
+});
+
+function setLive(status) {
+  $('#live').textContent = status === 'live' ? 'live' : status === 'reconnecting' ? 'reconnecting…' : 'offline';
+  $('#live').className = `live status-${status}`;
+}
+
+function showLogin({ message = '', error = '' } = {}) {
   stopEvents?.();
   stopEvents = null;
+  setLive('offline');
   $('#app-view').hidden = true;
   $('#logout').hidden = true;
   $('#login-view').hidden = false;
-  $('#login-error').textContent = message;
+  $('#login-message').textContent = message;
+  $('#login-error').textContent = error;
   $('#token').focus();
 }
+
+const refused = (err) => showLogin({ error: `The token was refused: ${err.message}` });
 
 async function showApp() {
   try {
     await loadPlugins();
   } catch (err) {
     session.clear();
-    return showLogin(err.isAuth ? `The token was refused: ${err.message}` : err.message);
+    return err.isAuth ? refused(err) : showLogin({ error: err.message });
   }
   $('#login-view').hidden = true;
   $('#app-view').hidden = false;
   $('#logout').hidden = false;
+  $('#login-message').textContent = '';
+  loadServer();
   stopEvents = followEvents(
     {
       ready: (e) => {
         nodeId = e.nodeId;
         loadPlugins().catch(() => undefined);
       },
-      installed: (e) => refreshCard(e.pluginId),
-      enabled: (e) => refreshCard(e.pluginId),
-      disabled: (e) => refreshCard(e.pluginId),
-      removed: (e) => dropCard(e.pluginId),
+      installed: (e) => refresh(e.pluginId),
+      enabled: (e) => refresh(e.pluginId),
+      disabled: (e) => refresh(e.pluginId),
+      removed: (e) => removed(list.get(e.pluginId), { quiet: true }),
       state: (e) => updateState(e),
-      config: (e) => reloadConfig(e.pluginId),
-      unauthorized: (err) => showLogin(`The token was refused: ${err.message}`),
+      config: (e) => list.get(e.pluginId)?.detail?.reloadConfig().catch(() => undefined),
+      unauthorized: refused,
     },
-    (live) => {
-      $('#live').textContent = live ? 'live' : 'reconnecting…';
-      $('#live').className = live ? 'live on' : 'live';
-    },
+    setLive,
   );
 }
 
 async function loadPlugins() {
-  const plugins = await api('GET', '/plugins');
-  const ids = new Set(plugins.map((p) => p.id));
-  for (const id of [...cards.keys()]) if (!ids.has(id)) dropCard(id);
-  for (const p of plugins) upsertCard(p);
-  $('#empty').hidden = plugins.length > 0;
+  list.replaceAll(await api('GET', '/plugins'));
 }
 
-async function refreshCard(id) {
+async function loadServer() {
   try {
-    upsertCard(await api('GET', `/plugins/${encodeURIComponent(id)}`));
-  } catch (err) {
-    if (err.status === 404) dropCard(id);
+    const [s, cluster] = await Promise.all([api('GET', '/server'), api('GET', '/cluster')]);
+    server = Object.assign(server, s);
+    $('#signature-policy').textContent = `Signatures: ${s.requireSignature ? 'required' : 'not required'} by this host · ${s.trustedKeys.length} trusted key${s.trustedKeys.length === 1 ? '' : 's'} (set in the server's options)`;
+    list.setMultiNode(cluster.nodes.length > 1);
+  } catch {
+    // The list works without these; the next login asks again.
   }
 }
 
-function dropCard(id) {
-  cards.get(id)?.el.remove();
-  cards.delete(id);
-  $('#empty').hidden = cards.size > 0;
+async function refresh(id) {
+  try {
+    list.upsert(await api('GET', `/plugins/${encodeURIComponent(id)}`));
+  } catch (err) {
+    if (err.status === 404) removed(list.get(id), { quiet: true });
+  }
 }
 
 function updateState({ pluginId, state, lastError, nodeId: from }) {
-  // In a cluster the feed carries every node's changes; a card shows this node's state.
+  list.nodesChanged(pluginId);
+  // In a cluster the feed carries every node's changes; a row shows this node's state.
   if (from && nodeId && from !== nodeId) return;
-  const card = cards.get(pluginId);
-  if (!card) return refreshCard(pluginId);
-  card.update({ ...card.info, state, lastError });
-  if (card.logs.open) card.loadLogs();
+  const row = list.get(pluginId);
+  if (!row) return refresh(pluginId);
+  list.upsert({ ...row.info, state, lastError }, { errorAt: Date.now() });
+  // The event has the state; restarts and the rest follow from the API once the moves settle.
+  clearTimeout(settling.get(pluginId));
+  settling.set(pluginId, setTimeout(() => {
+    settling.delete(pluginId);
+    refresh(pluginId);
+  }, 300));
 }
 
-async function reloadConfig(id) {
-  const card = cards.get(id);
-  if (card?.form && !card.form.dirty) card.form.fill(await api('GET', `/plugins/${encodeURIComponent(id)}/config`));
+/** After a removal the focus goes to the next row (else the previous one, else the search box). */
+function removed(row, { quiet = false } = {}) {
+  // The feed's "removed" and the DELETE's answer both come: the first one moves the focus.
+  if (!row || list.get(row.info.id) !== row) return;
+  const hadFocus = row.el.contains(document.activeElement);
+  const next = list.neighbour(row.info.id);
+  list.remove(row.info.id);
+  if (quiet && !hadFocus) return;
+  (next?.toggle ?? $('#search')).focus();
 }
 
-function upsertCard(info) {
-  const existing = cards.get(info.id);
-  // A new version may bring a new settings schema: rebuild the card then.
-  if (existing && existing.info.version === info.version && existing.info.bundleSha256 === info.bundleSha256) return existing.update(info);
-  const card = buildCard(info);
-  if (existing) existing.el.replaceWith(card.el);
-  else $('#plugins').append(card.el);
-  cards.set(info.id, card);
-  $('#empty').hidden = true;
-}
-
-function buildCard(info) {
-  const id = info.id;
-  const path = `/plugins/${encodeURIComponent(id)}`;
-  const state = h('span', { class: 'state', 'data-field': 'state' });
-  const version = h('span', { class: 'version', 'data-field': 'version' });
-  const lastError = h('p', { class: 'last-error', 'data-field': 'last-error' });
-  const actionError = h('p', { class: 'error action-error', role: 'alert' });
-  const enable = h('button', { type: 'button', 'data-action': 'enable' }, 'Enable');
-  const disable = h('button', { type: 'button', 'data-action': 'disable' }, 'Disable');
-  const remove = h('button', { type: 'button', class: 'danger', 'data-action': 'remove' }, 'Remove');
-  const logText = h('pre', { class: 'log-lines' });
-  const logs = h('details', { class: 'logs' }, h('summary', {}, 'Recent logs'), logText);
-  const settingsBox = h('details', { class: 'settings' }, h('summary', {}, 'Settings'));
-  const details = h('dl', { class: 'facts' });
-  const el = h(
-    'article',
-    { class: 'plugin', 'data-plugin-id': id },
-    h('header', {}, h('h2', {}, info.name || id), version, state),
-    h('p', { class: 'id muted' }, id, info.description ? ` · ${info.description}` : ''),
-    lastError,
-    details,
-    h('div', { class: 'actions' }, enable, disable, remove),
-    actionError,
-    settingsBox,
-    logs,
-  );
-
-  const act = async (button, work) => {
-    actionError.textContent = '';
-    button.disabled = true;
-    try {
-      await work();
-    } catch (err) {
-      actionError.textContent = `${button.textContent} failed: ${err.message}`;
-    } finally {
-      button.disabled = false;
-    }
-  };
-  enable.addEventListener('click', () => act(enable, async () => card.update(await api('POST', `${path}/enable`))));
-  disable.addEventListener('click', () => act(disable, async () => card.update(await api('POST', `${path}/disable`))));
-  // Two clicks, not confirm(): the second click within five seconds removes.
-  let armed = null;
-  remove.addEventListener('click', () => {
-    if (!armed) {
-      remove.textContent = 'Click again to remove';
-      armed = setTimeout(() => ((armed = null), (remove.textContent = 'Remove')), 5000);
-      return;
-    }
-    clearTimeout(armed);
-    armed = null;
-    act(remove, async () => {
-      await api('DELETE', path);
-      dropCard(id);
-    });
-  });
-
-  const card = {
-    el,
-    info,
-    logs,
-    form: null,
-    update(next) {
-      card.info = next;
-      state.textContent = next.state.replace(/_/g, ' ');
-      state.className = `state state-${next.state}`;
-      version.textContent = `v${next.version}`;
-      lastError.textContent = next.lastError ? `Last error: ${next.lastError}` : '';
-      lastError.hidden = !next.lastError;
-      enable.hidden = next.enabled;
-      disable.hidden = !next.enabled;
-      details.replaceChildren(
-        h('dt', {}, 'Permissions'),
-        h('dd', {}, next.permissions.length ? next.permissions.join(', ') : 'none'),
-        h('dt', {}, 'Parts'),
-        h('dd', {}, [next.hasServer && 'server', next.hasWebapp && 'webapp'].filter(Boolean).join(' + ')),
-        h('dt', {}, 'Restarts'),
-        h('dd', {}, String(next.restarts)),
-      );
-    },
-    async loadLogs() {
-      try {
-        const entries = await api('GET', `${path}/logs?limit=50`);
-        logText.textContent = entries.length
-          ? entries.map((e) => `${new Date(e.time).toISOString()} ${e.level.toUpperCase().padEnd(5)} ${e.message}`).join('\n')
-          : '(no log lines yet)';
-      } catch (err) {
-        logText.textContent = `Could not read the logs: ${err.message}`;
-      }
-    },
-  };
-  logs.addEventListener('toggle', () => logs.open && card.loadLogs());
-  settingsBox.addEventListener('toggle', async () => {
-    if (!settingsBox.open || card.form) return;
-    const settings = info.manifest.settings_schema?.settings ?? [];
-    // The values come first, so nothing typed into the form is overwritten by their arrival.
-    let config;
-    try {
-      config = await api('GET', `${path}/config`);
-    } catch (err) {
-      actionError.textContent = `Could not read the settings: ${err.message}`;
-      settingsBox.open = false;
-      return;
-    }
-    if (card.form) return;
-    card.form = settingsForm(id, settings, (values) => api('PUT', `${path}/config`, values));
-    card.form.fill(config);
-    settingsBox.append(card.form.el);
-  });
-  card.update(info);
-  return card;
-}
-
-function setUpUpload() {
-  const form = $('#upload-form');
-  const progress = $('#upload-progress');
-  const status = $('#upload-status');
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const file = $('#bundle-file').files[0];
-    status.className = 'status';
-    if (!file) {
-      status.textContent = 'Choose a .tar.gz bundle first.';
-      return;
-    }
-    const button = form.querySelector('button');
-    button.disabled = true;
-    progress.hidden = false;
-    progress.value = 0;
-    status.textContent = `Uploading ${file.name}…`;
-    try {
-      const info = await uploadBundle(file, {
-        force: $('#upload-force').checked,
-        onProgress: (fraction) => {
-          progress.value = Math.round(fraction * 100);
-          if (fraction >= 1) status.textContent = `Uploaded ${file.name}; the server is checking it…`;
-        },
-      });
-      progress.value = 100;
-      status.textContent = `Installed ${info.name} ${info.version} (${info.id}).${info.enabled ? '' : ' Enable it below.'}`;
-      upsertCard(info);
-      form.reset();
-    } catch (err) {
-      status.className = 'status error';
-      status.textContent = `Upload refused${err.status ? ` (HTTP ${err.status})` : ''}: ${err.message}`;
-      if (err.isAuth) showLogin(`The token was refused: ${err.message}`);
-    } finally {
-      button.disabled = false;
-    }
-  });
-}
-
+$('#search').addEventListener('input', (e) => list.setView({ query: e.target.value }));
+$('#state-filter').addEventListener('change', (e) => list.setView({ group: e.target.value }));
+$('#sort').addEventListener('change', (e) => list.setView({ sort: e.target.value }));
 $('#login-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const token = $('#token').value.trim();
@@ -263,9 +154,10 @@ $('#login-form').addEventListener('submit', (event) => {
 });
 $('#logout').addEventListener('click', () => {
   session.clear();
-  for (const id of [...cards.keys()]) dropCard(id);
-  showLogin('Logged out.');
+  list.replaceAll([]);
+  showLogin({ message: 'Logged out.' });
 });
-setUpUpload();
+setUpInstall({ installed: (info) => list.upsert(info), unauthorized: refused });
+setInterval(() => list.tick(), 30_000);
 if (session.token) showApp();
 else showLogin();

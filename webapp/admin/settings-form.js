@@ -4,16 +4,20 @@
  * value is never put back into the page, not even masked), and the server's
  * validation problems are shown next to the field they name.
  */
-import { h } from './dom.js';
+import { action, h } from './dom.js';
 
 /** What the API shows instead of a stored secret; sending it back keeps the secret. */
 const SECRET_MASK = '********';
 
+/** A setting's name for people: its display name, else its key. */
+export const labelOf = (setting) => setting.display_name || setting.key;
+
 /**
  * Builds the form. `save(values)` sends them and throws an ApiError on refusal.
- * Returns { el, fill(config), get dirty }.
+ * A key the configuration lacks shows the schema's default (what the plugin
+ * gets until a value is saved). Returns { el, fill(config), showProblems(problems), focus(key), get dirty }.
  */
-export function settingsForm(pluginId, settings, save) {
+export function settingsForm({ pluginId, pluginName, settings, save }) {
   const fields = settings.map((s) => field(pluginId, s));
   const formError = h('p', { class: 'error form-error', role: 'alert' });
   const status = h('p', { class: 'status', role: 'status' });
@@ -22,13 +26,26 @@ export function settingsForm(pluginId, settings, save) {
     'form',
     { class: 'settings-form', novalidate: true, oninput: () => (dirty = true), onchange: () => (dirty = true) },
     settings.length ? fields.map((f) => f.el) : h('p', { class: 'muted' }, 'This plugin has no settings.'),
-    settings.length ? h('button', { type: 'submit' }, 'Save settings') : null,
+    settings.length ? action('Save settings', pluginName, { type: 'submit' }) : null,
     formError,
     status,
   );
+
+  /** Puts each problem beside its field; answers the problems no field took. */
+  function showProblems(problems) {
+    for (const f of fields) f.showError('');
+    const unplaced = [];
+    for (const p of problems) {
+      const f = fields.find((x) => x.key === p.path);
+      if (f) f.showError(p.message);
+      else unplaced.push(`${p.path || 'settings'}: ${p.message}`);
+    }
+    return unplaced;
+  }
+
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    for (const f of fields) f.showError('');
+    showProblems([]);
     formError.textContent = '';
     status.textContent = 'Saving…';
     const values = {};
@@ -43,23 +60,22 @@ export function settingsForm(pluginId, settings, save) {
       status.textContent = 'Saved.';
     } catch (err) {
       status.textContent = '';
-      const unplaced = [];
-      for (const p of err.problems ?? []) {
-        const f = fields.find((x) => x.key === p.path);
-        if (f) f.showError(p.message);
-        else unplaced.push(`${p.path || 'settings'}: ${p.message}`);
-      }
+      const unplaced = showProblems(err.problems ?? []);
       formError.textContent = err.problems?.length ? unplaced.join('; ') || 'Some settings need fixing; see the fields above.' : err.message;
+      // Focus goes to the first field that needs fixing, so its message is read out.
+      fields.find((f) => f.el.querySelector('[aria-invalid=true]'))?.focus();
     }
   });
 
   function fill(config) {
-    for (const f of fields) f.fill(config[f.key]);
+    for (const f of fields) f.fill(f.key in config ? config[f.key] : f.default);
   }
 
   return {
     el: form,
     fill,
+    showProblems,
+    focus: (key) => fields.find((f) => f.key === key)?.focus(),
     get dirty() {
       return dirty;
     },
@@ -72,7 +88,7 @@ function field(pluginId, s) {
   const errorId = `${id}-error`;
   const error = h('p', { class: 'field-error', id: errorId, role: 'alert' });
   const help = s.help_text ? h('small', { class: 'help' }, s.help_text) : null;
-  const label = `${s.display_name || s.key}${s.required ? ' *' : ''}`;
+  const label = `${labelOf(s)}${s.required ? ' (required)' : ''}`;
   const control = makeControl(s, id, errorId);
   const el = h(
     'div',
@@ -85,8 +101,10 @@ function field(pluginId, s) {
   return {
     key: s.key,
     el,
+    default: s.type === 'secret' ? undefined : s.default,
     value: control.value,
     fill: control.fill,
+    focus: () => el.querySelector('input, select, textarea')?.focus(),
     showError(message) {
       error.textContent = message;
       for (const input of el.querySelectorAll('input, select, textarea')) {

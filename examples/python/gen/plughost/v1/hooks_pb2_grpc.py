@@ -113,8 +113,15 @@ class HooksServicer(object):
 
     def RunHookStream(self, request_iterator, context):
         """The fast path: many RunHook calls over one long-lived stream, matched by
-        call_id. Optional; a plugin lists "RunHookStream" in methods to offer it.
-        Every hook stays callable through plain RunHook.
+        call_id. Optional; a plugin lists "RunHookStream" in methods to offer it,
+        and the host then sends every hook call over one such stream per plugin
+        process (opened on the first call, opened again after it broke). Answer
+        each request once, in any order, as soon as it is done; calls are
+        independent (never make one wait for another). The host applies each
+        call's deadline itself and drops answers that come later. When the host
+        half-closes the stream (the plugin is stopping), answer what is in flight,
+        then end the stream. Every hook stays callable through plain RunHook (the
+        host still uses it for a request too large to share the stream).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

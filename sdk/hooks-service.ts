@@ -14,6 +14,7 @@ import type { RunHookRequest__Output } from '../src/gen/plughost/v1/RunHookReque
 import type { RunHookResponse } from '../src/gen/plughost/v1/RunHookResponse';
 import type { RunHookStreamRequest__Output } from '../src/gen/plughost/v1/RunHookStreamRequest';
 import type { RunHookStreamResponse } from '../src/gen/plughost/v1/RunHookStreamResponse';
+import { API_STREAM_FEATURE } from '../src/protocol/api-stream';
 import type { BrokerConnection, ServiceRegistration } from '../src/protocol/broker';
 import { contract, jsonBytes, parseJsonBytes, statusError } from '../src/protocol/contract';
 import type { ServeContext } from '../src/protocol/server';
@@ -94,7 +95,8 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
     Implemented: unary<Empty, ImplementedResponse>(async () => implemented),
     OnActivate: unary<OnActivateRequest__Output, Empty>(async (req) => {
       const conn = await serve.broker.dial(req.api_broker_id);
-      const { api, close: closeApi } = createApi<never, SettingsMap>(conn.client(contract().API) as APIClient, serve.log, pending, serve.maxMessageBytes);
+      const streamed = req.api_features.includes(API_STREAM_FEATURE);
+      const { api, close: closeApi } = createApi<never, SettingsMap>(conn.client(contract().API) as APIClient, serve.log, pending, serve.maxMessageBytes, streamed);
       const config = parseJsonBytes<SettingsMap>(req.configuration, {});
       const ctx = {
         api: api as PluginApi<never, SettingsMap>,

@@ -55,7 +55,7 @@ class StreamCallState implements CallState {
 }
 
 export class ApiStreamServer {
-  private readonly open = new Set<Duplex>();
+  private readonly open = new Map<Duplex, StreamState>();
   private closed: grpc.ServiceError | undefined;
 
   constructor(
@@ -68,9 +68,9 @@ export class ApiStreamServer {
       call.emit('error', this.closed);
       return;
     }
-    this.open.add(call);
-    this.options.opened.inc();
     const state = new StreamState();
+    this.open.set(call, state);
+    this.options.opened.inc();
     const limit = this.options.maxMessageBytes;
     const batch = new TurnBatch((message) => call.write(message), limit);
     const finish = (): void => {
@@ -112,7 +112,11 @@ export class ApiStreamServer {
   /** Ends every open stream with UNAVAILABLE `why` (their calls in flight fail at once on the plugin's side) and refuses new ones. */
   close(why: string): void {
     this.closed ??= statusError(grpc.status.UNAVAILABLE, why);
-    for (const call of this.open) call.emit('error', this.closed);
+    for (const [call, state] of this.open) {
+      // Its calls still running see `cancelled` (a waiting LockAcquire stops waiting) and their answers go nowhere.
+      state.gone = true;
+      call.emit('error', this.closed);
+    }
     this.open.clear();
   }
 

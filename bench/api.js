@@ -13,33 +13,19 @@
  * own round trip (SELECT 1 through a pg Pool): issue 14's aim is one KV op
  * through a plugin within 3× of it.
  */
-const crypto = require('node:crypto');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const pino = require('pino');
-const { Client, Pool } = require('pg');
+const { Pool } = require('pg');
+const { freshDatabase, pgUrl } = require('./cluster');
 const { PluginHost } = require('../dist/src/runtime/index.js');
 const { median, sequential, round } = require('./lib');
 
 const ROOT = path.join(__dirname, '..');
 const FIXTURE = path.join(__dirname, 'fixtures', 'runtime');
 const TRANSPORTS = ['stream', 'unary'];
-
-function pgUrl() {
-  return process.env.PLUGHOST_BENCH_PG_URL || process.env.PLUGHOST_TEST_PG_URL || undefined;
-}
-
-async function admin(adminUrl, sql) {
-  const client = new Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 async function openHost(dataDir, bundle, apiTransport, database) {
   const host = await PluginHost.open({ dataDir, database, logger: pino({ level: 'silent' }), defaults: { apiTransport, hookTimeoutMs: 120_000 } });
@@ -67,13 +53,7 @@ async function run(options = {}) {
     const stores = [{ store: 'SQLite', database: undefined }];
     const adminUrl = pgUrl();
     if (adminUrl) {
-      for (const t of TRANSPORTS) {
-        const name = `plughost_bench_api_${t}_${crypto.randomBytes(4).toString('hex')}`;
-        await admin(adminUrl, `CREATE DATABASE ${name}`);
-        const url = new URL(adminUrl);
-        url.pathname = `/${name}`;
-        dbs.push({ name, url: url.toString(), transport: t });
-      }
+      for (const t of TRANSPORTS) dbs.push({ ...(await freshDatabase(adminUrl, `api_${t}`)), transport: t });
       stores.push({ store: 'PostgreSQL', database: (t) => dbs.find((d) => d.transport === t).url });
       pool = new Pool({ connectionString: adminUrl, max: 10 });
       pool.on('error', () => undefined);
@@ -118,7 +98,7 @@ async function run(options = {}) {
   } finally {
     for (const h of hosts) await h.close();
     if (pool) await pool.end();
-    for (const d of dbs) await admin(pgUrl(), `DROP DATABASE IF EXISTS ${d.name} WITH (FORCE)`).catch(() => undefined);
+    for (const d of dbs) await d.drop().catch(() => undefined);
     fs.rmSync(work, { recursive: true, force: true });
   }
 }

@@ -11,6 +11,7 @@ import type { APIResult } from '../gen/plughost/v1/APIResult';
 import type { APIStreamResponse__Output } from '../gen/plughost/v1/APIStreamResponse';
 import { CallStream, type CallStreamShape } from './call-stream';
 import { contract } from './contract';
+import { withRawAnswers } from './stream-answers';
 
 /** What the host lists in OnActivateRequest.api_features when it serves API.CallStream. */
 export const API_STREAM_FEATURE = 'CallStream';
@@ -79,8 +80,7 @@ export function resultFrame(result: APIResult): Buffer {
  * are.
  */
 export function apiServiceDefinition(): grpc.ServiceDefinition {
-  const service = contract().API.service as unknown as Record<string, grpc.MethodDefinition<unknown, unknown>>;
-  return { ...service, CallStream: { ...service.CallStream, responseSerialize: (bytes: unknown) => bytes as Buffer } };
+  return withRawAnswers(contract().API.service, 'CallStream');
 }
 
 /** One call of the plugin's: the unary method's name and its request. */

@@ -1,28 +1,55 @@
 /**
- * The caller's side of Hooks.RunHookStream: many RunHook calls over one
- * long-lived stream to a plugin, one call per message (the proto's
- * RunHookStreamRequest carries one), matched by call_id; CallStream does the
- * rest.
+ * The caller's side of Hooks.RunHookStream and Hooks.RunHookBatchStream: many
+ * RunHook calls over one long-lived stream to a plugin, matched by call_id;
+ * CallStream does the rest. RunHookStream carries one call per message;
+ * RunHookBatchStream carries every call ready in one turn per message, as the
+ * frames of RunHookBatch.calls laid end to end.
  */
+import type * as grpc from '@grpc/grpc-js';
 import type { HooksClient } from '../gen/plughost/v1/Hooks';
+import type { RunHookBatchResult__Output } from '../gen/plughost/v1/RunHookBatchResult';
 import type { RunHookRequest } from '../gen/plughost/v1/RunHookRequest';
 import type { RunHookResponse__Output } from '../gen/plughost/v1/RunHookResponse';
 import type { RunHookStreamResponse__Output } from '../gen/plughost/v1/RunHookStreamResponse';
-import type * as grpc from '@grpc/grpc-js';
-import { CallStream, type CallStreamShape } from './call-stream';
+import { CallStream, type CallStreamShape, type Settle } from './call-stream';
+import { contract } from './contract';
 
 /** An answer with neither `response` nor `error` (proto3 omits an all-default response): "unchanged". */
 const UNCHANGED: RunHookResponse__Output = Object.freeze({ payload: Buffer.alloc(0), rejected: false, reason: '' });
 
-const SHAPE: CallStreamShape<RunHookRequest, RunHookResponse__Output, RunHookStreamResponse__Output> = {
+const BATCH_PATH = '/plughost.v1.Hooks/RunHookBatchStream';
+
+const settleOne = (msg: RunHookStreamResponse__Output, settle: Settle<RunHookResponse__Output>): void =>
+  settle(Number(msg.call_id), msg.response ?? UNCHANGED, msg.error, msg.error_code);
+
+const SINGLE: CallStreamShape<RunHookRequest, RunHookResponse__Output, RunHookStreamResponse__Output> = {
   what: 'the hook stream to the plugin',
   frame: (id, request, timeoutMs) => ({ call_id: id, request, timeout_ms: timeoutMs }),
-  answers: (msg, settle) => settle(Number(msg.call_id), msg.response ?? UNCHANGED, msg.error, msg.error_code),
+  answers: settleOne,
 };
 
-export class HookStream extends CallStream<RunHookRequest, RunHookResponse__Output, RunHookStreamResponse__Output> {
-  /** `onEnded` hears why the stream ended, unless close() ended it. */
-  constructor(hooks: HooksClient, onEnded?: (err: grpc.ServiceError) => void) {
-    super(hooks.RunHookStream() as grpc.ClientDuplexStream<unknown, RunHookStreamResponse__Output>, SHAPE, onEnded);
+type BatchMethod = grpc.MethodDefinition<object, RunHookBatchResult__Output>;
+
+export class HookStream extends CallStream<RunHookRequest, RunHookResponse__Output, unknown> {
+  /**
+   * `batchLimit` (the message size limit) opens RunHookBatchStream instead of
+   * RunHookStream. `onEnded` hears why the stream ended, unless close() ended it.
+   */
+  constructor(hooks: HooksClient, onEnded?: (err: grpc.ServiceError) => void, batchLimit?: number) {
+    if (batchLimit === undefined) {
+      super(hooks.RunHookStream() as grpc.ClientDuplexStream<unknown, unknown>, SINGLE as CallStreamShape<RunHookRequest, RunHookResponse__Output, unknown>, onEnded);
+      return;
+    }
+    const method = (contract().Hooks.service as unknown as Record<string, BatchMethod>).RunHookBatchStream;
+    const shape: CallStreamShape<RunHookRequest, RunHookResponse__Output, RunHookBatchResult__Output> = {
+      what: 'the hook stream to the plugin',
+      batchLimit,
+      frame: (id, request, timeoutMs) => method.requestSerialize({ calls: [{ call_id: id, request, timeout_ms: timeoutMs }] }),
+      answers: (msg, settle) => {
+        for (const r of msg.results) settleOne(r, settle);
+      },
+    };
+    const duplex = (hooks as unknown as grpc.Client).makeBidiStreamRequest(BATCH_PATH, (bytes: Buffer) => bytes, method.responseDeserialize);
+    super(duplex as grpc.ClientDuplexStream<unknown, unknown>, shape as CallStreamShape<RunHookRequest, RunHookResponse__Output, unknown>, onEnded);
   }
 }

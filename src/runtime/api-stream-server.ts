@@ -8,12 +8,11 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Counter } from 'prom-client';
 import type { APICall__Output } from '../gen/plughost/v1/APICall';
-import type { APIResult } from '../gen/plughost/v1/APIResult';
 import type { APIStreamRequest__Output } from '../gen/plughost/v1/APIStreamRequest';
 import { apiStreamMethod, resultFrame } from '../protocol/api-stream';
 import type { CallState } from '../protocol/cluster-contract';
 import { statusError } from '../protocol/contract';
-import { TurnBatch } from '../protocol/turn-batch';
+import { StreamAnswers, tooLargeMessage } from '../protocol/stream-answers';
 
 /** A failed call's gRPC status, as a unary call would end with it. */
 export interface ApiStatus {
@@ -35,27 +34,20 @@ export interface ApiStreamServerOptions {
   calls: Counter.Internal;
 }
 
-/** One stream's state that its calls' CallState reads. */
-class StreamState {
-  gone = false;
-  inFlight = 0;
-  ended = false;
-}
-
 /** A stream call is cancelled when its stream is gone or its timeout has passed, as a unary call's deadline would cancel it. */
 class StreamCallState implements CallState {
   constructor(
-    private readonly stream: StreamState,
+    private readonly answers: StreamAnswers,
     private readonly deadline: number,
   ) {}
 
   get cancelled(): boolean {
-    return this.stream.gone || Date.now() > this.deadline;
+    return this.answers.gone || Date.now() > this.deadline;
   }
 }
 
 export class ApiStreamServer {
-  private readonly open = new Map<Duplex, StreamState>();
+  private readonly open = new Set<StreamAnswers>();
   private closed: grpc.ServiceError | undefined;
 
   constructor(
@@ -68,43 +60,20 @@ export class ApiStreamServer {
       call.emit('error', this.closed);
       return;
     }
-    const state = new StreamState();
-    this.open.set(call, state);
-    this.options.opened.inc();
     const limit = this.options.maxMessageBytes;
-    const batch = new TurnBatch((message) => call.write(message), limit);
-    const finish = (): void => {
-      batch.flush();
-      this.open.delete(call);
-      call.end();
-    };
-    const answer = (result: APIResult): void => {
-      state.inFlight--;
-      if (state.gone) return;
-      let frame = resultFrame(result);
-      // Sent, an answer over the limit would end the stream and every call on it: that call fails alone, as its unary form would.
-      if (frame.length > limit) {
-        frame = resultFrame({ call_id: result.call_id, error: `the answer is ${frame.length} bytes, over the message size limit of ${limit} bytes`, error_code: grpc.status.RESOURCE_EXHAUSTED });
-      }
-      batch.push(frame);
-      if (state.inFlight === 0 && state.ended) finish();
-    };
-    call.on('error', () => undefined);
-    call.on('cancelled', () => {
-      state.gone = true;
-      batch.discard();
-      this.open.delete(call);
-    });
-    // The plugin half-closes when it is done with the stream: answer what is in flight, then end.
-    call.on('end', () => {
-      state.ended = true;
-      if (state.inFlight === 0 && !state.gone) finish();
-    });
+    const answers: StreamAnswers = new StreamAnswers(
+      call as grpc.ServerDuplexStream<unknown, Buffer>,
+      limit,
+      (callId, bytes) => resultFrame({ call_id: callId, error: tooLargeMessage(bytes, limit), error_code: grpc.status.RESOURCE_EXHAUSTED }),
+      () => this.open.delete(answers),
+    );
+    this.open.add(answers);
+    this.options.opened.inc();
     call.on('data', (message: APIStreamRequest__Output) => {
       for (const c of message.calls) {
-        state.inFlight++;
+        answers.begin();
         this.options.calls.inc();
-        this.run(c, state, answer);
+        this.run(c, answers);
       }
     });
   };
@@ -112,27 +81,27 @@ export class ApiStreamServer {
   /** Ends every open stream with UNAVAILABLE `why` (their calls in flight fail at once on the plugin's side) and refuses new ones. */
   close(why: string): void {
     this.closed ??= statusError(grpc.status.UNAVAILABLE, why);
-    for (const [call, state] of this.open) {
-      // Its calls still running see `cancelled` (a waiting LockAcquire stops waiting) and their answers go nowhere.
-      state.gone = true;
-      call.emit('error', this.closed);
-    }
+    // Their calls still running see `cancelled` (a waiting LockAcquire stops waiting) and their answers go nowhere.
+    for (const answers of [...this.open]) answers.fail(this.closed);
     this.open.clear();
   }
 
-  private run(c: APICall__Output, state: StreamState, answer: (result: APIResult) => void): void {
+  private run(c: APICall__Output, answers: StreamAnswers): void {
     const callId = c.call_id;
     const method = apiStreamMethod(c.method);
     const run = method === undefined ? undefined : this.runs.get(method);
     if (!run) {
-      answer({ call_id: callId, error: `the call names no API method this host serves (${c.method ?? 'none set'})`, error_code: grpc.status.UNIMPLEMENTED });
+      answers.answer(callId, resultFrame({ call_id: callId, error: `the call names no API method this host serves (${c.method ?? 'none set'})`, error_code: grpc.status.UNIMPLEMENTED }));
       return;
     }
     const member = c.method!;
     const deadline = c.timeout_ms ? Date.now() + c.timeout_ms : Infinity;
     const request = (c as unknown as Record<string, Record<string, unknown>>)[member];
-    run(request, new StreamCallState(state, deadline), (status, reply) =>
-      answer(status ? { call_id: callId, error: status.details || grpc.status[status.code], error_code: status.code } : { call_id: callId, [member]: reply }),
+    run(request, new StreamCallState(answers, deadline), (status, reply) =>
+      answers.answer(
+        callId,
+        resultFrame(status ? { call_id: callId, error: status.details || grpc.status[status.code], error_code: status.code } : { call_id: callId, [member]: reply }),
+      ),
     );
   }
 }

@@ -288,7 +288,8 @@ export class PluginSupervisor {
       this.apiServer = await client.broker.acceptAndServe(apiId, [this.apiService.registration]);
       this.hooks = hooks;
       this.hookTransport = new HookTransport(hooks, {
-        streamed: this.host.defaults.hookTransport === 'stream' && this.implemented.methods.has('RunHookStream'),
+        streamed: this.host.defaults.hookTransport === 'stream' && (this.implemented.methods.has('RunHookStream') || this.implemented.methods.has('RunHookBatchStream')),
+        batched: this.implemented.methods.has('RunHookBatchStream'),
         maxMessageBytes: this.host.defaults.maxMessageBytes,
         onStreamOpened: () => this.host.onHookStreamOpened(this.id),
         onStreamEnded: (err) => {

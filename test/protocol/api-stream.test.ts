@@ -31,11 +31,14 @@ describe('the wire', () => {
     expect(apiStreamMember('GetHostVersion')).toBe('get_host_version');
   });
 
-  test('a batch is its calls\' frames end to end: the bytes protobufjs makes of the whole message, and the same decoded message (fuzzed)', () => {
+  test('a batch (API.CallStream, Hooks.RunHookBatchStream) is its calls\' frames end to end: the bytes protobufjs makes of the whole message, and the same decoded message (fuzzed)', () => {
     const stream = service.CallStream;
+    const hooks = (contract().Hooks.service as unknown as Record<string, grpc.MethodDefinition<object, object>>).RunHookBatchStream;
     for (const [typeName, element, serialize, deserialize] of [
       ['plughost.v1.APIStreamRequest', 'calls', stream.requestSerialize, stream.requestDeserialize],
       ['plughost.v1.APIStreamResponse', 'results', stream.responseSerialize, stream.responseDeserialize],
+      ['plughost.v1.RunHookBatch', 'calls', hooks.requestSerialize, hooks.requestDeserialize],
+      ['plughost.v1.RunHookBatchResult', 'results', hooks.responseSerialize, hooks.responseDeserialize],
     ] as const) {
       const type = root.lookupType(typeName);
       for (let seed = 1; seed <= 200; seed++) {

@@ -49,6 +49,11 @@ class HooksStub(object):
                 request_serializer=plughost_dot_v1_dot_hooks__pb2.RunHookStreamRequest.SerializeToString,
                 response_deserializer=plughost_dot_v1_dot_hooks__pb2.RunHookStreamResponse.FromString,
                 )
+        self.RunHookBatchStream = channel.stream_stream(
+                '/plughost.v1.Hooks/RunHookBatchStream',
+                request_serializer=plughost_dot_v1_dot_hooks__pb2.RunHookBatch.SerializeToString,
+                response_deserializer=plughost_dot_v1_dot_hooks__pb2.RunHookBatchResult.FromString,
+                )
         self.OnEvent = channel.unary_unary(
                 '/plughost.v1.Hooks/OnEvent',
                 request_serializer=plughost_dot_v1_dot_hooks__pb2.OnEventRequest.SerializeToString,
@@ -127,6 +132,20 @@ class HooksServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunHookBatchStream(self, request_iterator, context):
+        """RunHookStream with batches: each message carries every call (or answer)
+        its sender had ready in one turn, the same RunHookStreamRequest and
+        RunHookStreamResponse messages, under the same rules (any order, each call
+        on its own, the host's deadlines). Optional; a plugin lists
+        "RunHookBatchStream" in methods to offer it, and the host then prefers it
+        to RunHookStream. Keep every message under the message size limit: split
+        a batch before it, and answer a call whose answer alone would cross it
+        with RESOURCE_EXHAUSTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def OnEvent(self, request, context):
         """An event published by the host or by another plugin, on a topic matching
         one of ImplementedResponse.event_topics. Errors are logged, not retried.
@@ -172,6 +191,11 @@ def add_HooksServicer_to_server(servicer, server):
                     servicer.RunHookStream,
                     request_deserializer=plughost_dot_v1_dot_hooks__pb2.RunHookStreamRequest.FromString,
                     response_serializer=plughost_dot_v1_dot_hooks__pb2.RunHookStreamResponse.SerializeToString,
+            ),
+            'RunHookBatchStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.RunHookBatchStream,
+                    request_deserializer=plughost_dot_v1_dot_hooks__pb2.RunHookBatch.FromString,
+                    response_serializer=plughost_dot_v1_dot_hooks__pb2.RunHookBatchResult.SerializeToString,
             ),
             'OnEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.OnEvent,
@@ -304,6 +328,23 @@ class Hooks(object):
         return grpc.experimental.stream_stream(request_iterator, target, '/plughost.v1.Hooks/RunHookStream',
             plughost_dot_v1_dot_hooks__pb2.RunHookStreamRequest.SerializeToString,
             plughost_dot_v1_dot_hooks__pb2.RunHookStreamResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RunHookBatchStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/plughost.v1.Hooks/RunHookBatchStream',
+            plughost_dot_v1_dot_hooks__pb2.RunHookBatch.SerializeToString,
+            plughost_dot_v1_dot_hooks__pb2.RunHookBatchResult.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

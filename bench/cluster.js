@@ -345,7 +345,7 @@ function print(r) {
   }
 }
 
-module.exports = { run, print };
+module.exports = { run, print, freshDatabase, pgUrl };
 
 if (require.main === module) {
   run().then(print, (err) => {

@@ -19,6 +19,7 @@ const SUITES = [
   { name: 'runtime', module: './runtime', print: printGeneric },
   { name: 'server', module: './server', print: printGeneric },
   { name: 'cluster', module: './cluster', print: (r) => require('./cluster').print(r) },
+  { name: 'api', module: './api', print: (r) => require('./api').print(r) },
 ];
 
 function printProtocol(r) {

@@ -7,6 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { APIClient } from '../src/gen/plughost/v1/API';
 import type { PluginLogger } from '../src/protocol/plugin-log';
 import { jsonBytes, parseJsonBytes } from '../src/protocol/contract';
+import { ApiCallTooLarge, ApiStream, emptyApiResponse } from '../src/protocol/api-stream';
 import { messageTooLarge } from '../src/protocol/limits';
 import { createCluster } from './cluster';
 import type { ApiMap, HookOutcome, KVPage, KVSetOptions, KVStore, LogLevel, Logger, Manifest, PluginApi, SettingsMap } from './types';
@@ -55,15 +56,31 @@ export function createApi<Api extends ApiMap, Config extends SettingsMap>(
   fallbackLog: PluginLogger,
   pending: PendingLogs,
   maxMessageBytes: number,
+  streamed = false,
 ): ActiveApi<Api, Config> {
-  const call = <Res>(method: string, req: object): Promise<Res> =>
+  const failed = (method: string, err: grpc.ServiceError): PluginApiError =>
+    new PluginApiError(method, STATUS_NAMES[err.code] ?? String(err.code), messageTooLarge(err, 'API call', maxMessageBytes)?.message ?? (err.details || err.message));
+  const unary = <Res>(method: string, req: object): Promise<Res> =>
     new Promise((resolve, reject) => {
       const fn = (client as unknown as Record<string, (r: object, o: grpc.CallOptions, cb: Callback<Res>) => void>)[method];
       fn.call(client, req, { deadline: Date.now() + API_CALL_TIMEOUT_MS }, (err, res) => {
-        if (err) reject(new PluginApiError(method, STATUS_NAMES[err.code] ?? String(err.code), messageTooLarge(err, 'API call', maxMessageBytes)?.message ?? (err.details || err.message)));
+        if (err) reject(failed(method, err));
         else resolve(res as Res);
       });
     });
+  // Opened at the first call, and again at the next call after it broke; the connection's end ends it.
+  let stream: ApiStream | undefined;
+  const overStream = async <Res>(method: string, request: object): Promise<Res> => {
+    if (!stream?.open) stream = new ApiStream(client, maxMessageBytes);
+    try {
+      return ((await stream.call({ method, request }, API_CALL_TIMEOUT_MS)) ?? emptyApiResponse(method)) as Res;
+    } catch (err) {
+      if (err instanceof ApiCallTooLarge) throw new PluginApiError(method, 'RESOURCE_EXHAUSTED', err.message);
+      throw failed(method, err as grpc.ServiceError);
+    }
+  };
+  /** One API call: over the host's CallStream when it offers one (OnActivateRequest.api_features), else unary. */
+  const call = streamed ? overStream : unary;
 
   const log = (level: LogLevel) => (message: string, fields?: Record<string, unknown>): void => {
     const sent = call('Log', { level, message, fields: fields ? jsonBytes(fields) : Buffer.alloc(0) }).then(

@@ -12,11 +12,14 @@ import type { OnConfigurationChangeRequest__Output } from '../src/gen/plughost/v
 import type { OnEventRequest__Output } from '../src/gen/plughost/v1/OnEventRequest';
 import type { RunHookRequest__Output } from '../src/gen/plughost/v1/RunHookRequest';
 import type { RunHookResponse } from '../src/gen/plughost/v1/RunHookResponse';
+import type { RunHookBatch__Output } from '../src/gen/plughost/v1/RunHookBatch';
 import type { RunHookStreamRequest__Output } from '../src/gen/plughost/v1/RunHookStreamRequest';
 import type { RunHookStreamResponse } from '../src/gen/plughost/v1/RunHookStreamResponse';
+import { API_STREAM_FEATURE } from '../src/protocol/api-stream';
 import type { BrokerConnection, ServiceRegistration } from '../src/protocol/broker';
 import { contract, jsonBytes, parseJsonBytes, statusError } from '../src/protocol/contract';
 import type { ServeContext } from '../src/protocol/server';
+import { StreamAnswers, tooLargeMessage, withRawAnswers } from '../src/protocol/stream-answers';
 import { PendingLogs, createApi } from './api-client';
 import { reject as makeRejection, isRejection } from './rejection';
 import { serveHttpCall } from './serve-http';
@@ -40,7 +43,7 @@ export function implementedOf(def: Definition): ImplementedResponse {
   if (def.onDeactivate) methods.push('OnDeactivate');
   if (def.serveHTTP) methods.push('ServeHTTP');
   const hooks = Object.keys(def.hooks ?? {}).filter((h) => typeof def.hooks?.[h] === 'function');
-  if (hooks.length) methods.push('RunHookStream');
+  if (hooks.length) methods.push('RunHookStream', 'RunHookBatchStream');
   const eventTopics = Object.keys(def.events ?? {});
   if (eventTopics.length) methods.push('OnEvent');
   return { methods, hooks, event_topics: eventTopics };
@@ -90,11 +93,25 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
     return { payload: result === undefined ? Buffer.alloc(0) : jsonBytes(result), rejected: false, reason: '' };
   };
 
+  /** One call of a hook stream, answered with its response or its failure's message and code. */
+  const streamCall = (msg: RunHookStreamRequest__Output): Promise<RunHookStreamResponse> => {
+    const req = msg.request;
+    if (!req) return Promise.resolve({ call_id: msg.call_id, error: 'RunHookStreamRequest has no request' });
+    return runHook(req).then(
+      (response) => streamAnswer(msg.call_id, response, serve.maxMessageBytes),
+      (err: unknown) => {
+        const { code, details } = toStatus(err);
+        return { call_id: msg.call_id, error: details, error_code: code };
+      },
+    );
+  };
+
   const implementation: HooksHandlers = {
     Implemented: unary<Empty, ImplementedResponse>(async () => implemented),
     OnActivate: unary<OnActivateRequest__Output, Empty>(async (req) => {
       const conn = await serve.broker.dial(req.api_broker_id);
-      const { api, close: closeApi } = createApi<never, SettingsMap>(conn.client(contract().API) as APIClient, serve.log, pending, serve.maxMessageBytes);
+      const streamed = req.api_features.includes(API_STREAM_FEATURE);
+      const { api, close: closeApi } = createApi<never, SettingsMap>(conn.client(contract().API) as APIClient, serve.log, pending, serve.maxMessageBytes, streamed);
       const config = parseJsonBytes<SettingsMap>(req.configuration, {});
       const ctx = {
         api: api as PluginApi<never, SettingsMap>,
@@ -150,15 +167,19 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
       });
       call.on('data', (msg: RunHookStreamRequest__Output) => {
         inFlight++;
-        const req = msg.request;
-        if (!req) return done({ call_id: msg.call_id, error: 'RunHookStreamRequest has no request' });
-        runHook(req).then(
-          (response) => done(streamAnswer(msg.call_id, response, serve.maxMessageBytes)),
-          (err: unknown) => {
-            const { code, details } = toStatus(err);
-            done({ call_id: msg.call_id, error: details, error_code: code });
-          },
-        );
+        void streamCall(msg).then(done);
+      });
+    },
+    RunHookBatchStream: (call) => {
+      const limit = serve.maxMessageBytes;
+      const answers = new StreamAnswers(call as unknown as grpc.ServerDuplexStream<unknown, Buffer>, limit, (callId, bytes) =>
+        batchFrame({ call_id: String(callId), error: tooLargeMessage(bytes, limit), error_code: grpc.status.RESOURCE_EXHAUSTED }),
+      );
+      call.on('data', (msg: RunHookBatch__Output) => {
+        for (const c of msg.calls) {
+          answers.begin();
+          void streamCall(c).then((res) => pending.settle().then(() => answers.answer(Number(c.call_id), batchFrame(res))));
+        }
       });
     },
     OnEvent: unary<OnEventRequest__Output, Empty>(async (req) => {
@@ -189,7 +210,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
       );
     },
   };
-  return { definition: contract().Hooks.service, implementation: implementation as unknown as grpc.UntypedServiceImplementation };
+  return { definition: withRawAnswers(contract().Hooks.service, 'RunHookBatchStream'), implementation: implementation as unknown as grpc.UntypedServiceImplementation };
 }
 
 /**
@@ -202,6 +223,11 @@ function streamAnswer(callId: string, response: RunHookResponse, limit: number):
   const size = (response.payload?.length ?? 0) + 3 * (response.reason?.length ?? 0) + 32;
   if (size <= limit) return { call_id: callId, response };
   return { call_id: callId, error: `the hook's response is larger than ${limit} bytes, the message size limit`, error_code: grpc.status.RESOURCE_EXHAUSTED };
+}
+
+/** One answer as a frame of RunHookBatchResult.results. */
+function batchFrame(res: RunHookStreamResponse): Buffer {
+  return (contract().Hooks.service as unknown as Record<string, grpc.MethodDefinition<object, object>>).RunHookBatchStream.responseSerialize({ results: [res] });
 }
 
 function toStatus(err: unknown): grpc.ServiceError {

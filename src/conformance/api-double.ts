@@ -7,7 +7,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { Errors } from '../errors';
 import { validateConfig, type Manifest, type PluginConfig } from '../manifest';
-import { apiImplementation, type ApiHost } from '../runtime/api-service';
+import type { ServiceRegistration } from '../protocol/broker';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/limits';
+import { apiService, type ApiHost } from '../runtime/api-service';
 import { LogBuffer } from '../runtime/log-buffer';
 import { RuntimeMetrics } from '../runtime/metrics';
 import type { PluginSupervisor } from '../runtime/supervisor';
@@ -16,7 +18,8 @@ import { MemoryStore } from './memory-store';
 import type { ApiCallRecord, CheckId } from './types';
 
 export interface ApiDouble {
-  implementation: grpc.UntypedServiceImplementation;
+  /** The API service as the runtime serves it (unary methods and CallStream), recording calls. */
+  registration: ServiceRegistration;
   calls: ApiCallRecord[];
   /** The plugin's configuration: the manifest's defaults, or what it saved since. */
   readonly config: PluginConfig;
@@ -40,7 +43,7 @@ export function defaultConfig(manifest: Manifest): PluginConfig {
   }
 }
 
-export function createApiDouble(manifest: Manifest, hostVersion: string): ApiDouble {
+export function createApiDouble(manifest: Manifest, hostVersion: string, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): ApiDouble {
   const store = new MemoryStore();
   const config = defaultConfig(manifest);
   const logs = new LogBuffer<PluginLogEntry>(LOG_CAPACITY);
@@ -85,26 +88,20 @@ export function createApiDouble(manifest: Manifest, hostVersion: string): ApiDou
     },
   };
 
-  const real = apiImplementation(host, subject as PluginSupervisor);
-  const implementation: grpc.UntypedServiceImplementation = {};
-  for (const [method, handler] of Object.entries(real)) {
-    implementation[method] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+  const service = apiService(host, subject as PluginSupervisor, {
+    maxMessageBytes,
+    observe: (method) => {
       const record: ApiCallRecord = { method, outcome: 'pending', during: phase };
       calls.push(record);
-      (handler as grpc.handleUnaryCall<unknown, unknown>)(call, (err, value) => {
-        if (err) {
-          record.outcome = typeof err.code === 'number' ? grpc.status[err.code] : 'UNKNOWN';
-          record.error = err.details ?? (err as Error).message;
-        } else {
-          record.outcome = 'OK';
-        }
-        callback(err, value);
-      });
-    }) as grpc.handleUnaryCall<unknown, unknown>;
-  }
+      return (status) => {
+        record.outcome = status ? grpc.status[status.code] ?? 'UNKNOWN' : 'OK';
+        if (status) record.error = status.details;
+      };
+    },
+  });
 
   return {
-    implementation,
+    registration: service.registration,
     calls,
     get config() {
       return subject.record.config;
@@ -116,6 +113,9 @@ export function createApiDouble(manifest: Manifest, hostVersion: string): ApiDou
     setPhase: (next) => {
       phase = next;
     },
-    close: () => store.close(),
+    close: async () => {
+      service.close('the conformance run ended');
+      await store.close();
+    },
   };
 }

@@ -11,7 +11,8 @@ import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePa
 import type { RunHookResponse__Output } from '../gen/plughost/v1/RunHookResponse';
 import type { PluginClient } from '../protocol/client';
 import { HEALTH_SERVICE_NAME } from '../protocol/constants';
-import { LIFECYCLE_METHODS, callUnary, contract, jsonBytes, type HooksClient } from '../protocol/contract';
+import { API_STREAM_FEATURE } from '../protocol/api-stream';
+import { LIFECYCLE_METHODS, callUnary, jsonBytes, type HooksClient } from '../protocol/contract';
 import { standardServices } from '../protocol/proto';
 import { raceTimeout } from '../protocol/process';
 import type { ApiDouble } from './api-double';
@@ -81,7 +82,7 @@ export async function checkActivate(s: Session, implemented: ImplementedResponse
   let brokerId: number;
   try {
     brokerId = s.client.broker.nextId();
-    await s.client.broker.acceptAndServe(brokerId, [{ definition: contract().API.service, implementation: s.api.implementation }]);
+    await s.client.broker.acceptAndServe(brokerId, [s.api.registration]);
   } catch (err) {
     return { ...base, status: 'fail', detail: 'the API could not be offered on the broker', expected: 'the GRPCBroker.StartStream stream open, to announce the API there', got: describe(err, s) };
   }
@@ -92,7 +93,7 @@ export async function checkActivate(s: Session, implemented: ImplementedResponse
   try {
     await callUnary(
       s.hooks.OnActivate.bind(s.hooks),
-      { api_broker_id: brokerId, plugin_id: manifest.id, manifest: jsonBytes(manifest), configuration: jsonBytes(s.api.config), host_version: s.hostVersion },
+      { api_broker_id: brokerId, plugin_id: manifest.id, manifest: jsonBytes(manifest), configuration: jsonBytes(s.api.config), host_version: s.hostVersion, api_features: [API_STREAM_FEATURE] },
       s.startTimeoutMs,
     );
   } catch (err) {

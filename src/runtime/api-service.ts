@@ -8,7 +8,10 @@ import { Errors, PlughostError } from '../errors';
 import { HOST_TOPIC_PREFIX, allowsCall, allowsInvoke, callPermission, isHostTopic } from '../manifest/permissions';
 import type { RunHookResponse } from '../gen/plughost/v1/RunHookResponse';
 import { clusterHandlers, type CallState } from '../protocol/cluster-contract';
+import { apiServiceDefinition } from '../protocol/api-stream';
+import type { ServiceRegistration } from '../protocol/broker';
 import { jsonBytes, parseJsonBytes } from '../protocol/contract';
+import { ApiStreamServer, type ApiDone, type ApiRun, type ApiStatus } from './api-stream-server';
 import type { LogLevel } from '../protocol/log-lines';
 import type { Store } from '../store/store';
 import { secondsSince, type RuntimeMetrics } from './metrics';
@@ -72,7 +75,26 @@ function pageToken(key: string | null): string {
   return key === null ? '' : Buffer.from(key).toString('base64url');
 }
 
-export function apiImplementation(host: ApiHost, plugin: PluginSupervisor): grpc.UntypedServiceImplementation {
+export interface ApiServiceOptions {
+  /** The connection's message size limit: no batch of answers on a CallStream crosses it. */
+  maxMessageBytes: number;
+  /** Told of every call as it starts; the function it returns hears the outcome (the conformance double records calls with it). */
+  observe?(method: string): (status: ApiStatus | null) => void;
+}
+
+/** The API served to one plugin: unary methods and CallStream, one code path per method. */
+export interface ApiService {
+  registration: ServiceRegistration;
+  /** Ends the plugin's open CallStreams with UNAVAILABLE `why`, so calls in flight fail at once. */
+  close(why: string): void;
+}
+
+/**
+ * Every API method of one plugin, each called the same way whether it came
+ * as a unary call or on CallStream: the same checks, permissions, metrics and
+ * mapping of errors to gRPC codes.
+ */
+export function apiService(host: ApiHost, plugin: PluginSupervisor, options: ApiServiceOptions): ApiService {
   const id = plugin.id;
   const { store } = host;
   const handlers: Record<string, Handler> = {
@@ -136,24 +158,40 @@ export function apiImplementation(host: ApiHost, plugin: PluginSupervisor): grpc
     ...clusterHandlers(store, id),
   };
 
-  const implementation: grpc.UntypedServiceImplementation = {};
+  const runs = new Map<string, ApiRun>();
   for (const [method, handler] of Object.entries(handlers)) {
     const series = host.metrics.apiSeries(id, method);
-    implementation[method] = (call: grpc.ServerUnaryCall<Record<string, unknown>, object>, callback: grpc.sendUnaryData<object>) => {
+    runs.set(method, (request, call, done) => {
       const started = performance.now();
-      handler(call.request, call).then(
+      const observed = options.observe?.(method);
+      handler(request, call).then(
         (reply) => {
           series.ok.observe(secondsSince(started));
-          callback(null, reply);
+          observed?.(null);
+          done(null, reply);
         },
         (err: unknown) => {
           series.error.observe(secondsSince(started));
-          callback({ code: grpcCodeFor(err), details: errorMessage(err) });
+          const status = { code: grpcCodeFor(err), details: errorMessage(err) };
+          observed?.(status);
+          done(status);
         },
       );
-    };
+    });
   }
-  return implementation;
+
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const [method, run] of runs) {
+    implementation[method] = (call: grpc.ServerUnaryCall<Record<string, unknown>, object>, callback: grpc.sendUnaryData<object>) =>
+      run(call.request, call, callback as ApiDone);
+  }
+  const streams = new ApiStreamServer(runs, {
+    maxMessageBytes: options.maxMessageBytes,
+    opened: host.metrics.apiStreamsOpened.labels({ plugin: id }),
+    calls: host.metrics.apiStreamCalls.labels({ plugin: id }),
+  });
+  implementation.CallStream = streams.serve;
+  return { registration: { definition: apiServiceDefinition(), implementation }, close: (why) => streams.close(why) };
 }
 
 function parseJson(bytes: unknown, field: string): unknown {

@@ -1,6 +1,7 @@
 /**
  * How the host sends one plugin's hook calls: over one long-lived
- * RunHookStream when the plugin lists it in Implemented, else as unary RunHook,
+ * RunHookBatchStream or RunHookStream when the plugin lists one in
+ * Implemented (the batched one first), else as unary RunHook,
  * which every plugin serves (Go and Python plugins written from proto/, and
  * raw-contract ones, often serve only that). One per launch of a plugin: the
  * stream opens on the first hook call, opens again on the next call after it
@@ -20,8 +21,10 @@ export interface HookRequest extends RunHookRequest {
 }
 
 export interface HookTransportOptions {
-  /** True when the plugin lists RunHookStream and the host's hookTransport is 'stream'. */
+  /** True when the plugin lists RunHookStream or RunHookBatchStream and the host's hookTransport is 'stream'. */
   streamed: boolean;
+  /** True when it lists RunHookBatchStream: calls ready in one turn then share a message. */
+  batched: boolean;
   maxMessageBytes: number;
   onStreamOpened(): void;
   /** A stream broke (the calls on it have failed); not called for close(). */
@@ -48,7 +51,7 @@ export class HookTransport {
       return callUnary(this.unary, request, timeoutMs);
     }
     if (!this.stream?.open) {
-      this.stream = new HookStream(this.hooks, this.options.onStreamEnded);
+      this.stream = new HookStream(this.hooks, this.options.onStreamEnded, this.options.batched ? this.options.maxMessageBytes : undefined);
       this.options.onStreamOpened();
     }
     return this.stream.call(request, timeoutMs);

@@ -38,6 +38,18 @@ export class RuntimeMetrics {
     labelNames: ['plugin'] as const,
     registers: [this.registry],
   });
+  readonly apiStreamsOpened = new Counter({
+    name: 'plughost_api_streams_opened_total',
+    help: 'API.CallStream streams plugins opened to the host: about one per activation of a plugin that uses it, more when streams broke and were reopened.',
+    labelNames: ['plugin'] as const,
+    registers: [this.registry],
+  });
+  readonly apiStreamCalls = new Counter({
+    name: 'plughost_api_stream_calls_total',
+    help: 'API calls plugins made over API.CallStream (unary calls are counted by plughost_api_call_duration_seconds alone).',
+    labelNames: ['plugin'] as const,
+    registers: [this.registry],
+  });
   readonly restarts = new Counter({
     name: 'plughost_plugin_restarts_total',
     help: 'Restarts of plugins after a crash or failed health check.',
@@ -79,7 +91,7 @@ export class RuntimeMetrics {
   async forget(plugin: string): Promise<void> {
     this.hookChildren.delete(plugin);
     this.apiChildren.delete(plugin);
-    for (const metric of [this.hookDuration, this.apiDuration, this.hookStreamsOpened, this.restarts, this.state, this.droppedLogLines] as const) {
+    for (const metric of [this.hookDuration, this.apiDuration, this.hookStreamsOpened, this.apiStreamsOpened, this.apiStreamCalls, this.restarts, this.state, this.droppedLogLines] as const) {
       const { values } = await metric.get();
       const seen = new Set<string>();
       for (const { labels } of values) {

@@ -21,7 +21,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES, checkMaxMessageBytes } from '../protocol/lim
 import { PostgresStore } from '../store/postgres-store';
 import { SqliteStore } from '../store/sqlite-store';
 import type { FeedRow, PluginRecord, PluginState, Store } from '../store/store';
-import { apiImplementation, type ApiHost } from './api-service';
+import { apiService, type ApiHost } from './api-service';
 import { HookDispatcher, topicMatches } from './hook-dispatch';
 import { carryConfig, carryWarnings } from './config-carry';
 import { BundleInstaller } from './installer';
@@ -77,6 +77,7 @@ export const DEFAULTS: RuntimeDefaults = {
   memoryWatchdogIntervalMs: 500,
   pidsLimit: 1024,
   hookTransport: 'stream',
+  apiTransport: 'stream',
 };
 
 /** How often a host tells the store it is alive, unless `heartbeatIntervalMs` says otherwise. */
@@ -718,7 +719,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       metrics: this.metrics,
       api: this.api,
       pluginDir: (id) => this.installer.dirOf(id),
-      apiImplementation: (s) => apiImplementation(host, s),
+      apiService: (s) => apiService(host, s, { maxMessageBytes: this.defaults.maxMessageBytes }),
       onStateChange: (change) => this.onStateChange(change),
       onLog: (entry) => this.onLog(entry),
       onRestart: (id) => this.metrics.restarts.inc({ plugin: id }),

@@ -12,6 +12,7 @@ import type * as grpc from '@grpc/grpc-js';
 import semver from 'semver';
 import { Errors, PlughostError } from '../errors';
 import type { BrokerServer } from '../protocol/broker';
+import { API_STREAM_FEATURE } from '../protocol/api-stream';
 import { PluginClient, type ExitInfo } from '../protocol/client';
 import { callUnary, contract, jsonBytes, type HooksClient } from '../protocol/contract';
 import type { PluginLogRecord } from '../protocol/log-lines';
@@ -26,6 +27,7 @@ import { StderrTail } from '../protocol/startup';
 import { MemoryGuard, launchCommand, memoryLimitOf } from './memory-limit';
 import { PluginStates } from './plugin-states';
 import { RestartPolicy } from './restart-policy';
+import type { ApiService } from './api-service';
 import { HookTransport } from './hook-transport';
 import { TransportWatch } from './transport-watch';
 import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
@@ -39,7 +41,7 @@ export interface SupervisorHost {
   /** The code-cache preload for node plugins (code-cache.ts), when the host uses one. */
   readonly codeCachePreload?: string;
   pluginDir(id: string): string;
-  apiImplementation(supervisor: PluginSupervisor): grpc.UntypedServiceImplementation;
+  apiService(supervisor: PluginSupervisor): ApiService;
   onStateChange(change: StateChange): void;
   onLog(entry: PluginLogEntry): void;
   onRestart(id: string): void;
@@ -75,6 +77,7 @@ export class PluginSupervisor {
   private guard: MemoryGuard | undefined;
   private transport: TransportWatch | undefined;
   private apiServer: BrokerServer | undefined;
+  private apiService: ApiService | undefined;
   /** Bumped by every launch and by whatever ends one, so late news of an earlier launch is ignored. */
   private attempt = 0;
   private readonly restartPolicy: RestartPolicy;
@@ -271,7 +274,7 @@ export class PluginSupervisor {
     this.client = client;
     this.guard = guard;
     void client.exited.then((info) => this.onExit(attempt, info));
-    const { Hooks, API } = contract();
+    const { Hooks } = contract();
     const hooks = client.client(Hooks);
     const startMs = manifest.limits?.start_timeout_ms ?? this.host.defaults.startTimeoutMs;
     try {
@@ -284,10 +287,12 @@ export class PluginSupervisor {
         topics: implemented.event_topics,
       };
       const apiId = client.broker.nextId();
-      this.apiServer = await client.broker.acceptAndServe(apiId, [{ definition: API.service, implementation: this.host.apiImplementation(this) }]);
+      this.apiService = this.host.apiService(this);
+      this.apiServer = await client.broker.acceptAndServe(apiId, [this.apiService.registration]);
       this.hooks = hooks;
       this.hookTransport = new HookTransport(hooks, {
-        streamed: this.host.defaults.hookTransport === 'stream' && this.implemented.methods.has('RunHookStream'),
+        streamed: this.host.defaults.hookTransport === 'stream' && (this.implemented.methods.has('RunHookStream') || this.implemented.methods.has('RunHookBatchStream')),
+        batched: this.implemented.methods.has('RunHookBatchStream'),
         maxMessageBytes: this.host.defaults.maxMessageBytes,
         onStreamOpened: () => this.host.onHookStreamOpened(this.id),
         onStreamEnded: (err) => {
@@ -297,7 +302,7 @@ export class PluginSupervisor {
       if (this.implemented.methods.has('OnActivate')) {
         await callUnary(
           hooks.OnActivate.bind(hooks),
-          { api_broker_id: apiId, plugin_id: this.id, manifest: jsonBytes(manifest), configuration: jsonBytes(config), host_version: this.host.hostVersion },
+          { api_broker_id: apiId, plugin_id: this.id, manifest: jsonBytes(manifest), configuration: jsonBytes(config), host_version: this.host.hostVersion, api_features: this.apiFeatures() },
           startMs,
         ).catch((err) => {
           throw Errors.ACTIVATION_FAILED(this.id, 'OnActivate', errorMessage(err));
@@ -312,6 +317,11 @@ export class PluginSupervisor {
     this.states.transition('running', 'activated', null);
     this.scheduleHealthCheck(attempt);
     this.watchTransport(attempt, client);
+  }
+
+  /** What OnActivateRequest.api_features offers: CallStream unless the host keeps plugins on unary API calls. */
+  private apiFeatures(): string[] {
+    return this.host.defaults.apiTransport === 'stream' ? [API_STREAM_FEATURE] : [];
   }
 
   /** A connection lost while the process lives is a failure now, not at the next health check. */
@@ -386,6 +396,8 @@ export class PluginSupervisor {
   private async teardown(why: string): Promise<ExitInfo | undefined> {
     this.hookTransport?.close(why);
     this.hookTransport = undefined;
+    this.apiService?.close(why);
+    this.apiService = undefined;
     clearTimeout(this.healthTimer);
     this.healthTimer = undefined;
     this.transport?.close();

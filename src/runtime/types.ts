@@ -27,6 +27,9 @@ export type ApiMethods = Record<string, (args: never, caller: InvokeCaller) => u
 /** 'stream': RunHookStream for plugins that offer it; 'unary': RunHook for every plugin. See RuntimeDefaults.hookTransport. */
 export type HookTransportMode = 'stream' | 'unary';
 
+/** 'stream': API.CallStream offered to plugins; 'unary': unary API calls only. See RuntimeDefaults.apiTransport. */
+export type ApiTransportMode = 'stream' | 'unary';
+
 /** How a host enforces plugin memory limits: 'auto' uses a cgroup per plugin where it can, 'watchdog' never does. */
 export type MemoryEnforcement = 'auto' | 'watchdog';
 
@@ -83,6 +86,13 @@ export interface RuntimeDefaults {
    * plugin, as before streams existed. Default 'stream'.
    */
   hookTransport: HookTransportMode;
+  /**
+   * 'stream': the host offers plugins API.CallStream (OnActivateRequest.api_features), and the
+   * SDK then sends its API calls over one stream per activation, batched per event-loop turn
+   * (docs/protocol.md). 'unary': the host offers nothing, so every plugin makes unary API calls,
+   * as before the stream existed (the stream is still served). Default 'stream'.
+   */
+  apiTransport: ApiTransportMode;
 }
 
 export interface HookPolicy {

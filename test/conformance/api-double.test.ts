@@ -13,7 +13,7 @@ test('every API RPC of the contract is served, the cluster ones included', async
   const api = createApiDouble(manifest, '0.1.0');
   const rpcs = Object.keys(contract().API.service);
   expect(rpcs).toEqual(expect.arrayContaining(['LockAcquire', 'LockRefresh', 'LockRelease', 'JobClaim', 'ClusterTime']));
-  expect(rpcs.filter((name) => typeof api.implementation[name] !== 'function')).toEqual([]);
+  expect(rpcs.filter((name) => typeof api.registration.implementation[name] !== 'function')).toEqual([]);
   await api.close();
 });
 
@@ -21,7 +21,7 @@ test('LockAcquire through the double grants a fencing token, and a second acquir
   const api = createApiDouble(manifest, '0.1.0');
   const call = (method: string, request: object) =>
     new Promise<Record<string, unknown>>((resolve, reject) =>
-      (api.implementation[method] as (c: object, cb: (e: Error | null, r?: Record<string, unknown>) => void) => void)(
+      (api.registration.implementation[method] as (c: object, cb: (e: Error | null, r?: Record<string, unknown>) => void) => void)(
         { request, metadata: undefined, getPeer: () => 'test' },
         (err, res) => (err ? reject(err) : resolve(res as Record<string, unknown>)),
       ),

@@ -1,6 +1,7 @@
 /**
- * How hook calls reach plugins: SDK plugins list RunHookStream and get every
- * call over one stream per process; raw-contract plugins (and every plugin
+ * How hook calls reach plugins: SDK plugins list RunHookBatchStream (and
+ * RunHookStream) and get every call over one batched stream per process, an
+ * SDK from before batching over RunHookStream; raw-contract plugins (and every plugin
  * under hookTransport 'unary') get unary RunHook. Real plugin processes, real
  * gRPC; the count of streams the host opened is the observable.
  */
@@ -83,6 +84,14 @@ test('a raw-contract plugin that does not list RunHookStream gets unary RunHook 
     expect((await h.callHook('com.test.sdk', 'Echo', { i: 1 })).payload).toEqual({ i: 1, by: 'com.test.sdk' });
     expect(await streamsOpened(h, 'com.test.raw')).toBe(0);
     expect(await streamsOpened(h, 'com.test.sdk')).toBe(1);
+  }));
+
+test('a plugin that lists RunHookStream but not RunHookBatchStream gets one call per message on RunHookStream', () =>
+  withHost({}, async (h, enable) => {
+    await enable({ id: 'com.test.single', program: 'runtime/single-stream-plugin.js' });
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => h.callHook('com.test.single', 'Echo', { i })));
+    expect(answers.map((a) => a.payload)).toEqual(Array.from({ length: 50 }, (_, i) => ({ i, by: 'com.test.single' })));
+    expect(await streamsOpened(h, 'com.test.single')).toBe(1);
   }));
 
 test("hookTransport 'unary' sends an SDK plugin's calls as unary RunHook", () =>

@@ -19,7 +19,7 @@ beforeAll(async () => {
 afterAll(() => host.close());
 
 test('Implemented lists what the definition has, and RunHookStream when there are hooks', () => {
-  expect(host.implemented.methods.sort()).toEqual(['OnActivate', 'OnConfigurationChange', 'OnDeactivate', 'OnEvent', 'RunHookStream', 'ServeHTTP']);
+  expect(host.implemented.methods.sort()).toEqual(['OnActivate', 'OnConfigurationChange', 'OnDeactivate', 'OnEvent', 'RunHookBatchStream', 'RunHookStream', 'ServeHTTP']);
   expect(host.implemented.hooks).toContain('Upper');
   expect(host.implemented.eventTopics).toEqual(['notes.*', 'exact']);
 });

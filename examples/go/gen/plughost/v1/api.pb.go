@@ -24,6 +24,781 @@ var _ = math.Inf
 // proto package needs to be updated.
 const _ = proto.ProtoPackageIsVersion3 // please upgrade the proto package
 
+type APIStreamRequest struct {
+	// One or more calls; a plugin sends together the calls it has ready.
+	Calls                []*APICall `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	XXX_NoUnkeyedLiteral struct{}   `json:"-"`
+	XXX_unrecognized     []byte     `json:"-"`
+	XXX_sizecache        int32      `json:"-"`
+}
+
+func (m *APIStreamRequest) Reset()         { *m = APIStreamRequest{} }
+func (m *APIStreamRequest) String() string { return proto.CompactTextString(m) }
+func (*APIStreamRequest) ProtoMessage()    {}
+func (*APIStreamRequest) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{0}
+}
+
+func (m *APIStreamRequest) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_APIStreamRequest.Unmarshal(m, b)
+}
+func (m *APIStreamRequest) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_APIStreamRequest.Marshal(b, m, deterministic)
+}
+func (m *APIStreamRequest) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_APIStreamRequest.Merge(m, src)
+}
+func (m *APIStreamRequest) XXX_Size() int {
+	return xxx_messageInfo_APIStreamRequest.Size(m)
+}
+func (m *APIStreamRequest) XXX_DiscardUnknown() {
+	xxx_messageInfo_APIStreamRequest.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_APIStreamRequest proto.InternalMessageInfo
+
+func (m *APIStreamRequest) GetCalls() []*APICall {
+	if m != nil {
+		return m.Calls
+	}
+	return nil
+}
+
+type APICall struct {
+	// Chosen by the plugin, unique among its calls in flight on this stream.
+	CallId uint32 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// Milliseconds the plugin waits for the answer (0: no deadline), as a unary
+	// call's deadline; the host may stop work on the call after it.
+	TimeoutMs uint32 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// The method called, named as the RPC in snake case, with its request.
+	//
+	// Types that are valid to be assigned to Method:
+	//
+	//	*APICall_GetConfiguration
+	//	*APICall_SaveConfiguration
+	//	*APICall_GetManifest
+	//	*APICall_GetHostVersion
+	//	*APICall_Log
+	//	*APICall_KvSet
+	//	*APICall_KvGet
+	//	*APICall_KvDelete
+	//	*APICall_KvList
+	//	*APICall_KvDeleteAll
+	//	*APICall_PublishEvent
+	//	*APICall_CallPlugin
+	//	*APICall_Invoke
+	//	*APICall_LockAcquire
+	//	*APICall_LockRefresh
+	//	*APICall_LockRelease
+	//	*APICall_JobClaim
+	//	*APICall_ClusterTime
+	Method               isAPICall_Method `protobuf_oneof:"method"`
+	XXX_NoUnkeyedLiteral struct{}         `json:"-"`
+	XXX_unrecognized     []byte           `json:"-"`
+	XXX_sizecache        int32            `json:"-"`
+}
+
+func (m *APICall) Reset()         { *m = APICall{} }
+func (m *APICall) String() string { return proto.CompactTextString(m) }
+func (*APICall) ProtoMessage()    {}
+func (*APICall) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{1}
+}
+
+func (m *APICall) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_APICall.Unmarshal(m, b)
+}
+func (m *APICall) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_APICall.Marshal(b, m, deterministic)
+}
+func (m *APICall) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_APICall.Merge(m, src)
+}
+func (m *APICall) XXX_Size() int {
+	return xxx_messageInfo_APICall.Size(m)
+}
+func (m *APICall) XXX_DiscardUnknown() {
+	xxx_messageInfo_APICall.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_APICall proto.InternalMessageInfo
+
+func (m *APICall) GetCallId() uint32 {
+	if m != nil {
+		return m.CallId
+	}
+	return 0
+}
+
+func (m *APICall) GetTimeoutMs() uint32 {
+	if m != nil {
+		return m.TimeoutMs
+	}
+	return 0
+}
+
+type isAPICall_Method interface {
+	isAPICall_Method()
+}
+
+type APICall_GetConfiguration struct {
+	GetConfiguration *Empty `protobuf:"bytes,10,opt,name=get_configuration,json=getConfiguration,proto3,oneof"`
+}
+
+type APICall_SaveConfiguration struct {
+	SaveConfiguration *SaveConfigurationRequest `protobuf:"bytes,11,opt,name=save_configuration,json=saveConfiguration,proto3,oneof"`
+}
+
+type APICall_GetManifest struct {
+	GetManifest *Empty `protobuf:"bytes,12,opt,name=get_manifest,json=getManifest,proto3,oneof"`
+}
+
+type APICall_GetHostVersion struct {
+	GetHostVersion *Empty `protobuf:"bytes,13,opt,name=get_host_version,json=getHostVersion,proto3,oneof"`
+}
+
+type APICall_Log struct {
+	Log *LogRequest `protobuf:"bytes,14,opt,name=log,proto3,oneof"`
+}
+
+type APICall_KvSet struct {
+	KvSet *KVSetRequest `protobuf:"bytes,15,opt,name=kv_set,json=kvSet,proto3,oneof"`
+}
+
+type APICall_KvGet struct {
+	KvGet *KVGetRequest `protobuf:"bytes,16,opt,name=kv_get,json=kvGet,proto3,oneof"`
+}
+
+type APICall_KvDelete struct {
+	KvDelete *KVDeleteRequest `protobuf:"bytes,17,opt,name=kv_delete,json=kvDelete,proto3,oneof"`
+}
+
+type APICall_KvList struct {
+	KvList *KVListRequest `protobuf:"bytes,18,opt,name=kv_list,json=kvList,proto3,oneof"`
+}
+
+type APICall_KvDeleteAll struct {
+	KvDeleteAll *Empty `protobuf:"bytes,19,opt,name=kv_delete_all,json=kvDeleteAll,proto3,oneof"`
+}
+
+type APICall_PublishEvent struct {
+	PublishEvent *PublishEventRequest `protobuf:"bytes,20,opt,name=publish_event,json=publishEvent,proto3,oneof"`
+}
+
+type APICall_CallPlugin struct {
+	CallPlugin *CallPluginRequest `protobuf:"bytes,21,opt,name=call_plugin,json=callPlugin,proto3,oneof"`
+}
+
+type APICall_Invoke struct {
+	Invoke *InvokeRequest `protobuf:"bytes,22,opt,name=invoke,proto3,oneof"`
+}
+
+type APICall_LockAcquire struct {
+	LockAcquire *LockAcquireRequest `protobuf:"bytes,23,opt,name=lock_acquire,json=lockAcquire,proto3,oneof"`
+}
+
+type APICall_LockRefresh struct {
+	LockRefresh *LockRefreshRequest `protobuf:"bytes,24,opt,name=lock_refresh,json=lockRefresh,proto3,oneof"`
+}
+
+type APICall_LockRelease struct {
+	LockRelease *LockReleaseRequest `protobuf:"bytes,25,opt,name=lock_release,json=lockRelease,proto3,oneof"`
+}
+
+type APICall_JobClaim struct {
+	JobClaim *JobClaimRequest `protobuf:"bytes,26,opt,name=job_claim,json=jobClaim,proto3,oneof"`
+}
+
+type APICall_ClusterTime struct {
+	ClusterTime *Empty `protobuf:"bytes,27,opt,name=cluster_time,json=clusterTime,proto3,oneof"`
+}
+
+func (*APICall_GetConfiguration) isAPICall_Method() {}
+
+func (*APICall_SaveConfiguration) isAPICall_Method() {}
+
+func (*APICall_GetManifest) isAPICall_Method() {}
+
+func (*APICall_GetHostVersion) isAPICall_Method() {}
+
+func (*APICall_Log) isAPICall_Method() {}
+
+func (*APICall_KvSet) isAPICall_Method() {}
+
+func (*APICall_KvGet) isAPICall_Method() {}
+
+func (*APICall_KvDelete) isAPICall_Method() {}
+
+func (*APICall_KvList) isAPICall_Method() {}
+
+func (*APICall_KvDeleteAll) isAPICall_Method() {}
+
+func (*APICall_PublishEvent) isAPICall_Method() {}
+
+func (*APICall_CallPlugin) isAPICall_Method() {}
+
+func (*APICall_Invoke) isAPICall_Method() {}
+
+func (*APICall_LockAcquire) isAPICall_Method() {}
+
+func (*APICall_LockRefresh) isAPICall_Method() {}
+
+func (*APICall_LockRelease) isAPICall_Method() {}
+
+func (*APICall_JobClaim) isAPICall_Method() {}
+
+func (*APICall_ClusterTime) isAPICall_Method() {}
+
+func (m *APICall) GetMethod() isAPICall_Method {
+	if m != nil {
+		return m.Method
+	}
+	return nil
+}
+
+func (m *APICall) GetGetConfiguration() *Empty {
+	if x, ok := m.GetMethod().(*APICall_GetConfiguration); ok {
+		return x.GetConfiguration
+	}
+	return nil
+}
+
+func (m *APICall) GetSaveConfiguration() *SaveConfigurationRequest {
+	if x, ok := m.GetMethod().(*APICall_SaveConfiguration); ok {
+		return x.SaveConfiguration
+	}
+	return nil
+}
+
+func (m *APICall) GetGetManifest() *Empty {
+	if x, ok := m.GetMethod().(*APICall_GetManifest); ok {
+		return x.GetManifest
+	}
+	return nil
+}
+
+func (m *APICall) GetGetHostVersion() *Empty {
+	if x, ok := m.GetMethod().(*APICall_GetHostVersion); ok {
+		return x.GetHostVersion
+	}
+	return nil
+}
+
+func (m *APICall) GetLog() *LogRequest {
+	if x, ok := m.GetMethod().(*APICall_Log); ok {
+		return x.Log
+	}
+	return nil
+}
+
+func (m *APICall) GetKvSet() *KVSetRequest {
+	if x, ok := m.GetMethod().(*APICall_KvSet); ok {
+		return x.KvSet
+	}
+	return nil
+}
+
+func (m *APICall) GetKvGet() *KVGetRequest {
+	if x, ok := m.GetMethod().(*APICall_KvGet); ok {
+		return x.KvGet
+	}
+	return nil
+}
+
+func (m *APICall) GetKvDelete() *KVDeleteRequest {
+	if x, ok := m.GetMethod().(*APICall_KvDelete); ok {
+		return x.KvDelete
+	}
+	return nil
+}
+
+func (m *APICall) GetKvList() *KVListRequest {
+	if x, ok := m.GetMethod().(*APICall_KvList); ok {
+		return x.KvList
+	}
+	return nil
+}
+
+func (m *APICall) GetKvDeleteAll() *Empty {
+	if x, ok := m.GetMethod().(*APICall_KvDeleteAll); ok {
+		return x.KvDeleteAll
+	}
+	return nil
+}
+
+func (m *APICall) GetPublishEvent() *PublishEventRequest {
+	if x, ok := m.GetMethod().(*APICall_PublishEvent); ok {
+		return x.PublishEvent
+	}
+	return nil
+}
+
+func (m *APICall) GetCallPlugin() *CallPluginRequest {
+	if x, ok := m.GetMethod().(*APICall_CallPlugin); ok {
+		return x.CallPlugin
+	}
+	return nil
+}
+
+func (m *APICall) GetInvoke() *InvokeRequest {
+	if x, ok := m.GetMethod().(*APICall_Invoke); ok {
+		return x.Invoke
+	}
+	return nil
+}
+
+func (m *APICall) GetLockAcquire() *LockAcquireRequest {
+	if x, ok := m.GetMethod().(*APICall_LockAcquire); ok {
+		return x.LockAcquire
+	}
+	return nil
+}
+
+func (m *APICall) GetLockRefresh() *LockRefreshRequest {
+	if x, ok := m.GetMethod().(*APICall_LockRefresh); ok {
+		return x.LockRefresh
+	}
+	return nil
+}
+
+func (m *APICall) GetLockRelease() *LockReleaseRequest {
+	if x, ok := m.GetMethod().(*APICall_LockRelease); ok {
+		return x.LockRelease
+	}
+	return nil
+}
+
+func (m *APICall) GetJobClaim() *JobClaimRequest {
+	if x, ok := m.GetMethod().(*APICall_JobClaim); ok {
+		return x.JobClaim
+	}
+	return nil
+}
+
+func (m *APICall) GetClusterTime() *Empty {
+	if x, ok := m.GetMethod().(*APICall_ClusterTime); ok {
+		return x.ClusterTime
+	}
+	return nil
+}
+
+// XXX_OneofWrappers is for the internal use of the proto package.
+func (*APICall) XXX_OneofWrappers() []interface{} {
+	return []interface{}{
+		(*APICall_GetConfiguration)(nil),
+		(*APICall_SaveConfiguration)(nil),
+		(*APICall_GetManifest)(nil),
+		(*APICall_GetHostVersion)(nil),
+		(*APICall_Log)(nil),
+		(*APICall_KvSet)(nil),
+		(*APICall_KvGet)(nil),
+		(*APICall_KvDelete)(nil),
+		(*APICall_KvList)(nil),
+		(*APICall_KvDeleteAll)(nil),
+		(*APICall_PublishEvent)(nil),
+		(*APICall_CallPlugin)(nil),
+		(*APICall_Invoke)(nil),
+		(*APICall_LockAcquire)(nil),
+		(*APICall_LockRefresh)(nil),
+		(*APICall_LockRelease)(nil),
+		(*APICall_JobClaim)(nil),
+		(*APICall_ClusterTime)(nil),
+	}
+}
+
+type APIStreamResponse struct {
+	// One or more answers, in the order they were ready.
+	Results              []*APIResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	XXX_NoUnkeyedLiteral struct{}     `json:"-"`
+	XXX_unrecognized     []byte       `json:"-"`
+	XXX_sizecache        int32        `json:"-"`
+}
+
+func (m *APIStreamResponse) Reset()         { *m = APIStreamResponse{} }
+func (m *APIStreamResponse) String() string { return proto.CompactTextString(m) }
+func (*APIStreamResponse) ProtoMessage()    {}
+func (*APIStreamResponse) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{2}
+}
+
+func (m *APIStreamResponse) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_APIStreamResponse.Unmarshal(m, b)
+}
+func (m *APIStreamResponse) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_APIStreamResponse.Marshal(b, m, deterministic)
+}
+func (m *APIStreamResponse) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_APIStreamResponse.Merge(m, src)
+}
+func (m *APIStreamResponse) XXX_Size() int {
+	return xxx_messageInfo_APIStreamResponse.Size(m)
+}
+func (m *APIStreamResponse) XXX_DiscardUnknown() {
+	xxx_messageInfo_APIStreamResponse.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_APIStreamResponse proto.InternalMessageInfo
+
+func (m *APIStreamResponse) GetResults() []*APIResult {
+	if m != nil {
+		return m.Results
+	}
+	return nil
+}
+
+type APIResult struct {
+	// The call_id of the call this answers.
+	CallId uint32 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// Set when the call failed: its message; `method` is then unset.
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// With error: the gRPC status code the unary method would have failed with.
+	// 0 means UNKNOWN (2).
+	ErrorCode uint32 `protobuf:"varint,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	// The call's response, under the same name as the method called. Unset
+	// (with no error) means the method's response with every field at its
+	// default, e.g. KVGet of a missing key.
+	//
+	// Types that are valid to be assigned to Method:
+	//
+	//	*APIResult_GetConfiguration
+	//	*APIResult_SaveConfiguration
+	//	*APIResult_GetManifest
+	//	*APIResult_GetHostVersion
+	//	*APIResult_Log
+	//	*APIResult_KvSet
+	//	*APIResult_KvGet
+	//	*APIResult_KvDelete
+	//	*APIResult_KvList
+	//	*APIResult_KvDeleteAll
+	//	*APIResult_PublishEvent
+	//	*APIResult_CallPlugin
+	//	*APIResult_Invoke
+	//	*APIResult_LockAcquire
+	//	*APIResult_LockRefresh
+	//	*APIResult_LockRelease
+	//	*APIResult_JobClaim
+	//	*APIResult_ClusterTime
+	Method               isAPIResult_Method `protobuf_oneof:"method"`
+	XXX_NoUnkeyedLiteral struct{}           `json:"-"`
+	XXX_unrecognized     []byte             `json:"-"`
+	XXX_sizecache        int32              `json:"-"`
+}
+
+func (m *APIResult) Reset()         { *m = APIResult{} }
+func (m *APIResult) String() string { return proto.CompactTextString(m) }
+func (*APIResult) ProtoMessage()    {}
+func (*APIResult) Descriptor() ([]byte, []int) {
+	return fileDescriptor_ae7e1b7bc5517829, []int{3}
+}
+
+func (m *APIResult) XXX_Unmarshal(b []byte) error {
+	return xxx_messageInfo_APIResult.Unmarshal(m, b)
+}
+func (m *APIResult) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	return xxx_messageInfo_APIResult.Marshal(b, m, deterministic)
+}
+func (m *APIResult) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_APIResult.Merge(m, src)
+}
+func (m *APIResult) XXX_Size() int {
+	return xxx_messageInfo_APIResult.Size(m)
+}
+func (m *APIResult) XXX_DiscardUnknown() {
+	xxx_messageInfo_APIResult.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_APIResult proto.InternalMessageInfo
+
+func (m *APIResult) GetCallId() uint32 {
+	if m != nil {
+		return m.CallId
+	}
+	return 0
+}
+
+func (m *APIResult) GetError() string {
+	if m != nil {
+		return m.Error
+	}
+	return ""
+}
+
+func (m *APIResult) GetErrorCode() uint32 {
+	if m != nil {
+		return m.ErrorCode
+	}
+	return 0
+}
+
+type isAPIResult_Method interface {
+	isAPIResult_Method()
+}
+
+type APIResult_GetConfiguration struct {
+	GetConfiguration *ConfigurationResponse `protobuf:"bytes,10,opt,name=get_configuration,json=getConfiguration,proto3,oneof"`
+}
+
+type APIResult_SaveConfiguration struct {
+	SaveConfiguration *Empty `protobuf:"bytes,11,opt,name=save_configuration,json=saveConfiguration,proto3,oneof"`
+}
+
+type APIResult_GetManifest struct {
+	GetManifest *ManifestResponse `protobuf:"bytes,12,opt,name=get_manifest,json=getManifest,proto3,oneof"`
+}
+
+type APIResult_GetHostVersion struct {
+	GetHostVersion *HostVersionResponse `protobuf:"bytes,13,opt,name=get_host_version,json=getHostVersion,proto3,oneof"`
+}
+
+type APIResult_Log struct {
+	Log *Empty `protobuf:"bytes,14,opt,name=log,proto3,oneof"`
+}
+
+type APIResult_KvSet struct {
+	KvSet *KVSetResponse `protobuf:"bytes,15,opt,name=kv_set,json=kvSet,proto3,oneof"`
+}
+
+type APIResult_KvGet struct {
+	KvGet *KVGetResponse `protobuf:"bytes,16,opt,name=kv_get,json=kvGet,proto3,oneof"`
+}
+
+type APIResult_KvDelete struct {
+	KvDelete *KVDeleteResponse `protobuf:"bytes,17,opt,name=kv_delete,json=kvDelete,proto3,oneof"`
+}
+
+type APIResult_KvList struct {
+	KvList *KVListResponse `protobuf:"bytes,18,opt,name=kv_list,json=kvList,proto3,oneof"`
+}
+
+type APIResult_KvDeleteAll struct {
+	KvDeleteAll *KVDeleteAllResponse `protobuf:"bytes,19,opt,name=kv_delete_all,json=kvDeleteAll,proto3,oneof"`
+}
+
+type APIResult_PublishEvent struct {
+	PublishEvent *Empty `protobuf:"bytes,20,opt,name=publish_event,json=publishEvent,proto3,oneof"`
+}
+
+type APIResult_CallPlugin struct {
+	CallPlugin *RunHookResponse `protobuf:"bytes,21,opt,name=call_plugin,json=callPlugin,proto3,oneof"`
+}
+
+type APIResult_Invoke struct {
+	Invoke *InvokeResponse `protobuf:"bytes,22,opt,name=invoke,proto3,oneof"`
+}
+
+type APIResult_LockAcquire struct {
+	LockAcquire *LockAcquireResponse `protobuf:"bytes,23,opt,name=lock_acquire,json=lockAcquire,proto3,oneof"`
+}
+
+type APIResult_LockRefresh struct {
+	LockRefresh *LockRefreshResponse `protobuf:"bytes,24,opt,name=lock_refresh,json=lockRefresh,proto3,oneof"`
+}
+
+type APIResult_LockRelease struct {
+	LockRelease *LockReleaseResponse `protobuf:"bytes,25,opt,name=lock_release,json=lockRelease,proto3,oneof"`
+}
+
+type APIResult_JobClaim struct {
+	JobClaim *JobClaimResponse `protobuf:"bytes,26,opt,name=job_claim,json=jobClaim,proto3,oneof"`
+}
+
+type APIResult_ClusterTime struct {
+	ClusterTime *ClusterTimeResponse `protobuf:"bytes,27,opt,name=cluster_time,json=clusterTime,proto3,oneof"`
+}
+
+func (*APIResult_GetConfiguration) isAPIResult_Method() {}
+
+func (*APIResult_SaveConfiguration) isAPIResult_Method() {}
+
+func (*APIResult_GetManifest) isAPIResult_Method() {}
+
+func (*APIResult_GetHostVersion) isAPIResult_Method() {}
+
+func (*APIResult_Log) isAPIResult_Method() {}
+
+func (*APIResult_KvSet) isAPIResult_Method() {}
+
+func (*APIResult_KvGet) isAPIResult_Method() {}
+
+func (*APIResult_KvDelete) isAPIResult_Method() {}
+
+func (*APIResult_KvList) isAPIResult_Method() {}
+
+func (*APIResult_KvDeleteAll) isAPIResult_Method() {}
+
+func (*APIResult_PublishEvent) isAPIResult_Method() {}
+
+func (*APIResult_CallPlugin) isAPIResult_Method() {}
+
+func (*APIResult_Invoke) isAPIResult_Method() {}
+
+func (*APIResult_LockAcquire) isAPIResult_Method() {}
+
+func (*APIResult_LockRefresh) isAPIResult_Method() {}
+
+func (*APIResult_LockRelease) isAPIResult_Method() {}
+
+func (*APIResult_JobClaim) isAPIResult_Method() {}
+
+func (*APIResult_ClusterTime) isAPIResult_Method() {}
+
+func (m *APIResult) GetMethod() isAPIResult_Method {
+	if m != nil {
+		return m.Method
+	}
+	return nil
+}
+
+func (m *APIResult) GetGetConfiguration() *ConfigurationResponse {
+	if x, ok := m.GetMethod().(*APIResult_GetConfiguration); ok {
+		return x.GetConfiguration
+	}
+	return nil
+}
+
+func (m *APIResult) GetSaveConfiguration() *Empty {
+	if x, ok := m.GetMethod().(*APIResult_SaveConfiguration); ok {
+		return x.SaveConfiguration
+	}
+	return nil
+}
+
+func (m *APIResult) GetGetManifest() *ManifestResponse {
+	if x, ok := m.GetMethod().(*APIResult_GetManifest); ok {
+		return x.GetManifest
+	}
+	return nil
+}
+
+func (m *APIResult) GetGetHostVersion() *HostVersionResponse {
+	if x, ok := m.GetMethod().(*APIResult_GetHostVersion); ok {
+		return x.GetHostVersion
+	}
+	return nil
+}
+
+func (m *APIResult) GetLog() *Empty {
+	if x, ok := m.GetMethod().(*APIResult_Log); ok {
+		return x.Log
+	}
+	return nil
+}
+
+func (m *APIResult) GetKvSet() *KVSetResponse {
+	if x, ok := m.GetMethod().(*APIResult_KvSet); ok {
+		return x.KvSet
+	}
+	return nil
+}
+
+func (m *APIResult) GetKvGet() *KVGetResponse {
+	if x, ok := m.GetMethod().(*APIResult_KvGet); ok {
+		return x.KvGet
+	}
+	return nil
+}
+
+func (m *APIResult) GetKvDelete() *KVDeleteResponse {
+	if x, ok := m.GetMethod().(*APIResult_KvDelete); ok {
+		return x.KvDelete
+	}
+	return nil
+}
+
+func (m *APIResult) GetKvList() *KVListResponse {
+	if x, ok := m.GetMethod().(*APIResult_KvList); ok {
+		return x.KvList
+	}
+	return nil
+}
+
+func (m *APIResult) GetKvDeleteAll() *KVDeleteAllResponse {
+	if x, ok := m.GetMethod().(*APIResult_KvDeleteAll); ok {
+		return x.KvDeleteAll
+	}
+	return nil
+}
+
+func (m *APIResult) GetPublishEvent() *Empty {
+	if x, ok := m.GetMethod().(*APIResult_PublishEvent); ok {
+		return x.PublishEvent
+	}
+	return nil
+}
+
+func (m *APIResult) GetCallPlugin() *RunHookResponse {
+	if x, ok := m.GetMethod().(*APIResult_CallPlugin); ok {
+		return x.CallPlugin
+	}
+	return nil
+}
+
+func (m *APIResult) GetInvoke() *InvokeResponse {
+	if x, ok := m.GetMethod().(*APIResult_Invoke); ok {
+		return x.Invoke
+	}
+	return nil
+}
+
+func (m *APIResult) GetLockAcquire() *LockAcquireResponse {
+	if x, ok := m.GetMethod().(*APIResult_LockAcquire); ok {
+		return x.LockAcquire
+	}
+	return nil
+}
+
+func (m *APIResult) GetLockRefresh() *LockRefreshResponse {
+	if x, ok := m.GetMethod().(*APIResult_LockRefresh); ok {
+		return x.LockRefresh
+	}
+	return nil
+}
+
+func (m *APIResult) GetLockRelease() *LockReleaseResponse {
+	if x, ok := m.GetMethod().(*APIResult_LockRelease); ok {
+		return x.LockRelease
+	}
+	return nil
+}
+
+func (m *APIResult) GetJobClaim() *JobClaimResponse {
+	if x, ok := m.GetMethod().(*APIResult_JobClaim); ok {
+		return x.JobClaim
+	}
+	return nil
+}
+
+func (m *APIResult) GetClusterTime() *ClusterTimeResponse {
+	if x, ok := m.GetMethod().(*APIResult_ClusterTime); ok {
+		return x.ClusterTime
+	}
+	return nil
+}
+
+// XXX_OneofWrappers is for the internal use of the proto package.
+func (*APIResult) XXX_OneofWrappers() []interface{} {
+	return []interface{}{
+		(*APIResult_GetConfiguration)(nil),
+		(*APIResult_SaveConfiguration)(nil),
+		(*APIResult_GetManifest)(nil),
+		(*APIResult_GetHostVersion)(nil),
+		(*APIResult_Log)(nil),
+		(*APIResult_KvSet)(nil),
+		(*APIResult_KvGet)(nil),
+		(*APIResult_KvDelete)(nil),
+		(*APIResult_KvList)(nil),
+		(*APIResult_KvDeleteAll)(nil),
+		(*APIResult_PublishEvent)(nil),
+		(*APIResult_CallPlugin)(nil),
+		(*APIResult_Invoke)(nil),
+		(*APIResult_LockAcquire)(nil),
+		(*APIResult_LockRefresh)(nil),
+		(*APIResult_LockRelease)(nil),
+		(*APIResult_JobClaim)(nil),
+		(*APIResult_ClusterTime)(nil),
+	}
+}
+
 type ConfigurationResponse struct {
 	// JSON object.
 	Configuration        []byte   `protobuf:"bytes,1,opt,name=configuration,proto3" json:"configuration,omitempty"`
@@ -36,7 +811,7 @@ func (m *ConfigurationResponse) Reset()         { *m = ConfigurationResponse{} }
 func (m *ConfigurationResponse) String() string { return proto.CompactTextString(m) }
 func (*ConfigurationResponse) ProtoMessage()    {}
 func (*ConfigurationResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{0}
+	return fileDescriptor_ae7e1b7bc5517829, []int{4}
 }
 
 func (m *ConfigurationResponse) XXX_Unmarshal(b []byte) error {
@@ -76,7 +851,7 @@ func (m *SaveConfigurationRequest) Reset()         { *m = SaveConfigurationReque
 func (m *SaveConfigurationRequest) String() string { return proto.CompactTextString(m) }
 func (*SaveConfigurationRequest) ProtoMessage()    {}
 func (*SaveConfigurationRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{1}
+	return fileDescriptor_ae7e1b7bc5517829, []int{5}
 }
 
 func (m *SaveConfigurationRequest) XXX_Unmarshal(b []byte) error {
@@ -116,7 +891,7 @@ func (m *ManifestResponse) Reset()         { *m = ManifestResponse{} }
 func (m *ManifestResponse) String() string { return proto.CompactTextString(m) }
 func (*ManifestResponse) ProtoMessage()    {}
 func (*ManifestResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{2}
+	return fileDescriptor_ae7e1b7bc5517829, []int{6}
 }
 
 func (m *ManifestResponse) XXX_Unmarshal(b []byte) error {
@@ -155,7 +930,7 @@ func (m *HostVersionResponse) Reset()         { *m = HostVersionResponse{} }
 func (m *HostVersionResponse) String() string { return proto.CompactTextString(m) }
 func (*HostVersionResponse) ProtoMessage()    {}
 func (*HostVersionResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{3}
+	return fileDescriptor_ae7e1b7bc5517829, []int{7}
 }
 
 func (m *HostVersionResponse) XXX_Unmarshal(b []byte) error {
@@ -198,7 +973,7 @@ func (m *LogRequest) Reset()         { *m = LogRequest{} }
 func (m *LogRequest) String() string { return proto.CompactTextString(m) }
 func (*LogRequest) ProtoMessage()    {}
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{4}
+	return fileDescriptor_ae7e1b7bc5517829, []int{8}
 }
 
 func (m *LogRequest) XXX_Unmarshal(b []byte) error {
@@ -260,7 +1035,7 @@ func (m *KVSetRequest) Reset()         { *m = KVSetRequest{} }
 func (m *KVSetRequest) String() string { return proto.CompactTextString(m) }
 func (*KVSetRequest) ProtoMessage()    {}
 func (*KVSetRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{5}
+	return fileDescriptor_ae7e1b7bc5517829, []int{9}
 }
 
 func (m *KVSetRequest) XXX_Unmarshal(b []byte) error {
@@ -335,7 +1110,7 @@ func (m *KVSetResponse) Reset()         { *m = KVSetResponse{} }
 func (m *KVSetResponse) String() string { return proto.CompactTextString(m) }
 func (*KVSetResponse) ProtoMessage()    {}
 func (*KVSetResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{6}
+	return fileDescriptor_ae7e1b7bc5517829, []int{10}
 }
 
 func (m *KVSetResponse) XXX_Unmarshal(b []byte) error {
@@ -374,7 +1149,7 @@ func (m *KVGetRequest) Reset()         { *m = KVGetRequest{} }
 func (m *KVGetRequest) String() string { return proto.CompactTextString(m) }
 func (*KVGetRequest) ProtoMessage()    {}
 func (*KVGetRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{7}
+	return fileDescriptor_ae7e1b7bc5517829, []int{11}
 }
 
 func (m *KVGetRequest) XXX_Unmarshal(b []byte) error {
@@ -415,7 +1190,7 @@ func (m *KVGetResponse) Reset()         { *m = KVGetResponse{} }
 func (m *KVGetResponse) String() string { return proto.CompactTextString(m) }
 func (*KVGetResponse) ProtoMessage()    {}
 func (*KVGetResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{8}
+	return fileDescriptor_ae7e1b7bc5517829, []int{12}
 }
 
 func (m *KVGetResponse) XXX_Unmarshal(b []byte) error {
@@ -461,7 +1236,7 @@ func (m *KVDeleteRequest) Reset()         { *m = KVDeleteRequest{} }
 func (m *KVDeleteRequest) String() string { return proto.CompactTextString(m) }
 func (*KVDeleteRequest) ProtoMessage()    {}
 func (*KVDeleteRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{9}
+	return fileDescriptor_ae7e1b7bc5517829, []int{13}
 }
 
 func (m *KVDeleteRequest) XXX_Unmarshal(b []byte) error {
@@ -501,7 +1276,7 @@ func (m *KVDeleteResponse) Reset()         { *m = KVDeleteResponse{} }
 func (m *KVDeleteResponse) String() string { return proto.CompactTextString(m) }
 func (*KVDeleteResponse) ProtoMessage()    {}
 func (*KVDeleteResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{10}
+	return fileDescriptor_ae7e1b7bc5517829, []int{14}
 }
 
 func (m *KVDeleteResponse) XXX_Unmarshal(b []byte) error {
@@ -545,7 +1320,7 @@ func (m *KVListRequest) Reset()         { *m = KVListRequest{} }
 func (m *KVListRequest) String() string { return proto.CompactTextString(m) }
 func (*KVListRequest) ProtoMessage()    {}
 func (*KVListRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{11}
+	return fileDescriptor_ae7e1b7bc5517829, []int{15}
 }
 
 func (m *KVListRequest) XXX_Unmarshal(b []byte) error {
@@ -600,7 +1375,7 @@ func (m *KVListResponse) Reset()         { *m = KVListResponse{} }
 func (m *KVListResponse) String() string { return proto.CompactTextString(m) }
 func (*KVListResponse) ProtoMessage()    {}
 func (*KVListResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{12}
+	return fileDescriptor_ae7e1b7bc5517829, []int{16}
 }
 
 func (m *KVListResponse) XXX_Unmarshal(b []byte) error {
@@ -646,7 +1421,7 @@ func (m *KVDeleteAllResponse) Reset()         { *m = KVDeleteAllResponse{} }
 func (m *KVDeleteAllResponse) String() string { return proto.CompactTextString(m) }
 func (*KVDeleteAllResponse) ProtoMessage()    {}
 func (*KVDeleteAllResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{13}
+	return fileDescriptor_ae7e1b7bc5517829, []int{17}
 }
 
 func (m *KVDeleteAllResponse) XXX_Unmarshal(b []byte) error {
@@ -688,7 +1463,7 @@ func (m *PublishEventRequest) Reset()         { *m = PublishEventRequest{} }
 func (m *PublishEventRequest) String() string { return proto.CompactTextString(m) }
 func (*PublishEventRequest) ProtoMessage()    {}
 func (*PublishEventRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{14}
+	return fileDescriptor_ae7e1b7bc5517829, []int{18}
 }
 
 func (m *PublishEventRequest) XXX_Unmarshal(b []byte) error {
@@ -738,7 +1513,7 @@ func (m *CallPluginRequest) Reset()         { *m = CallPluginRequest{} }
 func (m *CallPluginRequest) String() string { return proto.CompactTextString(m) }
 func (*CallPluginRequest) ProtoMessage()    {}
 func (*CallPluginRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{15}
+	return fileDescriptor_ae7e1b7bc5517829, []int{19}
 }
 
 func (m *CallPluginRequest) XXX_Unmarshal(b []byte) error {
@@ -794,7 +1569,7 @@ func (m *InvokeRequest) Reset()         { *m = InvokeRequest{} }
 func (m *InvokeRequest) String() string { return proto.CompactTextString(m) }
 func (*InvokeRequest) ProtoMessage()    {}
 func (*InvokeRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{16}
+	return fileDescriptor_ae7e1b7bc5517829, []int{20}
 }
 
 func (m *InvokeRequest) XXX_Unmarshal(b []byte) error {
@@ -841,7 +1616,7 @@ func (m *InvokeResponse) Reset()         { *m = InvokeResponse{} }
 func (m *InvokeResponse) String() string { return proto.CompactTextString(m) }
 func (*InvokeResponse) ProtoMessage()    {}
 func (*InvokeResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{17}
+	return fileDescriptor_ae7e1b7bc5517829, []int{21}
 }
 
 func (m *InvokeResponse) XXX_Unmarshal(b []byte) error {
@@ -885,7 +1660,7 @@ func (m *LockAcquireRequest) Reset()         { *m = LockAcquireRequest{} }
 func (m *LockAcquireRequest) String() string { return proto.CompactTextString(m) }
 func (*LockAcquireRequest) ProtoMessage()    {}
 func (*LockAcquireRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{18}
+	return fileDescriptor_ae7e1b7bc5517829, []int{22}
 }
 
 func (m *LockAcquireRequest) XXX_Unmarshal(b []byte) error {
@@ -947,7 +1722,7 @@ func (m *LockAcquireResponse) Reset()         { *m = LockAcquireResponse{} }
 func (m *LockAcquireResponse) String() string { return proto.CompactTextString(m) }
 func (*LockAcquireResponse) ProtoMessage()    {}
 func (*LockAcquireResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{19}
+	return fileDescriptor_ae7e1b7bc5517829, []int{23}
 }
 
 func (m *LockAcquireResponse) XXX_Unmarshal(b []byte) error {
@@ -1009,7 +1784,7 @@ func (m *LockRefreshRequest) Reset()         { *m = LockRefreshRequest{} }
 func (m *LockRefreshRequest) String() string { return proto.CompactTextString(m) }
 func (*LockRefreshRequest) ProtoMessage()    {}
 func (*LockRefreshRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{20}
+	return fileDescriptor_ae7e1b7bc5517829, []int{24}
 }
 
 func (m *LockRefreshRequest) XXX_Unmarshal(b []byte) error {
@@ -1063,7 +1838,7 @@ func (m *LockRefreshResponse) Reset()         { *m = LockRefreshResponse{} }
 func (m *LockRefreshResponse) String() string { return proto.CompactTextString(m) }
 func (*LockRefreshResponse) ProtoMessage()    {}
 func (*LockRefreshResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{21}
+	return fileDescriptor_ae7e1b7bc5517829, []int{25}
 }
 
 func (m *LockRefreshResponse) XXX_Unmarshal(b []byte) error {
@@ -1110,7 +1885,7 @@ func (m *LockReleaseRequest) Reset()         { *m = LockReleaseRequest{} }
 func (m *LockReleaseRequest) String() string { return proto.CompactTextString(m) }
 func (*LockReleaseRequest) ProtoMessage()    {}
 func (*LockReleaseRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{22}
+	return fileDescriptor_ae7e1b7bc5517829, []int{26}
 }
 
 func (m *LockReleaseRequest) XXX_Unmarshal(b []byte) error {
@@ -1155,7 +1930,7 @@ func (m *LockReleaseResponse) Reset()         { *m = LockReleaseResponse{} }
 func (m *LockReleaseResponse) String() string { return proto.CompactTextString(m) }
 func (*LockReleaseResponse) ProtoMessage()    {}
 func (*LockReleaseResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{23}
+	return fileDescriptor_ae7e1b7bc5517829, []int{27}
 }
 
 func (m *LockReleaseResponse) XXX_Unmarshal(b []byte) error {
@@ -1195,7 +1970,7 @@ func (m *JobClaimRequest) Reset()         { *m = JobClaimRequest{} }
 func (m *JobClaimRequest) String() string { return proto.CompactTextString(m) }
 func (*JobClaimRequest) ProtoMessage()    {}
 func (*JobClaimRequest) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{24}
+	return fileDescriptor_ae7e1b7bc5517829, []int{28}
 }
 
 func (m *JobClaimRequest) XXX_Unmarshal(b []byte) error {
@@ -1257,7 +2032,7 @@ func (m *JobClaimResponse) Reset()         { *m = JobClaimResponse{} }
 func (m *JobClaimResponse) String() string { return proto.CompactTextString(m) }
 func (*JobClaimResponse) ProtoMessage()    {}
 func (*JobClaimResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{25}
+	return fileDescriptor_ae7e1b7bc5517829, []int{29}
 }
 
 func (m *JobClaimResponse) XXX_Unmarshal(b []byte) error {
@@ -1304,7 +2079,7 @@ func (m *ClusterTimeResponse) Reset()         { *m = ClusterTimeResponse{} }
 func (m *ClusterTimeResponse) String() string { return proto.CompactTextString(m) }
 func (*ClusterTimeResponse) ProtoMessage()    {}
 func (*ClusterTimeResponse) Descriptor() ([]byte, []int) {
-	return fileDescriptor_ae7e1b7bc5517829, []int{26}
+	return fileDescriptor_ae7e1b7bc5517829, []int{30}
 }
 
 func (m *ClusterTimeResponse) XXX_Unmarshal(b []byte) error {
@@ -1333,6 +2108,10 @@ func (m *ClusterTimeResponse) GetNowMs() uint64 {
 }
 
 func init() {
+	proto.RegisterType((*APIStreamRequest)(nil), "plughost.v1.APIStreamRequest")
+	proto.RegisterType((*APICall)(nil), "plughost.v1.APICall")
+	proto.RegisterType((*APIStreamResponse)(nil), "plughost.v1.APIStreamResponse")
+	proto.RegisterType((*APIResult)(nil), "plughost.v1.APIResult")
 	proto.RegisterType((*ConfigurationResponse)(nil), "plughost.v1.ConfigurationResponse")
 	proto.RegisterType((*SaveConfigurationRequest)(nil), "plughost.v1.SaveConfigurationRequest")
 	proto.RegisterType((*ManifestResponse)(nil), "plughost.v1.ManifestResponse")
@@ -1367,75 +2146,117 @@ func init() {
 }
 
 var fileDescriptor_ae7e1b7bc5517829 = []byte{
-	// 1088 bytes of a gzipped FileDescriptorProto
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0x94, 0x57, 0x5f, 0x4f, 0x1b, 0x47,
-	0x10, 0x97, 0xb1, 0x31, 0x66, 0x8c, 0x81, 0x2c, 0x21, 0x38, 0x4e, 0xd3, 0xa0, 0xeb, 0x3f, 0x54,
-	0x45, 0xa0, 0xa4, 0x8f, 0x55, 0xa3, 0x58, 0x0e, 0x75, 0x20, 0x50, 0x59, 0x07, 0x45, 0x7d, 0xaa,
-	0x75, 0xd8, 0x63, 0x73, 0xf2, 0xf9, 0xf6, 0x72, 0xbb, 0x67, 0x20, 0x8f, 0x7d, 0xeb, 0x77, 0xe9,
-	0x87, 0xac, 0xf6, 0x76, 0xd7, 0xb7, 0x77, 0xac, 0x2d, 0xf2, 0x76, 0x33, 0x3b, 0xf3, 0x9b, 0x3f,
-	0x3b, 0x3b, 0x3f, 0x1d, 0xec, 0x46, 0x41, 0x32, 0xbe, 0xa1, 0x8c, 0x1f, 0xcd, 0xde, 0x1c, 0x79,
-	0x91, 0x7f, 0x18, 0xc5, 0x94, 0x53, 0x52, 0xd7, 0xea, 0xc3, 0xd9, 0x9b, 0xd6, 0x9e, 0x69, 0x73,
-	0x43, 0xe9, 0x84, 0x49, 0x2b, 0xe7, 0x37, 0xd8, 0xed, 0xd0, 0x70, 0xe4, 0x8f, 0x93, 0xd8, 0xe3,
-	0x3e, 0x0d, 0x5d, 0x64, 0x11, 0x0d, 0x19, 0x92, 0xef, 0xa1, 0x31, 0x30, 0x0f, 0x9a, 0xa5, 0xfd,
-	0xd2, 0xc1, 0x86, 0x9b, 0x57, 0x3a, 0xef, 0xa1, 0x79, 0xe1, 0xcd, 0xb0, 0x00, 0xf1, 0x39, 0x41,
-	0xc6, 0x1f, 0x89, 0x70, 0x08, 0xdb, 0xe7, 0x5e, 0xe8, 0x8f, 0x90, 0xf1, 0x79, 0xec, 0x16, 0xd4,
-	0xa6, 0x4a, 0xa7, 0x9c, 0xe6, 0xb2, 0x73, 0x04, 0x3b, 0x1f, 0x29, 0xe3, 0x57, 0x18, 0x33, 0x33,
-	0xdd, 0x26, 0xac, 0xcd, 0xa4, 0x2a, 0xf5, 0x58, 0x77, 0xb5, 0xe8, 0x5c, 0x02, 0x9c, 0xd1, 0xb1,
-	0x4e, 0xea, 0x29, 0xac, 0x06, 0x38, 0xc3, 0x40, 0x59, 0x49, 0x41, 0x78, 0x4f, 0x91, 0x31, 0x6f,
-	0x8c, 0xcd, 0x15, 0xe9, 0xad, 0x44, 0xf2, 0x0c, 0xaa, 0x23, 0x1f, 0x83, 0x21, 0x6b, 0x96, 0xd3,
-	0x44, 0x94, 0xe4, 0xfc, 0x57, 0x82, 0x8d, 0x4f, 0x57, 0x17, 0xc8, 0x35, 0xf0, 0x36, 0x94, 0x27,
-	0x78, 0xaf, 0x60, 0xc5, 0xa7, 0x08, 0x35, 0xf3, 0x82, 0x44, 0x42, 0x6e, 0xb8, 0x52, 0x20, 0xbb,
-	0x50, 0xe5, 0x3c, 0xe8, 0x4f, 0x25, 0x60, 0xc5, 0x5d, 0xe5, 0x3c, 0x38, 0x67, 0x22, 0x83, 0x01,
-	0x9d, 0x46, 0x5e, 0x8c, 0xcd, 0xca, 0x7e, 0xe9, 0xa0, 0xe6, 0x6a, 0x51, 0x34, 0x03, 0xef, 0x22,
-	0x1c, 0x70, 0x1c, 0x36, 0x57, 0x65, 0x33, 0xb4, 0x4c, 0x7e, 0x82, 0x2d, 0xfd, 0xdd, 0xf7, 0xae,
-	0x19, 0x86, 0xbc, 0x59, 0x4d, 0xbd, 0x37, 0xb5, 0xba, 0x9d, 0x6a, 0x9d, 0x57, 0xd0, 0x50, 0xd9,
-	0xaa, 0x7e, 0x6d, 0xc2, 0x0a, 0x9d, 0xa4, 0xd9, 0xd6, 0xdc, 0x15, 0x3a, 0x71, 0xf6, 0x45, 0x39,
-	0xdd, 0x25, 0xe5, 0x38, 0xbf, 0x0a, 0x88, 0xae, 0x01, 0xf1, 0x14, 0x56, 0x47, 0x34, 0x09, 0x87,
-	0x0a, 0x45, 0x0a, 0xf6, 0xaa, 0x9d, 0xef, 0x60, 0xeb, 0xd3, 0xd5, 0x07, 0x0c, 0x90, 0xe3, 0xe2,
-	0x08, 0xaf, 0x61, 0x3b, 0x33, 0xca, 0xee, 0x75, 0x98, 0x6a, 0x74, 0x18, 0x2d, 0x3a, 0x03, 0x91,
-	0xcf, 0x99, 0xcf, 0xe6, 0x29, 0x3f, 0x83, 0x6a, 0x14, 0xe3, 0xc8, 0xbf, 0x53, 0x98, 0x4a, 0x22,
-	0x2f, 0x60, 0x3d, 0xf2, 0xc6, 0xd8, 0x67, 0xfe, 0x17, 0x99, 0x55, 0xc3, 0xad, 0x09, 0xc5, 0x85,
-	0xff, 0x05, 0xc9, 0x4b, 0x80, 0xf4, 0x90, 0xd3, 0x09, 0x86, 0xe9, 0x95, 0xac, 0xbb, 0xa9, 0xf9,
-	0xa5, 0x50, 0x38, 0x67, 0xb0, 0xa9, 0x83, 0xa8, 0x84, 0x08, 0x54, 0x26, 0x78, 0xcf, 0x9a, 0xa5,
-	0xfd, 0xf2, 0xc1, 0xba, 0x9b, 0x7e, 0x93, 0x1f, 0x61, 0x2b, 0xc4, 0x3b, 0xde, 0x37, 0x90, 0xe4,
-	0x18, 0x35, 0x84, 0xba, 0x37, 0x47, 0x3b, 0x82, 0x1d, 0x5d, 0x60, 0x3b, 0x08, 0x16, 0xd5, 0x58,
-	0xc9, 0x6a, 0x3c, 0x86, 0x9d, 0x5e, 0x72, 0x1d, 0xf8, 0xec, 0xe6, 0x78, 0x86, 0x21, 0x37, 0x86,
-	0x98, 0xd3, 0xc8, 0x1f, 0xe8, 0x21, 0x4e, 0x05, 0x01, 0x13, 0x79, 0xf7, 0x01, 0xf5, 0x86, 0xaa,
-	0xf7, 0x5a, 0x74, 0xfe, 0x86, 0x27, 0x1d, 0x2f, 0x08, 0x7a, 0x41, 0x32, 0xf6, 0xe7, 0xcf, 0x53,
-	0xb4, 0x25, 0x55, 0xf4, 0xfd, 0xa1, 0x02, 0xaa, 0x49, 0xc5, 0xc9, 0x50, 0x54, 0x29, 0xb6, 0x84,
-	0x2a, 0x23, 0xfd, 0x36, 0xf1, 0xcb, 0x79, 0xfc, 0x36, 0x34, 0x4e, 0xc2, 0x19, 0x9d, 0xa0, 0x71,
-	0x15, 0x53, 0xe4, 0x37, 0x54, 0x03, 0x2b, 0x69, 0x49, 0x8a, 0x3f, 0xc3, 0xa6, 0x86, 0xc8, 0xba,
-	0xa2, 0x6d, 0x4b, 0x79, 0xdb, 0xbf, 0x80, 0x9c, 0xd1, 0xc1, 0xa4, 0x3d, 0xf8, 0x9c, 0xf8, 0xf1,
-	0x3c, 0x26, 0x81, 0x4a, 0xe8, 0x4d, 0x51, 0x45, 0x4c, 0xbf, 0x8d, 0xc7, 0xb6, 0x62, 0x3e, 0xb6,
-	0x3d, 0x58, 0xbb, 0xf5, 0x7c, 0x9e, 0x3d, 0xc2, 0xaa, 0x10, 0xcf, 0x99, 0xf3, 0x4f, 0x09, 0x76,
-	0x72, 0xd0, 0xd9, 0x42, 0xf2, 0xa4, 0x4a, 0x8f, 0xe1, 0x5c, 0x96, 0x97, 0xa1, 0xaf, 0x5c, 0x84,
-	0x10, 0x02, 0x71, 0xa0, 0x81, 0x77, 0x91, 0x1f, 0x23, 0xeb, 0x7b, 0x46, 0xa0, 0xba, 0x52, 0xb6,
-	0xf9, 0x39, 0x13, 0xd9, 0x85, 0xf4, 0x56, 0x1c, 0x56, 0xa4, 0x6b, 0x48, 0x6f, 0xcf, 0x99, 0xf3,
-	0xa7, 0x2c, 0xcf, 0xc5, 0x51, 0x8c, 0xec, 0x66, 0x59, 0x79, 0xf6, 0xd0, 0xf6, 0x0d, 0xe3, 0xf4,
-	0x64, 0x69, 0x73, 0x58, 0x55, 0xda, 0x83, 0x44, 0x4b, 0xcb, 0x12, 0x5d, 0x31, 0x13, 0x7d, 0xa7,
-	0x13, 0x0d, 0xd0, 0x63, 0xf8, 0xd5, 0x89, 0x3a, 0xbb, 0x3a, 0x23, 0xe5, 0x2f, 0x33, 0x72, 0x28,
-	0x6c, 0x9d, 0xd2, 0xeb, 0x4e, 0xe0, 0xf9, 0xd3, 0x65, 0x98, 0xe2, 0xb9, 0x63, 0xec, 0xd3, 0xa1,
-	0x02, 0x55, 0x12, 0x79, 0x0e, 0x35, 0x9c, 0x61, 0x7c, 0x9f, 0x35, 0x60, 0x2d, 0x95, 0x65, 0x1d,
-	0xaa, 0x33, 0x15, 0xb3, 0x33, 0x1d, 0xd8, 0xce, 0x02, 0x66, 0xd3, 0x37, 0x10, 0x8a, 0x6c, 0xef,
-	0x28, 0x71, 0x51, 0x33, 0x5e, 0xc3, 0x4e, 0x27, 0x48, 0x18, 0xc7, 0xf8, 0xd2, 0x9f, 0x66, 0x93,
-	0x93, 0x59, 0x97, 0x0c, 0xeb, 0xb7, 0xff, 0x02, 0x94, 0xdb, 0xbd, 0x13, 0x72, 0x0a, 0xdb, 0x5d,
-	0xe4, 0x39, 0xfa, 0x24, 0xe4, 0xd0, 0x60, 0xee, 0xc3, 0xe3, 0x69, 0xc4, 0xef, 0x5b, 0x4e, 0x4e,
-	0x67, 0x67, 0xec, 0x3f, 0xe0, 0xc9, 0x03, 0x2e, 0x26, 0x3f, 0xe4, 0x1c, 0x17, 0x71, 0x75, 0xcb,
-	0x12, 0x93, 0xbc, 0x87, 0x7a, 0x17, 0xb9, 0x26, 0x67, 0x6b, 0x5a, 0x2f, 0x73, 0xba, 0x07, 0x3c,
-	0xfe, 0x3b, 0x6c, 0x76, 0x91, 0x1b, 0x74, 0x6d, 0x05, 0xd9, 0xcf, 0xe9, 0x6c, 0xe4, 0xfe, 0x16,
-	0xca, 0x67, 0x74, 0x4c, 0xf6, 0x72, 0x86, 0x19, 0xa9, 0x5b, 0xb3, 0x7f, 0x07, 0xab, 0x29, 0xe3,
-	0x91, 0xe7, 0xb9, 0x43, 0x93, 0xb3, 0x5b, 0x2d, 0xdb, 0x91, 0x8a, 0x99, 0xfa, 0x77, 0x2d, 0xfe,
-	0xdd, 0xc5, 0xfe, 0x26, 0x3b, 0x76, 0xa1, 0xa6, 0x77, 0x3d, 0xf9, 0xa6, 0x60, 0x97, 0x23, 0xc2,
-	0x42, 0x13, 0x1f, 0x30, 0x60, 0x1b, 0xaa, 0x92, 0x82, 0x48, 0x31, 0x9c, 0x41, 0x7e, 0xad, 0x17,
-	0xd6, 0x33, 0x05, 0xd1, 0x81, 0xba, 0xc1, 0x3b, 0x8f, 0xb8, 0x04, 0x1b, 0x4b, 0x7d, 0x80, 0x0d,
-	0x93, 0x8b, 0x48, 0xde, 0xc3, 0x42, 0x53, 0xd6, 0x6b, 0x39, 0x05, 0xc8, 0xa8, 0x88, 0x7c, 0x9b,
-	0x1f, 0xeb, 0x22, 0x47, 0xb5, 0xf2, 0x8d, 0x73, 0x93, 0xf0, 0x23, 0xa5, 0x13, 0xb3, 0x33, 0x92,
-	0x33, 0x0a, 0x9d, 0xc9, 0x71, 0x51, 0xa1, 0x33, 0x05, 0x92, 0xe9, 0x41, 0xdd, 0xd8, 0xf7, 0xe4,
-	0x55, 0x61, 0xc2, 0x8a, 0x24, 0x53, 0x68, 0x93, 0x8d, 0x2a, 0x14, 0xa2, 0x5a, 0xb3, 0x16, 0xc4,
-	0xfc, 0x5e, 0xb7, 0x20, 0x16, 0x37, 0xf4, 0x1c, 0x31, 0x5d, 0x93, 0x56, 0x44, 0x73, 0x01, 0x5b,
-	0x11, 0x73, 0x1b, 0x56, 0xcc, 0xa6, 0x5e, 0x78, 0x85, 0xd9, 0x2c, 0x2c, 0xde, 0xc2, 0x6c, 0x3e,
-	0xd8, 0x92, 0x1d, 0xa8, 0x1b, 0x4b, 0xef, 0x11, 0x83, 0x65, 0x59, 0x91, 0xd7, 0xd5, 0xf4, 0x4f,
-	0xe4, 0x97, 0xff, 0x03, 0x00, 0x00, 0xff, 0xff, 0xc8, 0x84, 0x18, 0x44, 0xc8, 0x0c, 0x00, 0x00,
+	// 1747 bytes of a gzipped FileDescriptorProto
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0x8c, 0x98, 0xdb, 0x72, 0xdb, 0xbc,
+	0x11, 0x80, 0x7f, 0xf9, 0x20, 0x4b, 0x2b, 0xc9, 0x96, 0xe1, 0x38, 0x66, 0xe8, 0xfa, 0x8f, 0x86,
+	0x6d, 0x53, 0x4f, 0x9a, 0xb1, 0x13, 0xa7, 0xe9, 0x61, 0x92, 0xba, 0x51, 0x14, 0x45, 0x76, 0x6a,
+	0xb7, 0x2a, 0x9d, 0x66, 0x7a, 0x55, 0x0e, 0x2d, 0xc1, 0x32, 0x43, 0x4a, 0x50, 0x48, 0x88, 0xb1,
+	0x73, 0xd9, 0xe7, 0xc9, 0x13, 0xf5, 0x11, 0xfa, 0x14, 0x1d, 0x00, 0xa4, 0x08, 0xd2, 0x20, 0xe5,
+	0x3b, 0xee, 0x62, 0x77, 0xb1, 0x38, 0xf0, 0x03, 0x16, 0xb0, 0x3d, 0xf5, 0x66, 0xa3, 0x6b, 0x12,
+	0xd0, 0xc3, 0xf0, 0xc5, 0xa1, 0x3d, 0x75, 0x0e, 0xa6, 0x3e, 0xa1, 0x04, 0xd5, 0x62, 0xf5, 0x41,
+	0xf8, 0x42, 0xdf, 0x91, 0x6d, 0xae, 0x09, 0x71, 0x03, 0x61, 0x65, 0x1c, 0x43, 0xb3, 0xdd, 0x3f,
+	0xbd, 0xa0, 0x3e, 0xb6, 0xc7, 0x26, 0xfe, 0x3a, 0xc3, 0x01, 0x45, 0x4f, 0x61, 0x75, 0x60, 0x7b,
+	0x5e, 0xa0, 0x95, 0x5a, 0xcb, 0xfb, 0xb5, 0xa3, 0x07, 0x07, 0x52, 0xa4, 0x83, 0x76, 0xff, 0xb4,
+	0x63, 0x7b, 0x9e, 0x29, 0x4c, 0x8c, 0x1f, 0x55, 0x58, 0x8b, 0x54, 0x68, 0x07, 0xd6, 0x98, 0xd2,
+	0x72, 0x86, 0x5a, 0xa9, 0x55, 0xda, 0x6f, 0x98, 0x65, 0x26, 0x9e, 0x0e, 0xd1, 0x1e, 0x00, 0x75,
+	0xc6, 0x98, 0xcc, 0xa8, 0x35, 0x0e, 0xb4, 0x25, 0xde, 0x56, 0x8d, 0x34, 0xe7, 0x01, 0x6a, 0xc3,
+	0xe6, 0x08, 0x53, 0x6b, 0x40, 0x26, 0x57, 0xce, 0x68, 0xe6, 0xdb, 0xd4, 0x21, 0x13, 0x0d, 0x5a,
+	0xa5, 0xfd, 0xda, 0x11, 0x4a, 0xf5, 0xdd, 0x1d, 0x4f, 0xe9, 0xed, 0xc9, 0x4f, 0x66, 0x73, 0x84,
+	0x69, 0x47, 0xb6, 0x46, 0x9f, 0x01, 0x05, 0x76, 0x88, 0x33, 0x31, 0x6a, 0x3c, 0xc6, 0xaf, 0x53,
+	0x31, 0x2e, 0xec, 0x10, 0xa7, 0x7c, 0xa3, 0x51, 0x9f, 0xfc, 0x64, 0x6e, 0x06, 0xd9, 0x36, 0xf4,
+	0x07, 0xa8, 0xb3, 0xd4, 0xc6, 0xf6, 0xc4, 0xb9, 0xc2, 0x01, 0xd5, 0xea, 0x05, 0x59, 0xd5, 0x46,
+	0x98, 0x9e, 0x47, 0x86, 0xe8, 0x18, 0x58, 0x92, 0x16, 0xb3, 0xb1, 0x42, 0xec, 0x07, 0x2c, 0x9d,
+	0x46, 0x81, 0xf3, 0xfa, 0x08, 0xd3, 0x13, 0x12, 0xd0, 0xcf, 0xc2, 0x16, 0xfd, 0x16, 0x96, 0x3d,
+	0x32, 0xd2, 0xd6, 0xb9, 0xcb, 0x4e, 0xca, 0xe5, 0x8c, 0x8c, 0x92, 0x9c, 0x99, 0x15, 0x3a, 0x82,
+	0xb2, 0x1b, 0x5a, 0x01, 0xa6, 0xda, 0x06, 0xb7, 0x7f, 0x94, 0xb2, 0xff, 0xeb, 0xe7, 0x0b, 0x4c,
+	0x13, 0x8f, 0x55, 0x37, 0xbc, 0xc0, 0x34, 0xf2, 0x19, 0x61, 0xaa, 0x35, 0x95, 0x3e, 0xbd, 0x8c,
+	0x4f, 0x0f, 0x53, 0xf4, 0x1a, 0xaa, 0x6e, 0x68, 0x0d, 0xb1, 0x87, 0x29, 0xd6, 0x36, 0xb9, 0xdb,
+	0x2f, 0x32, 0x6e, 0xef, 0x79, 0x63, 0xe2, 0x59, 0x71, 0x43, 0xa1, 0x42, 0xaf, 0x60, 0xcd, 0x0d,
+	0x2d, 0xcf, 0x09, 0xa8, 0x86, 0xb8, 0xab, 0x9e, 0x71, 0x3d, 0x73, 0x02, 0xa9, 0xcb, 0xb2, 0x1b,
+	0x32, 0x05, 0xfa, 0x23, 0x34, 0xe6, 0x7d, 0x5a, 0xb6, 0xe7, 0x69, 0x5b, 0x45, 0x4b, 0x10, 0xf7,
+	0xd6, 0xf6, 0x3c, 0xd4, 0x83, 0xc6, 0x74, 0x76, 0xe9, 0x39, 0xc1, 0xb5, 0x85, 0x43, 0x3c, 0xa1,
+	0xda, 0x03, 0xee, 0xd9, 0x4a, 0x79, 0xf6, 0x85, 0x45, 0x97, 0x19, 0x24, 0x9d, 0xd7, 0xa7, 0x92,
+	0x1a, 0xb5, 0xa1, 0xc6, 0xf7, 0x35, 0xf3, 0x73, 0x26, 0xda, 0x36, 0x0f, 0xf3, 0x73, 0x2a, 0x0c,
+	0xdb, 0xff, 0x7d, 0xde, 0x9c, 0x04, 0x81, 0xc1, 0x5c, 0x89, 0x7e, 0x07, 0x65, 0x67, 0x12, 0x12,
+	0x17, 0x6b, 0x0f, 0x15, 0x63, 0x3f, 0xe5, 0x4d, 0xd2, 0xd8, 0x85, 0x2d, 0x7a, 0x0f, 0x75, 0x8f,
+	0x0c, 0x5c, 0xcb, 0x1e, 0x7c, 0x9d, 0x39, 0x3e, 0xd6, 0x76, 0xb8, 0xef, 0xe3, 0xcc, 0x6e, 0x18,
+	0xb8, 0x6d, 0xd1, 0x9e, 0x04, 0xa8, 0x79, 0x89, 0x76, 0x1e, 0xc5, 0xc7, 0x57, 0x3e, 0x0e, 0xae,
+	0x35, 0x2d, 0x27, 0x8a, 0x29, 0xda, 0x33, 0x51, 0x22, 0xad, 0x14, 0xc5, 0xc3, 0x76, 0x80, 0xb5,
+	0x47, 0xb9, 0x51, 0x78, 0xfb, 0x9d, 0x28, 0x5c, 0xcb, 0x76, 0xd0, 0x17, 0x72, 0x69, 0x0d, 0x3c,
+	0xdb, 0x19, 0x6b, 0xba, 0x62, 0x07, 0x7d, 0x24, 0x97, 0x1d, 0xd6, 0x28, 0xed, 0xa0, 0x2f, 0x91,
+	0x8a, 0xfd, 0x8c, 0x03, 0x6f, 0x16, 0x50, 0xec, 0x5b, 0x0c, 0x1e, 0xda, 0x6e, 0xd1, 0x4e, 0x88,
+	0x2c, 0x3f, 0x39, 0x63, 0xfc, 0xae, 0x02, 0xe5, 0x31, 0xa6, 0xd7, 0x64, 0x68, 0x74, 0x61, 0x53,
+	0xc2, 0x5d, 0x30, 0x25, 0x93, 0x00, 0xa3, 0xe7, 0xb0, 0xe6, 0xe3, 0x60, 0xe6, 0xd1, 0x98, 0x78,
+	0x0f, 0xb3, 0xc4, 0x33, 0x79, 0xb3, 0x19, 0x9b, 0x19, 0xff, 0xab, 0x42, 0x75, 0xae, 0xce, 0xe7,
+	0xde, 0x03, 0x58, 0xc5, 0xbe, 0x4f, 0x7c, 0x8e, 0xbc, 0xaa, 0x29, 0x04, 0x46, 0x43, 0xfe, 0x61,
+	0x0d, 0xc8, 0x10, 0x6b, 0xcb, 0x82, 0x86, 0x5c, 0xd3, 0x21, 0x43, 0x8c, 0xfe, 0x91, 0x4f, 0x43,
+	0x23, 0xbd, 0xe7, 0xd2, 0x14, 0x13, 0x83, 0x51, 0xd2, 0xb1, 0x53, 0x40, 0x47, 0xf5, 0xf4, 0x29,
+	0x50, 0xf8, 0x4e, 0x89, 0xc2, 0xbd, 0x94, 0x7b, 0x8c, 0x3f, 0x29, 0x9b, 0x14, 0x15, 0xcf, 0x72,
+	0xa9, 0x98, 0xfe, 0x2b, 0x25, 0x12, 0x4a, 0xa1, 0xb2, 0x8c, 0x7c, 0x22, 0x33, 0x52, 0x3d, 0x0e,
+	0x8e, 0xc7, 0x97, 0x19, 0x3c, 0xea, 0x2a, 0x3c, 0xce, 0x7b, 0x89, 0xf8, 0xf8, 0x32, 0xc3, 0x47,
+	0x5d, 0xc5, 0x47, 0xd9, 0x89, 0x01, 0xf2, 0xcd, 0x5d, 0x40, 0xee, 0xe5, 0x00, 0x72, 0xee, 0x9a,
+	0x10, 0xf2, 0xf7, 0x59, 0x42, 0xee, 0x2a, 0x09, 0x39, 0xf7, 0x8c, 0x11, 0xf9, 0x41, 0x8d, 0xc8,
+	0x96, 0xb2, 0xe7, 0xb6, 0xe7, 0xc9, 0xab, 0x23, 0x03, 0xf3, 0x4f, 0x6a, 0x60, 0xaa, 0x67, 0x36,
+	0x8d, 0xc8, 0xbf, 0xa8, 0x10, 0x99, 0xfe, 0xb3, 0xcd, 0xd9, 0xe4, 0x84, 0x10, 0x57, 0xea, 0x5c,
+	0x06, 0xe4, 0xab, 0x0c, 0x20, 0x77, 0x95, 0x80, 0x4c, 0x86, 0x1e, 0x11, 0xb2, 0xab, 0x24, 0x64,
+	0x2b, 0x9f, 0x90, 0xc9, 0xc8, 0x65, 0x44, 0x76, 0x95, 0x88, 0x6c, 0xe5, 0x23, 0x32, 0x1d, 0x26,
+	0x66, 0x64, 0x57, 0xc9, 0xc8, 0x56, 0x3e, 0x23, 0xb3, 0x61, 0x04, 0x24, 0xdf, 0xdc, 0x85, 0xe4,
+	0x5e, 0x0e, 0x24, 0x93, 0x5d, 0x34, 0xa7, 0x64, 0x57, 0x49, 0xc9, 0x74, 0x12, 0x9d, 0x04, 0x8e,
+	0x72, 0x12, 0x6a, 0x66, 0xfe, 0x19, 0xb6, 0x95, 0xa8, 0x41, 0xbf, 0x82, 0x46, 0x9a, 0x28, 0x8c,
+	0x7e, 0x75, 0x33, 0xad, 0x34, 0xde, 0x82, 0x96, 0x77, 0xe7, 0xba, 0x67, 0x84, 0x03, 0x68, 0x66,
+	0xc1, 0x82, 0x74, 0xa8, 0xcc, 0x49, 0x24, 0x9c, 0xe6, 0xb2, 0x71, 0x08, 0x5b, 0x0a, 0x80, 0x20,
+	0x0d, 0xd6, 0x62, 0xe6, 0x94, 0x38, 0x8f, 0x63, 0xd1, 0xf8, 0x04, 0x90, 0x5c, 0xaa, 0x18, 0xb5,
+	0x3d, 0x1c, 0x62, 0x2f, 0xb2, 0x12, 0x02, 0xf3, 0x1e, 0xe3, 0x20, 0xb0, 0x47, 0x38, 0xa2, 0x79,
+	0x2c, 0xa2, 0x87, 0x50, 0xbe, 0x72, 0xb0, 0x37, 0x0c, 0x38, 0xcb, 0xeb, 0x66, 0x24, 0x19, 0x3f,
+	0x4a, 0x50, 0x97, 0xef, 0x5e, 0xa8, 0x09, 0xcb, 0x2e, 0xbe, 0x8d, 0xc2, 0xb2, 0x4f, 0xd6, 0x55,
+	0x68, 0x7b, 0x33, 0x11, 0xb2, 0x6e, 0x0a, 0x01, 0x6d, 0x43, 0x99, 0x52, 0x8f, 0x5d, 0x95, 0x59,
+	0xc0, 0x15, 0x73, 0x95, 0x52, 0xef, 0x3c, 0x60, 0x19, 0x0c, 0xc8, 0x78, 0x6a, 0xfb, 0x58, 0x5b,
+	0x69, 0x95, 0xf6, 0x2b, 0x66, 0x2c, 0xb2, 0xc9, 0xc0, 0x37, 0x53, 0x3c, 0xa0, 0x78, 0xa8, 0xad,
+	0x8a, 0xc9, 0x88, 0x65, 0xf4, 0x1b, 0xd8, 0x88, 0xbf, 0x2d, 0xfb, 0x32, 0x60, 0xbf, 0x75, 0x99,
+	0x7b, 0xaf, 0xc7, 0xea, 0x36, 0xd7, 0x1a, 0x8f, 0xa1, 0x91, 0x42, 0x21, 0x5a, 0x87, 0x25, 0xe2,
+	0xf2, 0x6c, 0x2b, 0xe6, 0x12, 0x71, 0x8d, 0x16, 0x1b, 0x4e, 0xaf, 0x60, 0x38, 0xc6, 0x6b, 0x16,
+	0x42, 0x02, 0x23, 0x1b, 0xdf, 0x15, 0x99, 0x4d, 0x86, 0x51, 0x14, 0x21, 0xa8, 0x47, 0x6d, 0xfc,
+	0x12, 0x36, 0x32, 0xd7, 0x47, 0x45, 0x0f, 0xcf, 0xa0, 0x99, 0x45, 0x28, 0x9b, 0x17, 0xc1, 0xbe,
+	0xb8, 0x9b, 0x58, 0x34, 0x06, 0x2c, 0x1f, 0xe9, 0x5a, 0xc9, 0x96, 0x6a, 0xea, 0xe3, 0x2b, 0xe7,
+	0x26, 0x8a, 0x19, 0x49, 0x68, 0x17, 0xaa, 0x53, 0x7b, 0x84, 0xad, 0xc0, 0xf9, 0x8e, 0xa3, 0xfa,
+	0xa4, 0xc2, 0x14, 0x17, 0xce, 0x77, 0xcc, 0xce, 0x6b, 0xde, 0x48, 0x89, 0x8b, 0x27, 0x7c, 0x49,
+	0xaa, 0x26, 0x37, 0xff, 0xc4, 0x14, 0xc6, 0x19, 0xac, 0xa7, 0xc9, 0x8c, 0x10, 0xac, 0xb8, 0xf8,
+	0x56, 0x5c, 0x26, 0xaa, 0x26, 0xff, 0x46, 0x4f, 0x60, 0x63, 0x82, 0x6f, 0xa8, 0x25, 0x45, 0x12,
+	0xdb, 0xa8, 0xc1, 0xd4, 0xfd, 0x79, 0xb4, 0x43, 0xd8, 0x52, 0x90, 0x3a, 0x3b, 0xc6, 0x95, 0x64,
+	0x8c, 0x5d, 0xd8, 0x52, 0xdc, 0x61, 0xd9, 0x1c, 0x53, 0x32, 0x75, 0x06, 0xf1, 0x26, 0xe6, 0x02,
+	0x0b, 0x33, 0xb5, 0x6f, 0x3d, 0x62, 0x0f, 0xa3, 0xb9, 0x8f, 0x45, 0xe3, 0xdf, 0xb0, 0x79, 0xe7,
+	0x0e, 0xcb, 0xa7, 0x85, 0x2b, 0xe2, 0xab, 0x4d, 0xd5, 0xac, 0x08, 0xc5, 0xe9, 0x90, 0x8d, 0x92,
+	0x15, 0x92, 0xd1, 0x30, 0xf8, 0xb7, 0x1c, 0x7f, 0x39, 0x1d, 0xbf, 0x0d, 0x8d, 0xd4, 0x2d, 0x97,
+	0x2d, 0x85, 0xe0, 0x4b, 0xbc, 0x14, 0x42, 0x2a, 0x48, 0xf1, 0x29, 0xac, 0xa7, 0xcf, 0x01, 0xd9,
+	0xb6, 0x94, 0xb6, 0xfd, 0x17, 0xa0, 0xbb, 0x17, 0x63, 0x96, 0xf2, 0xc4, 0x1e, 0xe3, 0xa8, 0x47,
+	0xfe, 0x2d, 0xfd, 0x6c, 0x4b, 0xf2, 0xcf, 0xb6, 0x03, 0x6b, 0xdf, 0x6c, 0x87, 0x26, 0x3f, 0x61,
+	0x99, 0x89, 0xe7, 0x81, 0xf1, 0x9f, 0x12, 0x6c, 0x29, 0x4e, 0x14, 0xf6, 0x0f, 0x46, 0x87, 0x50,
+	0xbc, 0x0d, 0xe7, 0xb2, 0x58, 0x8c, 0x78, 0xc9, 0x59, 0x17, 0x4c, 0x40, 0x06, 0x34, 0xf0, 0xcd,
+	0xd4, 0xf1, 0x71, 0x60, 0xd9, 0x52, 0x47, 0xb5, 0x48, 0xd9, 0x66, 0xa5, 0xf1, 0x36, 0x94, 0x27,
+	0xe4, 0x1b, 0x6b, 0x5c, 0x11, 0xae, 0x13, 0xf2, 0xed, 0x3c, 0x30, 0xfe, 0x29, 0x86, 0x97, 0xbe,
+	0xb1, 0x2b, 0x87, 0xa7, 0xee, 0x5a, 0x4d, 0x18, 0xa3, 0x2f, 0x86, 0x96, 0x39, 0xe5, 0xee, 0x26,
+	0x5a, 0x2a, 0x4a, 0x74, 0x49, 0x4e, 0xf4, 0x38, 0x4e, 0x54, 0x2e, 0x0a, 0xee, 0x9f, 0xa8, 0xb1,
+	0x1d, 0x67, 0x94, 0x3a, 0x30, 0x0d, 0x02, 0x1b, 0x99, 0x42, 0x41, 0x19, 0x93, 0xfd, 0xee, 0xd8,
+	0x77, 0xc8, 0x30, 0x0a, 0x1a, 0x49, 0xe8, 0x11, 0x54, 0x70, 0x88, 0xfd, 0xdb, 0x64, 0x02, 0xd6,
+	0xb8, 0x2c, 0xc6, 0x11, 0xcd, 0xcc, 0x8a, 0x3c, 0x33, 0x1d, 0x68, 0x66, 0x0f, 0x5d, 0xce, 0x63,
+	0xa6, 0x48, 0xb8, 0x13, 0x89, 0x79, 0x93, 0xf1, 0x0c, 0xb6, 0x14, 0x07, 0xaf, 0x64, 0x5d, 0x92,
+	0xac, 0x8f, 0xfe, 0x0b, 0xb0, 0xdc, 0xee, 0x9f, 0xa2, 0x8f, 0xd0, 0xec, 0x65, 0x2f, 0xf4, 0x8a,
+	0x2b, 0x99, 0x7e, 0x8f, 0xe2, 0x00, 0xfd, 0x0d, 0x36, 0xef, 0x9c, 0xc5, 0xe8, 0x7e, 0xef, 0x23,
+	0xba, 0xa2, 0x4f, 0xf4, 0x16, 0x6a, 0x3d, 0xe9, 0x7a, 0xaf, 0x4a, 0xab, 0xb8, 0x40, 0x40, 0x1f,
+	0x60, 0xbd, 0x97, 0xbe, 0xd5, 0xab, 0x82, 0x2c, 0xac, 0x0e, 0xd0, 0x11, 0x2c, 0x9f, 0x91, 0x11,
+	0xca, 0x7b, 0x29, 0x51, 0x66, 0x7f, 0x0c, 0xab, 0xfc, 0xc4, 0x43, 0xf9, 0xef, 0x25, 0x7a, 0x41,
+	0xad, 0x20, 0xfc, 0x7b, 0x0a, 0xff, 0x5e, 0xbe, 0xbf, 0x7c, 0x3a, 0xf6, 0xa0, 0x12, 0xb3, 0x1e,
+	0x15, 0xbe, 0xa3, 0xe8, 0xc5, 0x45, 0x04, 0x6a, 0x43, 0x59, 0x1c, 0x41, 0xa8, 0xe0, 0x4d, 0x45,
+	0x2f, 0xaa, 0x26, 0x50, 0x07, 0x6a, 0xd2, 0xb9, 0x73, 0x8f, 0x45, 0x50, 0x9d, 0x52, 0xef, 0xa1,
+	0x2e, 0x9f, 0x45, 0x68, 0xe1, 0x53, 0x8b, 0x72, 0x59, 0x3e, 0x02, 0x24, 0x47, 0x11, 0x5a, 0xf0,
+	0xce, 0xa2, 0x17, 0x16, 0x19, 0x6c, 0x66, 0xc4, 0x99, 0x81, 0x0a, 0x5e, 0x5c, 0xf4, 0xa2, 0x62,
+	0x03, 0xf5, 0xa1, 0x26, 0xf1, 0x1e, 0x2d, 0x7a, 0x7d, 0xd1, 0x17, 0x16, 0x1f, 0x71, 0xc4, 0xb8,
+	0x6a, 0x58, 0xf4, 0x12, 0xa3, 0x2f, 0xac, 0x43, 0x92, 0x88, 0xa2, 0x80, 0x58, 0xf4, 0x2a, 0xa3,
+	0x2f, 0x2c, 0x49, 0xd8, 0xde, 0x8c, 0x81, 0x87, 0x0a, 0x5f, 0x68, 0xf4, 0xe2, 0xd2, 0x84, 0x6d,
+	0x2c, 0x09, 0x7a, 0xf7, 0xd8, 0x58, 0x2a, 0x44, 0xfe, 0x5d, 0x6c, 0x09, 0xf1, 0x6e, 0x83, 0xf6,
+	0xb2, 0xcf, 0x33, 0xa9, 0xe7, 0x6b, 0xfd, 0xe7, 0xbc, 0x66, 0x11, 0x6c, 0xbf, 0xf4, 0xbc, 0x74,
+	0x59, 0xe6, 0xaf, 0xdf, 0x2f, 0xff, 0x1f, 0x00, 0x00, 0xff, 0xff, 0xb0, 0xb6, 0xc9, 0xd2, 0x3c,
+	0x17, 0x00, 0x00,
 }
 
 // Reference imports to suppress errors if they are not otherwise used.
@@ -1511,6 +2332,22 @@ type APIClient interface {
 	JobClaim(ctx context.Context, in *JobClaimRequest, opts ...grpc.CallOption) (*JobClaimResponse, error)
 	// The store's clock, for aligning job timers to period boundaries.
 	ClusterTime(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ClusterTimeResponse, error)
+	// Every method above over one long-lived stream, for a plugin that makes
+	// many calls: a unary call pays for a new HTTP/2 stream, its headers and the
+	// per-call work of a gRPC library each time; here a call costs a part of one
+	// message each way. Optional: the host lists "CallStream" in
+	// OnActivateRequest.api_features when it serves it, and every method stays
+	// callable as a plain unary RPC (a plugin may ignore the stream entirely).
+	//
+	// Each request message carries a batch of calls tagged by call_id, each
+	// with one method set in its oneof; the host answers each call once, in any
+	// order, as soon as it is done (a slow call never delays another), batching
+	// answers that are ready together. A call behaves exactly as its unary
+	// method would (same checks, permissions and errors); a failure is that
+	// call's alone and carries the gRPC status the unary method would have
+	// returned. The stream itself ends only when the plugin half-closes it (the
+	// host answers what is in flight, then ends it) or the connection goes.
+	CallStream(ctx context.Context, opts ...grpc.CallOption) (API_CallStreamClient, error)
 }
 
 type aPIClient struct {
@@ -1683,6 +2520,37 @@ func (c *aPIClient) ClusterTime(ctx context.Context, in *Empty, opts ...grpc.Cal
 	return out, nil
 }
 
+func (c *aPIClient) CallStream(ctx context.Context, opts ...grpc.CallOption) (API_CallStreamClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_API_serviceDesc.Streams[0], "/plughost.v1.API/CallStream", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &aPICallStreamClient{stream}
+	return x, nil
+}
+
+type API_CallStreamClient interface {
+	Send(*APIStreamRequest) error
+	Recv() (*APIStreamResponse, error)
+	grpc.ClientStream
+}
+
+type aPICallStreamClient struct {
+	grpc.ClientStream
+}
+
+func (x *aPICallStreamClient) Send(m *APIStreamRequest) error {
+	return x.ClientStream.SendMsg(m)
+}
+
+func (x *aPICallStreamClient) Recv() (*APIStreamResponse, error) {
+	m := new(APIStreamResponse)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // APIServer is the server API for API service.
 type APIServer interface {
 	// This plugin's configuration as a JSON object, defaults applied, secrets included.
@@ -1746,6 +2614,22 @@ type APIServer interface {
 	JobClaim(context.Context, *JobClaimRequest) (*JobClaimResponse, error)
 	// The store's clock, for aligning job timers to period boundaries.
 	ClusterTime(context.Context, *Empty) (*ClusterTimeResponse, error)
+	// Every method above over one long-lived stream, for a plugin that makes
+	// many calls: a unary call pays for a new HTTP/2 stream, its headers and the
+	// per-call work of a gRPC library each time; here a call costs a part of one
+	// message each way. Optional: the host lists "CallStream" in
+	// OnActivateRequest.api_features when it serves it, and every method stays
+	// callable as a plain unary RPC (a plugin may ignore the stream entirely).
+	//
+	// Each request message carries a batch of calls tagged by call_id, each
+	// with one method set in its oneof; the host answers each call once, in any
+	// order, as soon as it is done (a slow call never delays another), batching
+	// answers that are ready together. A call behaves exactly as its unary
+	// method would (same checks, permissions and errors); a failure is that
+	// call's alone and carries the gRPC status the unary method would have
+	// returned. The stream itself ends only when the plugin half-closes it (the
+	// host answers what is in flight, then ends it) or the connection goes.
+	CallStream(API_CallStreamServer) error
 }
 
 // UnimplementedAPIServer can be embedded to have forward compatible implementations.
@@ -1805,6 +2689,9 @@ func (*UnimplementedAPIServer) JobClaim(ctx context.Context, req *JobClaimReques
 }
 func (*UnimplementedAPIServer) ClusterTime(ctx context.Context, req *Empty) (*ClusterTimeResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ClusterTime not implemented")
+}
+func (*UnimplementedAPIServer) CallStream(srv API_CallStreamServer) error {
+	return status.Errorf(codes.Unimplemented, "method CallStream not implemented")
 }
 
 func RegisterAPIServer(s *grpc.Server, srv APIServer) {
@@ -2135,6 +3022,32 @@ func _API_ClusterTime_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _API_CallStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(APIServer).CallStream(&aPICallStreamServer{stream})
+}
+
+type API_CallStreamServer interface {
+	Send(*APIStreamResponse) error
+	Recv() (*APIStreamRequest, error)
+	grpc.ServerStream
+}
+
+type aPICallStreamServer struct {
+	grpc.ServerStream
+}
+
+func (x *aPICallStreamServer) Send(m *APIStreamResponse) error {
+	return x.ServerStream.SendMsg(m)
+}
+
+func (x *aPICallStreamServer) Recv() (*APIStreamRequest, error) {
+	m := new(APIStreamRequest)
+	if err := x.ServerStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 var _API_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "plughost.v1.API",
 	HandlerType: (*APIServer)(nil),
@@ -2212,6 +3125,13 @@ var _API_serviceDesc = grpc.ServiceDesc{
 			Handler:    _API_ClusterTime_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "CallStream",
+			Handler:       _API_CallStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "plughost/v1/api.proto",
 }

@@ -105,6 +105,11 @@ class APIStub(object):
                 request_serializer=plughost_dot_v1_dot_hooks__pb2.Empty.SerializeToString,
                 response_deserializer=plughost_dot_v1_dot_api__pb2.ClusterTimeResponse.FromString,
                 )
+        self.CallStream = channel.stream_stream(
+                '/plughost.v1.API/CallStream',
+                request_serializer=plughost_dot_v1_dot_api__pb2.APIStreamRequest.SerializeToString,
+                response_deserializer=plughost_dot_v1_dot_api__pb2.APIStreamResponse.FromString,
+                )
 
 
 class APIServicer(object):
@@ -261,6 +266,27 @@ class APIServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CallStream(self, request_iterator, context):
+        """Every method above over one long-lived stream, for a plugin that makes
+        many calls: a unary call pays for a new HTTP/2 stream, its headers and the
+        per-call work of a gRPC library each time; here a call costs a part of one
+        message each way. Optional: the host lists "CallStream" in
+        OnActivateRequest.api_features when it serves it, and every method stays
+        callable as a plain unary RPC (a plugin may ignore the stream entirely).
+
+        Each request message carries a batch of calls tagged by call_id, each
+        with one method set in its oneof; the host answers each call once, in any
+        order, as soon as it is done (a slow call never delays another), batching
+        answers that are ready together. A call behaves exactly as its unary
+        method would (same checks, permissions and errors); a failure is that
+        call's alone and carries the gRPC status the unary method would have
+        returned. The stream itself ends only when the plugin half-closes it (the
+        host answers what is in flight, then ends it) or the connection goes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_APIServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -353,6 +379,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.ClusterTime,
                     request_deserializer=plughost_dot_v1_dot_hooks__pb2.Empty.FromString,
                     response_serializer=plughost_dot_v1_dot_api__pb2.ClusterTimeResponse.SerializeToString,
+            ),
+            'CallStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.CallStream,
+                    request_deserializer=plughost_dot_v1_dot_api__pb2.APIStreamRequest.FromString,
+                    response_serializer=plughost_dot_v1_dot_api__pb2.APIStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -667,5 +698,22 @@ class API(object):
         return grpc.experimental.unary_unary(request, target, '/plughost.v1.API/ClusterTime',
             plughost_dot_v1_dot_hooks__pb2.Empty.SerializeToString,
             plughost_dot_v1_dot_api__pb2.ClusterTimeResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CallStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/plughost.v1.API/CallStream',
+            plughost_dot_v1_dot_api__pb2.APIStreamRequest.SerializeToString,
+            plughost_dot_v1_dot_api__pb2.APIStreamResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

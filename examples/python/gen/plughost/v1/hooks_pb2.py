@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plughost/v1/hooks.proto\x12\x0bplughost.v1\"\x07\n\x05\x45mpty\"K\n\x13ImplementedResponse\x12\x0f\n\x07methods\x18\x01 \x03(\t\x12\r\n\x05hooks\x18\x02 \x03(\t\x12\x14\n\x0c\x65vent_topics\x18\x03 \x03(\t\"|\n\x11OnActivateRequest\x12\x15\n\rapi_broker_id\x18\x01 \x01(\r\x12\x11\n\tplugin_id\x18\x02 \x01(\t\x12\x10\n\x08manifest\x18\x03 \x01(\x0c\x12\x15\n\rconfiguration\x18\x04 \x01(\x0c\x12\x14\n\x0chost_version\x18\x05 \x01(\t\"5\n\x1cOnConfigurationChangeRequest\x12\x15\n\rconfiguration\x18\x01 \x01(\x0c\"*\n\nHTTPHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\x8e\x01\n\x0fHTTPRequestHead\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12(\n\x07headers\x18\x04 \x03(\x0b\x32\x17.plughost.v1.HTTPHeader\x12\x13\n\x0bremote_addr\x18\x05 \x01(\t\x12\x0f\n\x07user_id\x18\x06 \x01(\t\"K\n\x0fHTTPRequestPart\x12*\n\x04head\x18\x01 \x01(\x0b\x32\x1c.plughost.v1.HTTPRequestHead\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\"L\n\x10HTTPResponseHead\x12\x0e\n\x06status\x18\x01 \x01(\r\x12(\n\x07headers\x18\x02 \x03(\x0b\x32\x17.plughost.v1.HTTPHeader\"\\\n\x10HTTPResponsePart\x12+\n\x04head\x18\x01 \x01(\x0b\x32\x1d.plughost.v1.HTTPResponseHead\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\r\n\x05\x66lush\x18\x03 \x01(\x08\"\xb1\x01\n\x0bHookContext\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x34\n\x06values\x18\x03 \x03(\x0b\x32$.plughost.v1.HookContext.ValuesEntry\x12\x18\n\x10\x63\x61ller_plugin_id\x18\x04 \x01(\t\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x0eRunHookRequest\x12\x0c\n\x04hook\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12)\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x18.plughost.v1.HookContext\"D\n\x0fRunHookResponse\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x10\n\x08rejected\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"i\n\x14RunHookStreamRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12,\n\x07request\x18\x02 \x01(\x0b\x32\x1b.plughost.v1.RunHookRequest\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\"g\n\x15RunHookStreamResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12.\n\x08response\x18\x02 \x01(\x0b\x32\x1c.plughost.v1.RunHookResponse\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"J\n\x0eOnEventRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x18\n\x10source_plugin_id\x18\x03 \x01(\t2\xca\x04\n\x05Hooks\x12\x43\n\x0bImplemented\x12\x12.plughost.v1.Empty\x1a .plughost.v1.ImplementedResponse\x12@\n\nOnActivate\x12\x1e.plughost.v1.OnActivateRequest\x1a\x12.plughost.v1.Empty\x12\x36\n\x0cOnDeactivate\x12\x12.plughost.v1.Empty\x1a\x12.plughost.v1.Empty\x12V\n\x15OnConfigurationChange\x12).plughost.v1.OnConfigurationChangeRequest\x1a\x12.plughost.v1.Empty\x12L\n\tServeHTTP\x12\x1c.plughost.v1.HTTPRequestPart\x1a\x1d.plughost.v1.HTTPResponsePart(\x01\x30\x01\x12\x44\n\x07RunHook\x12\x1b.plughost.v1.RunHookRequest\x1a\x1c.plughost.v1.RunHookResponse\x12Z\n\rRunHookStream\x12!.plughost.v1.RunHookStreamRequest\x1a\".plughost.v1.RunHookStreamResponse(\x01\x30\x01\x12:\n\x07OnEvent\x12\x1b.plughost.v1.OnEventRequest\x1a\x12.plughost.v1.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plughost/v1/hooks.proto\x12\x0bplughost.v1\"\x07\n\x05\x45mpty\"K\n\x13ImplementedResponse\x12\x0f\n\x07methods\x18\x01 \x03(\t\x12\r\n\x05hooks\x18\x02 \x03(\t\x12\x14\n\x0c\x65vent_topics\x18\x03 \x03(\t\"\x92\x01\n\x11OnActivateRequest\x12\x15\n\rapi_broker_id\x18\x01 \x01(\r\x12\x11\n\tplugin_id\x18\x02 \x01(\t\x12\x10\n\x08manifest\x18\x03 \x01(\x0c\x12\x15\n\rconfiguration\x18\x04 \x01(\x0c\x12\x14\n\x0chost_version\x18\x05 \x01(\t\x12\x14\n\x0c\x61pi_features\x18\x06 \x03(\t\"5\n\x1cOnConfigurationChangeRequest\x12\x15\n\rconfiguration\x18\x01 \x01(\x0c\"*\n\nHTTPHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\t\"\x8e\x01\n\x0fHTTPRequestHead\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12(\n\x07headers\x18\x04 \x03(\x0b\x32\x17.plughost.v1.HTTPHeader\x12\x13\n\x0bremote_addr\x18\x05 \x01(\t\x12\x0f\n\x07user_id\x18\x06 \x01(\t\"K\n\x0fHTTPRequestPart\x12*\n\x04head\x18\x01 \x01(\x0b\x32\x1c.plughost.v1.HTTPRequestHead\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\"L\n\x10HTTPResponseHead\x12\x0e\n\x06status\x18\x01 \x01(\r\x12(\n\x07headers\x18\x02 \x03(\x0b\x32\x17.plughost.v1.HTTPHeader\"\\\n\x10HTTPResponsePart\x12+\n\x04head\x18\x01 \x01(\x0b\x32\x1d.plughost.v1.HTTPResponseHead\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\r\n\x05\x66lush\x18\x03 \x01(\x08\"\xb1\x01\n\x0bHookContext\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x34\n\x06values\x18\x03 \x03(\x0b\x32$.plughost.v1.HookContext.ValuesEntry\x12\x18\n\x10\x63\x61ller_plugin_id\x18\x04 \x01(\t\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x0eRunHookRequest\x12\x0c\n\x04hook\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12)\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x18.plughost.v1.HookContext\"D\n\x0fRunHookResponse\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x10\n\x08rejected\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"i\n\x14RunHookStreamRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12,\n\x07request\x18\x02 \x01(\x0b\x32\x1b.plughost.v1.RunHookRequest\x12\x12\n\ntimeout_ms\x18\x03 \x01(\r\"{\n\x15RunHookStreamResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12.\n\x08response\x18\x02 \x01(\x0b\x32\x1c.plughost.v1.RunHookResponse\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x12\n\nerror_code\x18\x04 \x01(\r\"J\n\x0eOnEventRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x18\n\x10source_plugin_id\x18\x03 \x01(\t\"@\n\x0cRunHookBatch\x12\x30\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32!.plughost.v1.RunHookStreamRequest\"I\n\x12RunHookBatchResult\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".plughost.v1.RunHookStreamResponse2\xa0\x05\n\x05Hooks\x12\x43\n\x0bImplemented\x12\x12.plughost.v1.Empty\x1a .plughost.v1.ImplementedResponse\x12@\n\nOnActivate\x12\x1e.plughost.v1.OnActivateRequest\x1a\x12.plughost.v1.Empty\x12\x36\n\x0cOnDeactivate\x12\x12.plughost.v1.Empty\x1a\x12.plughost.v1.Empty\x12V\n\x15OnConfigurationChange\x12).plughost.v1.OnConfigurationChangeRequest\x1a\x12.plughost.v1.Empty\x12L\n\tServeHTTP\x12\x1c.plughost.v1.HTTPRequestPart\x1a\x1d.plughost.v1.HTTPResponsePart(\x01\x30\x01\x12\x44\n\x07RunHook\x12\x1b.plughost.v1.RunHookRequest\x1a\x1c.plughost.v1.RunHookResponse\x12Z\n\rRunHookStream\x12!.plughost.v1.RunHookStreamRequest\x1a\".plughost.v1.RunHookStreamResponse(\x01\x30\x01\x12T\n\x12RunHookBatchStream\x12\x19.plughost.v1.RunHookBatch\x1a\x1f.plughost.v1.RunHookBatchResult(\x01\x30\x01\x12:\n\x07OnEvent\x12\x1b.plughost.v1.OnEventRequest\x1a\x12.plughost.v1.Emptyb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'plughost.v1.hooks_pb2', globals())
@@ -26,34 +26,38 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _EMPTY._serialized_end=47
   _IMPLEMENTEDRESPONSE._serialized_start=49
   _IMPLEMENTEDRESPONSE._serialized_end=124
-  _ONACTIVATEREQUEST._serialized_start=126
-  _ONACTIVATEREQUEST._serialized_end=250
-  _ONCONFIGURATIONCHANGEREQUEST._serialized_start=252
-  _ONCONFIGURATIONCHANGEREQUEST._serialized_end=305
-  _HTTPHEADER._serialized_start=307
-  _HTTPHEADER._serialized_end=349
-  _HTTPREQUESTHEAD._serialized_start=352
-  _HTTPREQUESTHEAD._serialized_end=494
-  _HTTPREQUESTPART._serialized_start=496
-  _HTTPREQUESTPART._serialized_end=571
-  _HTTPRESPONSEHEAD._serialized_start=573
-  _HTTPRESPONSEHEAD._serialized_end=649
-  _HTTPRESPONSEPART._serialized_start=651
-  _HTTPRESPONSEPART._serialized_end=743
-  _HOOKCONTEXT._serialized_start=746
-  _HOOKCONTEXT._serialized_end=923
-  _HOOKCONTEXT_VALUESENTRY._serialized_start=878
-  _HOOKCONTEXT_VALUESENTRY._serialized_end=923
-  _RUNHOOKREQUEST._serialized_start=925
-  _RUNHOOKREQUEST._serialized_end=1015
-  _RUNHOOKRESPONSE._serialized_start=1017
-  _RUNHOOKRESPONSE._serialized_end=1085
-  _RUNHOOKSTREAMREQUEST._serialized_start=1087
-  _RUNHOOKSTREAMREQUEST._serialized_end=1192
-  _RUNHOOKSTREAMRESPONSE._serialized_start=1194
-  _RUNHOOKSTREAMRESPONSE._serialized_end=1297
-  _ONEVENTREQUEST._serialized_start=1299
-  _ONEVENTREQUEST._serialized_end=1373
-  _HOOKS._serialized_start=1376
-  _HOOKS._serialized_end=1962
+  _ONACTIVATEREQUEST._serialized_start=127
+  _ONACTIVATEREQUEST._serialized_end=273
+  _ONCONFIGURATIONCHANGEREQUEST._serialized_start=275
+  _ONCONFIGURATIONCHANGEREQUEST._serialized_end=328
+  _HTTPHEADER._serialized_start=330
+  _HTTPHEADER._serialized_end=372
+  _HTTPREQUESTHEAD._serialized_start=375
+  _HTTPREQUESTHEAD._serialized_end=517
+  _HTTPREQUESTPART._serialized_start=519
+  _HTTPREQUESTPART._serialized_end=594
+  _HTTPRESPONSEHEAD._serialized_start=596
+  _HTTPRESPONSEHEAD._serialized_end=672
+  _HTTPRESPONSEPART._serialized_start=674
+  _HTTPRESPONSEPART._serialized_end=766
+  _HOOKCONTEXT._serialized_start=769
+  _HOOKCONTEXT._serialized_end=946
+  _HOOKCONTEXT_VALUESENTRY._serialized_start=901
+  _HOOKCONTEXT_VALUESENTRY._serialized_end=946
+  _RUNHOOKREQUEST._serialized_start=948
+  _RUNHOOKREQUEST._serialized_end=1038
+  _RUNHOOKRESPONSE._serialized_start=1040
+  _RUNHOOKRESPONSE._serialized_end=1108
+  _RUNHOOKSTREAMREQUEST._serialized_start=1110
+  _RUNHOOKSTREAMREQUEST._serialized_end=1215
+  _RUNHOOKSTREAMRESPONSE._serialized_start=1217
+  _RUNHOOKSTREAMRESPONSE._serialized_end=1340
+  _ONEVENTREQUEST._serialized_start=1342
+  _ONEVENTREQUEST._serialized_end=1416
+  _RUNHOOKBATCH._serialized_start=1418
+  _RUNHOOKBATCH._serialized_end=1482
+  _RUNHOOKBATCHRESULT._serialized_start=1484
+  _RUNHOOKBATCHRESULT._serialized_end=1557
+  _HOOKS._serialized_start=1560
+  _HOOKS._serialized_end=2232
 # @@protoc_insertion_point(module_scope)

@@ -49,6 +49,11 @@ class HooksStub(object):
                 request_serializer=plughost_dot_v1_dot_hooks__pb2.RunHookStreamRequest.SerializeToString,
                 response_deserializer=plughost_dot_v1_dot_hooks__pb2.RunHookStreamResponse.FromString,
                 )
+        self.RunHookBatchStream = channel.stream_stream(
+                '/plughost.v1.Hooks/RunHookBatchStream',
+                request_serializer=plughost_dot_v1_dot_hooks__pb2.RunHookBatch.SerializeToString,
+                response_deserializer=plughost_dot_v1_dot_hooks__pb2.RunHookBatchResult.FromString,
+                )
         self.OnEvent = channel.unary_unary(
                 '/plughost.v1.Hooks/OnEvent',
                 request_serializer=plughost_dot_v1_dot_hooks__pb2.OnEventRequest.SerializeToString,
@@ -113,8 +118,29 @@ class HooksServicer(object):
 
     def RunHookStream(self, request_iterator, context):
         """The fast path: many RunHook calls over one long-lived stream, matched by
-        call_id. Optional; a plugin lists "RunHookStream" in methods to offer it.
-        Every hook stays callable through plain RunHook.
+        call_id. Optional; a plugin lists "RunHookStream" in methods to offer it,
+        and the host then sends every hook call over one such stream per plugin
+        process (opened on the first call, opened again after it broke). Answer
+        each request once, in any order, as soon as it is done; calls are
+        independent (never make one wait for another). The host applies each
+        call's deadline itself and drops answers that come later. When the host
+        half-closes the stream (the plugin is stopping), answer what is in flight,
+        then end the stream. Every hook stays callable through plain RunHook (the
+        host still uses it for a request too large to share the stream).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunHookBatchStream(self, request_iterator, context):
+        """RunHookStream with batches: each message carries every call (or answer)
+        its sender had ready in one turn, the same RunHookStreamRequest and
+        RunHookStreamResponse messages, under the same rules (any order, each call
+        on its own, the host's deadlines). Optional; a plugin lists
+        "RunHookBatchStream" in methods to offer it, and the host then prefers it
+        to RunHookStream. Keep every message under the message size limit: split
+        a batch before it, and answer a call whose answer alone would cross it
+        with RESOURCE_EXHAUSTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -165,6 +191,11 @@ def add_HooksServicer_to_server(servicer, server):
                     servicer.RunHookStream,
                     request_deserializer=plughost_dot_v1_dot_hooks__pb2.RunHookStreamRequest.FromString,
                     response_serializer=plughost_dot_v1_dot_hooks__pb2.RunHookStreamResponse.SerializeToString,
+            ),
+            'RunHookBatchStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.RunHookBatchStream,
+                    request_deserializer=plughost_dot_v1_dot_hooks__pb2.RunHookBatch.FromString,
+                    response_serializer=plughost_dot_v1_dot_hooks__pb2.RunHookBatchResult.SerializeToString,
             ),
             'OnEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.OnEvent,
@@ -297,6 +328,23 @@ class Hooks(object):
         return grpc.experimental.stream_stream(request_iterator, target, '/plughost.v1.Hooks/RunHookStream',
             plughost_dot_v1_dot_hooks__pb2.RunHookStreamRequest.SerializeToString,
             plughost_dot_v1_dot_hooks__pb2.RunHookStreamResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RunHookBatchStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/plughost.v1.Hooks/RunHookBatchStream',
+            plughost_dot_v1_dot_hooks__pb2.RunHookBatch.SerializeToString,
+            plughost_dot_v1_dot_hooks__pb2.RunHookBatchResult.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

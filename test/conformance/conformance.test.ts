@@ -44,6 +44,7 @@ test('a plugin that keeps every rule passes every check, in order', async () => 
     ['activate', 'pass'],
     ['hook', 'pass'],
     ['http', 'pass'],
+    ['http-stream', 'skip'],
     ['shutdown', 'pass'],
   ]);
   expect(report.apiCalls).toEqual([{ method: 'KVSet', outcome: 'OK', during: 'activate' }]);
@@ -58,6 +59,7 @@ const broken: Array<[string, CheckId, RegExp, RegExp]> = [
   ['activate-fails', 'activate', /OnActivate to return OK \(the API is served on broker id 1\)/, /UNAVAILABLE: no API on broker id 101/],
   ['hook-unimplemented', 'hook', /handle every hook listed/, /UNIMPLEMENTED: unknown hook Sample/],
   ['http-no-head', 'http', /head\.status 100-599/, /without head/],
+  ['http-stream-no-credit', 'http-stream', /body only within the credit granted/, /exchange a: the plugin sent more response body than the host granted/],
   ['ignores-shutdown', 'shutdown', /exits with code 0 within the grace period/, /still running 1000 ms after Shutdown/],
 ];
 
@@ -89,6 +91,8 @@ test('the TypeScript hello example, packed, conforms', async () => {
   expectConforms(report);
   expect(report.pluginId).toBe('com.example.hello');
   expect(report.checks.filter((c) => c.id === 'hook').map((c) => c.title)).toEqual(['RunHook "NoteWillBeSaved" with payload {}', 'RunHook "NoteSaved" with payload {}']);
+  // The SDK offers ServeHTTPStream beside ServeHTTP: both are checked.
+  expect(report.checks.filter((c) => c.id.startsWith('http')).map((c) => [c.id, c.status])).toEqual([['http', 'pass'], ['http-stream', 'pass']]);
 });
 
 const python = pythonPeer();
@@ -100,6 +104,7 @@ describeWith(python, 'Python example (Debian python3-grpcio)')('the Python examp
     expectConforms(report);
     expect(report.apiCalls.filter((c) => c.during === 'activate').map((c) => c.method)).toEqual(['KVGet', 'KVSet', 'Log']);
     expect(report.checks.find((c) => c.id === 'http')!.detail).toMatch(/^200, \d+ body bytes \(application\/json\)$/);
+    expect(report.checks.find((c) => c.id === 'http-stream')!.status).toBe('skip');
   });
 });
 
@@ -123,12 +128,12 @@ describe('the plughost conformance command', () => {
     const text = cli(NODE, path.join(FIXTURES, 'good.js'));
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/PASS {2}refuses to run without PLUGHOST_PLUGIN=plughost/);
-    expect(text.stdout).toMatch(/8 passed, 0 failed, 0 skipped .*: the plugin conforms/);
+    expect(text.stdout).toMatch(/8 passed, 0 failed, 1 skipped .*: the plugin conforms/);
     const json = cli('--json', NODE, path.join(FIXTURES, 'good.js'));
     expect(json.status).toBe(0);
     const report = JSON.parse(json.stdout) as ConformanceReport;
     expect(report.ok).toBe(true);
-    expect(report.checks).toHaveLength(8);
+    expect(report.checks).toHaveLength(9);
   });
 
   test('exits 1 and shows expected and got for a failing plugin', () => {

@@ -50,7 +50,7 @@ const plugin = definePlugin<Hooks, Api, Config>({
 
 test('definePlugin derives Implemented and does not serve when no host started the process', () => {
   expect(plugin.implemented).toEqual({
-    methods: ['OnActivate', 'OnConfigurationChange', 'ServeHTTP', 'RunHookStream'],
+    methods: ['OnActivate', 'OnConfigurationChange', 'ServeHTTP', 'ServeHTTPStream', 'RunHookStream'],
     hooks: ['NoteWillBeSaved', 'NoteSaved'],
     eventTopics: [],
   });

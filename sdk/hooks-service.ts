@@ -18,11 +18,14 @@ import type { RunHookStreamResponse } from '../src/gen/plughost/v1/RunHookStream
 import { API_STREAM_FEATURE } from '../src/protocol/api-stream';
 import type { BrokerConnection, ServiceRegistration } from '../src/protocol/broker';
 import { contract, jsonBytes, parseJsonBytes, statusError } from '../src/protocol/contract';
+import { bodyPartBytes } from '../src/protocol/limits';
 import type { ServeContext } from '../src/protocol/server';
 import { StreamAnswers, tooLargeMessage, withRawAnswers } from '../src/protocol/stream-answers';
 import { PendingLogs, createApi } from './api-client';
 import { reject as makeRejection, isRejection } from './rejection';
+import type { HttpHandler } from './http-exchange';
 import { serveHttpCall } from './serve-http';
+import { serveHttpStream } from './serve-http-stream';
 import { matchesTopic } from './topics';
 import type { EventHandler, HookContext, HookHandler, JsonValue, Manifest, PluginApi, PluginContext, PluginDefinition, SettingsMap } from './types';
 
@@ -41,7 +44,7 @@ interface Active {
 export function implementedOf(def: Definition): ImplementedResponse {
   const methods = ['OnActivate', 'OnConfigurationChange'];
   if (def.onDeactivate) methods.push('OnDeactivate');
-  if (def.serveHTTP) methods.push('ServeHTTP');
+  if (def.serveHTTP) methods.push('ServeHTTP', 'ServeHTTPStream');
   const hooks = Object.keys(def.hooks ?? {}).filter((h) => typeof def.hooks?.[h] === 'function');
   if (hooks.length) methods.push('RunHookStream', 'RunHookBatchStream');
   const eventTopics = Object.keys(def.events ?? {});
@@ -104,6 +107,19 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
         return { call_id: msg.call_id, error: details, error_code: code };
       },
     );
+  };
+
+  const partBytes = bodyPartBytes(serve.maxMessageBytes);
+  // One handler for every exchange: the activation is looked up per request, since one
+  // ServeHTTPStream outlives an activation.
+  const httpHandler: HttpHandler = {
+    async handle(request, head) {
+      const { ctx } = needActive();
+      const httpCtx = Object.assign(Object.create(ctx) as PluginContext<never, SettingsMap>, { userId: head.user_id, remoteAddr: head.remote_addr });
+      return def.serveHTTP!(request, httpCtx);
+    },
+    onError: (err) => (active?.ctx.log ?? serve.log).error('serveHTTP failed', { error: err.stack ?? err.message }),
+    settle: () => pending.settle(),
   };
 
   const implementation: HooksHandlers = {
@@ -200,14 +216,14 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
         call.destroy(statusError(serveHTTP ? grpc.status.FAILED_PRECONDITION : grpc.status.UNIMPLEMENTED, 'ServeHTTP is not available'));
         return;
       }
-      const { ctx } = active;
-      serveHttpCall(
-        call,
-        async (request, head) =>
-          serveHTTP(request, Object.assign(Object.create(ctx) as PluginContext<never, SettingsMap>, { userId: head.user_id, remoteAddr: head.remote_addr })),
-        (err) => ctx.log.error('serveHTTP failed', { error: err.stack ?? err.message }),
-        () => pending.settle(),
-      );
+      serveHttpCall(call, httpHandler, partBytes);
+    },
+    ServeHTTPStream: (call) => {
+      if (!def.serveHTTP) {
+        call.destroy(statusError(grpc.status.UNIMPLEMENTED, 'ServeHTTPStream is not available: the plugin serves no HTTP'));
+        return;
+      }
+      serveHttpStream(call, httpHandler, { windowBytes: serve.flowControlWindowBytes, maxMessageBytes: serve.maxMessageBytes });
     },
   };
   return { definition: withRawAnswers(contract().Hooks.service, 'RunHookBatchStream'), implementation: implementation as unknown as grpc.UntypedServiceImplementation };

@@ -1,16 +1,15 @@
 /**
- * Fetch API bodies over ServeHTTP's gRPC streams, both directions. Bodies are
- * web ReadableStreams fed from the gRPC stream with backpressure (the gRPC
- * side is paused while the reader is behind), and written back in chunks of
- * at most 64 KiB, each flushed so server-sent events reach the client at once.
- * Bodies that are not streams (a string or bytes) skip the web stream entirely.
+ * Fetch API bodies over plugin HTTP, both directions. Bodies are web
+ * ReadableStreams fed from the transport with backpressure (a ServeHTTP stream
+ * is paused while the reader is behind; a ServeHTTPStream exchange grants
+ * credit as the reader takes bytes), and written back in parts of at most the
+ * part size. Bodies that are not streams (a string or bytes) skip the web
+ * stream entirely.
  */
 import type { HTTPHeader, HTTPHeader__Output } from '../src/gen/plughost/v1/HTTPHeader';
 
-/** The contract's largest body chunk per message. */
-export const MAX_BODY_CHUNK = 64 * 1024;
-/** Chunks buffered ahead of the reader before the gRPC stream is paused. */
-const READ_AHEAD_CHUNKS = 8;
+/** Request body bytes a per-request ServeHTTP stream buffers ahead of the reader before it is paused. */
+export const READ_AHEAD_BYTES = 512 * 1024;
 /** Statuses whose responses have no body by definition; the Response constructor refuses one. */
 export const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
@@ -26,35 +25,57 @@ export interface PartSink<T> {
   once(event: 'drain', listener: () => void): unknown;
 }
 
-/** A ReadableStream that the gRPC side pushes chunks into, pausing the source when the reader lags. */
+/** What a StreamedBody tells whatever feeds it. */
+export interface BodyFeed {
+  /** The reader took `bytes` more (bytes dropped after it gave up count too) and has room for more. */
+  taken(bytes: number): void;
+  /** The reader's queue is full: hold back until taken(). */
+  full(): void;
+}
+
+/** Feeds a body from a gRPC stream by pausing it while the reader's queue is full. */
+export function pausingFeed(source: PausableSource): BodyFeed {
+  return { taken: () => source.resume(), full: () => source.pause() };
+}
+
+/**
+ * A ReadableStream that a transport pushes chunks into. Its queue holds at
+ * most `highWaterBytes` before the feed is told it is full; every byte the
+ * reader takes is reported, so a credit-based feed can grant it again.
+ */
 export class StreamedBody {
   readonly stream: ReadableStream<Uint8Array>;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private done = false;
+  private enqueued = 0;
+  private reported = 0;
 
-  constructor(private readonly source: PausableSource) {
+  constructor(
+    private readonly feed: BodyFeed,
+    private readonly highWaterBytes: number,
+  ) {
     this.stream = new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
           this.controller = controller;
         },
-        pull: () => {
-          source.resume();
-        },
+        pull: () => this.pulled(),
         cancel: () => {
-          // The reader gave up: keep draining so the peer is never blocked, and drop what comes.
+          // The reader gave up: keep the feed flowing so the peer is never blocked, and drop what comes.
           this.done = true;
-          source.resume();
+          this.pulled();
         },
       },
-      { highWaterMark: READ_AHEAD_CHUNKS },
+      { highWaterMark: highWaterBytes, size: (chunk) => chunk.byteLength },
     );
   }
 
   push(chunk: Uint8Array): void {
-    if (this.done || chunk.length === 0) return;
+    if (chunk.length === 0) return;
+    if (this.done) return this.feed.taken(chunk.length);
     this.controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    if ((this.controller.desiredSize ?? 1) <= 0) this.source.pause();
+    this.enqueued += chunk.length;
+    if ((this.controller.desiredSize ?? 1) <= 0) this.feed.full();
   }
 
   end(): void {
@@ -68,6 +89,14 @@ export class StreamedBody {
     this.done = true;
     this.controller.error(err);
   }
+
+  /** Reports what the reader took since the last report: what was enqueued and is no longer queued. */
+  private pulled(): void {
+    const queued = this.done ? 0 : this.highWaterBytes - (this.controller.desiredSize ?? this.highWaterBytes);
+    const taken = this.enqueued - queued - this.reported;
+    this.reported += taken;
+    this.feed.taken(taken);
+  }
 }
 
 /** Writes one part, waiting for 'drain' when the stream's buffer is full. */
@@ -77,12 +106,17 @@ export function writePart<T>(sink: PartSink<T>, part: T): Promise<void> | undefi
 }
 
 /**
- * Reads `body` to its end and hands it to `send` in chunks of at most 64 KiB.
- * Stops (cancelling the body) as soon as `stopped()` turns true. `send` may
- * return nothing when it needs no wait (the gRPC buffer had room).
+ * Reads `body` to its end and hands it to `send` in chunks of at most
+ * `partBytes`. Stops (cancelling the body) as soon as `stopped()` turns true.
+ * `send` may return nothing when it needs no wait.
  */
-export function pumpBody(body: ReadableStream<Uint8Array>, send: (chunk: Buffer) => Promise<void> | undefined, stopped: () => boolean): Promise<void> {
-  return pumpReader(body.getReader(), send, stopped);
+export function pumpBody(
+  body: ReadableStream<Uint8Array>,
+  send: (chunk: Buffer) => Promise<void> | undefined,
+  stopped: () => boolean,
+  partBytes: number,
+): Promise<void> {
+  return pumpReader(body.getReader(), send, stopped, partBytes);
 }
 
 /** pumpBody on a reader already taken, starting with `first` when a read was already made; releases the reader. */
@@ -90,19 +124,21 @@ export async function pumpReader(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   send: (chunk: Buffer) => Promise<void> | undefined,
   stopped: () => boolean,
-  first?: { done: true; value?: undefined } | { done: false; value: Uint8Array },
+  partBytes: number,
+  first?: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>,
 ): Promise<void> {
   try {
     for (;;) {
-      const { done, value } = first ?? (await reader.read());
+      const next = first ?? (await reader.read());
       first = undefined;
-      if (done) return;
+      if (next.done) return;
+      const value = next.value;
       if (stopped()) {
         await reader.cancel();
         return;
       }
-      for (let at = 0; at < value.byteLength; at += MAX_BODY_CHUNK) {
-        const wait = send(Buffer.from(value.buffer, value.byteOffset + at, Math.min(MAX_BODY_CHUNK, value.byteLength - at)));
+      for (let at = 0; at < value.byteLength; at += partBytes) {
+        const wait = send(Buffer.from(value.buffer, value.byteOffset + at, Math.min(partBytes, value.byteLength - at)));
         if (wait) await wait;
       }
     }

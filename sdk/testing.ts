@@ -16,7 +16,9 @@ import { contract, parseJsonBytes } from '../src/protocol/contract';
 import { HookStream } from '../src/protocol/hook-stream';
 import type { PluginLogRecord } from '../src/protocol/log-lines';
 import { callPermission } from '../src/manifest/permissions';
-import { messageTooLarge, resolveMaxMessageBytes } from '../src/protocol/limits';
+import { ServeHttpCallExchange, type ExchangeReceiver, type PluginHttpExchange } from '../src/protocol/http-exchange';
+import { HttpExchangeStream } from '../src/protocol/http-exchange-stream';
+import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, messageTooLarge, resolveMaxMessageBytes } from '../src/protocol/limits';
 import { TS_ENTRY, bundlePlugin } from './build';
 import { MemoryHost, type ApiImplementation, type Invocation, type LogRecord, type MemoryHostOptions, type PublishedEvent } from './test-host/memory-api';
 import { fetchThroughPlugin, type TestRequestInit } from './test-host/http-client';
@@ -44,6 +46,11 @@ export interface TestHostOptions<Api extends ApiMap = ApiMap, Config extends Set
   hookTimeoutMs?: number;
   /** The gRPC message size limit, as PluginHost's `defaults.maxMessageBytes`. Default 64 MiB. */
   maxMessageBytes?: number;
+  /**
+   * How `fetch` reaches a plugin that offers ServeHTTPStream, as PluginHost's
+   * `defaults.httpTransport`: 'stream' (default, as a host sends it) or 'per-request'.
+   */
+  httpTransport?: 'stream' | 'per-request';
 }
 
 export interface HookCallOptions {
@@ -103,8 +110,10 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
   let plugin: PluginClient | undefined;
   let apiServer: BrokerServer | undefined;
   let stream: HookStream | undefined;
+  let httpStream: HttpExchangeStream | undefined;
   const cleanup = async () => {
     stream?.close('the test host closed');
+    httpStream?.close('the test host closed');
     await apiServer?.close();
     await plugin?.kill();
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -172,6 +181,13 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
       return outcome(payload, await unary<object, RunHookResponse__Output>('RunHook', request));
     };
 
+    const streamed = implemented.methods.includes('ServeHTTPStream') && (options.httpTransport !== 'per-request' || !implemented.methods.includes('ServeHTTP'));
+    const openExchange = (receiver: ExchangeReceiver): PluginHttpExchange => {
+      if (!streamed) return new ServeHttpCallExchange(hooks.ServeHTTP(), receiver, () => undefined);
+      httpStream ??= new HttpExchangeStream({ open: () => hooks.ServeHTTPStream(), windowBytes: DEFAULT_FLOW_CONTROL_WINDOW_BYTES, maxMessageBytes });
+      return httpStream.open(receiver, () => undefined);
+    };
+
     const running = plugin;
     return {
       pluginId: manifest.id,
@@ -179,7 +195,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
       implemented,
       runHook,
       notify: async (hook, payload, o) => void (await runHook(hook, payload, o)),
-      fetch: (p, init) => fetchThroughPlugin(hooks, p, init),
+      fetch: (p, init) => fetchThroughPlugin(openExchange, p, init),
       publish: async (topic, payload = null, source = '') => {
         if (!implemented.eventTopics.some((pattern) => matchesTopic(pattern, topic))) return false;
         await unary('OnEvent', { topic, payload: Buffer.from(JSON.stringify(payload)), source_plugin_id: source });

@@ -96,6 +96,8 @@ export const Errors = {
     (call: string, size: number | null, applied: number, configured: number, grpcText: string) => ({ size, limit: applied, configured, grpc: grpcText })),
   BAD_MESSAGE_LIMIT: define('BAD_MESSAGE_LIMIT', 400, (source: string, value: string, max: number) =>
     `${source} is ${quote(value)}; expected a whole number of bytes from 1 to ${max}`),
+  BAD_FLOW_CONTROL_WINDOW: define('BAD_FLOW_CONTROL_WINDOW', 400, (source: string, value: string, min: number, max: number) =>
+    `${source} is ${quote(value)}; expected a whole number of bytes from ${min} to ${max}`),
   PLUGIN_EXITED: define('PLUGIN_EXITED', 502, (code: number | null, signal: string | null) =>
     `plugin process has exited (${exitText(code, signal)})`),
   PLUGIN_UNHEALTHY: define('PLUGIN_UNHEALTHY', 502, (status: string) =>

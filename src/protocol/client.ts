@@ -29,7 +29,8 @@ import {
 } from './constants';
 import { trackPlugin } from './exit-cleanup';
 import { parseHandshakeLine, type HandshakeLine, type Network } from './handshake';
-import { MAX_MESSAGE_BYTES_ENV, messageSizeOptions, resolveMaxMessageBytes } from './limits';
+import { channelWindowOptions } from './http2-window';
+import { FLOW_CONTROL_WINDOW_ENV, MAX_MESSAGE_BYTES_ENV, messageSizeOptions, resolveFlowControlWindow, resolveMaxMessageBytes } from './limits';
 import { dialTarget } from './listen';
 import { LineSplitter, parseLogLine, type LogSource, type PluginLogRecord } from './log-lines';
 import { channelCredentials, channelOptions, derToPem, generateIdentity, type MutualTls } from './mtls';
@@ -76,6 +77,12 @@ export interface PluginClientOptions {
    * connection; passed to the plugin as PLUGHOST_MAX_MESSAGE_BYTES. Default 64 MiB (see limits.ts).
    */
   maxMessageBytes?: number;
+  /**
+   * HTTP/2 flow-control window, per stream and per connection, on both ends of the plugin's
+   * connection; passed to the plugin as PLUGHOST_FLOW_CONTROL_WINDOW_BYTES, which also sizes the
+   * credit of each ServeHTTPStream exchange. Default 8 MiB (see limits.ts).
+   */
+  flowControlWindowBytes?: number;
 }
 
 /** What a debugger needs to attach to a plugin started by hand. JSON-serializable. */
@@ -94,6 +101,8 @@ export interface ReattachOptions {
   brokerDialTimeoutMs?: number;
   /** As PluginClientOptions.maxMessageBytes; the plugin must have been started with the same value. */
   maxMessageBytes?: number;
+  /** As PluginClientOptions.flowControlWindowBytes, for this side of the connection. */
+  flowControlWindowBytes?: number;
 }
 
 type ServiceCtor<T extends grpc.Client> = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => T;
@@ -119,6 +128,7 @@ interface Internals {
   brokerDialTimeoutMs?: number;
   listenDir: string;
   maxMessageBytes: number;
+  flowControlWindowBytes: number;
 }
 
 export class PluginClient {
@@ -148,6 +158,7 @@ export class PluginClient {
     this.channel = new grpc.Channel(dialTarget(this.network, this.address), this.credentials, {
       ...channelOptions(internals.tls),
       ...messageSizeOptions(internals.maxMessageBytes),
+      ...channelWindowOptions(internals.flowControlWindowBytes),
     });
     this.broker = new GrpcBroker({
       tls: internals.tls,
@@ -170,6 +181,7 @@ export class PluginClient {
     const versions = options.versions?.length ? [...options.versions] : [...DEFAULT_APP_VERSIONS];
     const onLog = options.onLog ?? logToPino;
     const maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
+    const flowControlWindowBytes = resolveFlowControlWindow(options.flowControlWindowBytes);
     if (options.checksum) await verifyChecksum(options.cmd, options.checksum);
 
     const socketDir = makeSocketDir(options.socketDirParent ?? os.tmpdir());
@@ -187,6 +199,7 @@ export class PluginClient {
       [ENV.unixSocketDir]: socketDir,
       [INSTANCE_ENV]: marker,
       [MAX_MESSAGE_BYTES_ENV]: String(maxMessageBytes),
+      [FLOW_CONTROL_WINDOW_ENV]: String(flowControlWindowBytes),
     };
     if (own) env[ENV.clientCert] = own.certPem;
     if (options.network === 'tcp') env[ENV.network] = 'tcp';
@@ -243,6 +256,7 @@ export class PluginClient {
       brokerDialTimeoutMs: options.brokerDialTimeoutMs,
       listenDir: socketDir,
       maxMessageBytes,
+      flowControlWindowBytes,
     });
     try {
       await client.connect(deadline);
@@ -280,6 +294,7 @@ export class PluginClient {
       brokerDialTimeoutMs: options.brokerDialTimeoutMs,
       listenDir: config.network === 'unix' ? path.dirname(config.address) : os.tmpdir(),
       maxMessageBytes: resolveMaxMessageBytes(options.maxMessageBytes),
+      flowControlWindowBytes: resolveFlowControlWindow(options.flowControlWindowBytes),
     });
     try {
       await client.connect(Date.now() + (options.connectTimeoutMs ?? 5_000));

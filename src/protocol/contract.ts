@@ -14,7 +14,7 @@ export type { HooksClient } from '../gen/plughost/v1/Hooks';
 export type { APIClient } from '../gen/plughost/v1/API';
 
 /** Hooks methods a plugin may list in ImplementedResponse.methods. */
-export const LIFECYCLE_METHODS = ['OnActivate', 'OnDeactivate', 'OnConfigurationChange', 'ServeHTTP', 'RunHookStream', 'RunHookBatchStream', 'OnEvent'] as const;
+export const LIFECYCLE_METHODS = ['OnActivate', 'OnDeactivate', 'OnConfigurationChange', 'ServeHTTP', 'ServeHTTPStream', 'RunHookStream', 'RunHookBatchStream', 'OnEvent'] as const;
 export type LifecycleMethod = (typeof LIFECYCLE_METHODS)[number];
 
 let loaded: { Hooks: HooksCtor; API: ApiCtor } | undefined;

@@ -36,10 +36,59 @@ export function resolveMaxMessageBytes(value: number | undefined, source = 'maxM
 
 /** The limit a plugin was given by its host, or the default when the host set none. */
 export function maxMessageBytesFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env[MAX_MESSAGE_BYTES_ENV];
-  if (raw === undefined || raw === '') return DEFAULT_MAX_MESSAGE_BYTES;
-  if (!/^\d+$/.test(raw)) throw Errors.BAD_MESSAGE_LIMIT(MAX_MESSAGE_BYTES_ENV, raw, MAX_MESSAGE_BYTES_CEILING);
-  return checkMaxMessageBytes(Number(raw), MAX_MESSAGE_BYTES_ENV);
+  const raw = fromEnv(env, MAX_MESSAGE_BYTES_ENV, () => Errors.BAD_MESSAGE_LIMIT(MAX_MESSAGE_BYTES_ENV, env[MAX_MESSAGE_BYTES_ENV]!, MAX_MESSAGE_BYTES_CEILING));
+  return raw === undefined ? DEFAULT_MAX_MESSAGE_BYTES : checkMaxMessageBytes(raw, MAX_MESSAGE_BYTES_ENV);
+}
+
+/**
+ * 8 MiB: the HTTP/2 flow-control window (per stream and per connection) on
+ * both ends of a plugin's connection, and the credit window each side of
+ * ServeHTTPStream keeps open per exchange. HTTP/2's default of 64 KiB costs a
+ * round trip between the processes per 64 KiB of body, with both sides idle
+ * meanwhile; grpc-js has no BDP probing to grow it (grpc-go and grpc-core do).
+ * The cost is memory: a peer may send this much that is not read yet.
+ */
+export const DEFAULT_FLOW_CONTROL_WINDOW_BYTES = 8 * 1024 * 1024;
+/** HTTP/2's own default window; also what every ServeHTTPStream exchange starts with in each direction. */
+export const MIN_FLOW_CONTROL_WINDOW_BYTES = 65_536;
+/** The largest window HTTP/2 can express. */
+export const MAX_FLOW_CONTROL_WINDOW_BYTES = 2 ** 31 - 1;
+/** Set by the host in the plugin's environment, beside MAX_MESSAGE_BYTES_ENV. */
+export const FLOW_CONTROL_WINDOW_ENV = 'PLUGHOST_FLOW_CONTROL_WINDOW_BYTES';
+
+/** Refuses a window that is not a whole number of bytes within HTTP/2's range; `source` names where it came from. */
+export function checkFlowControlWindow(value: number, source: string): number {
+  if (!Number.isInteger(value) || value < MIN_FLOW_CONTROL_WINDOW_BYTES || value > MAX_FLOW_CONTROL_WINDOW_BYTES) {
+    throw Errors.BAD_FLOW_CONTROL_WINDOW(source, String(value), MIN_FLOW_CONTROL_WINDOW_BYTES, MAX_FLOW_CONTROL_WINDOW_BYTES);
+  }
+  return value;
+}
+
+/** An option's window, or the default when it is not set; checked either way. */
+export function resolveFlowControlWindow(value: number | undefined, source = 'flowControlWindowBytes'): number {
+  return checkFlowControlWindow(value ?? DEFAULT_FLOW_CONTROL_WINDOW_BYTES, source);
+}
+
+/** The window a plugin was given by its host, or the default when the host set none. */
+export function flowControlWindowFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = fromEnv(env, FLOW_CONTROL_WINDOW_ENV, () =>
+    Errors.BAD_FLOW_CONTROL_WINDOW(FLOW_CONTROL_WINDOW_ENV, env[FLOW_CONTROL_WINDOW_ENV]!, MIN_FLOW_CONTROL_WINDOW_BYTES, MAX_FLOW_CONTROL_WINDOW_BYTES));
+  return raw === undefined ? DEFAULT_FLOW_CONTROL_WINDOW_BYTES : checkFlowControlWindow(raw, FLOW_CONTROL_WINDOW_ENV);
+}
+
+/** The largest body part of plugin HTTP: 1 MiB, or a quarter of a smaller message limit (never below 16 KiB). */
+export function bodyPartBytes(maxMessageBytes: number): number {
+  return Math.max(16 * 1024, Math.min(BODY_PART_BYTES, Math.floor(maxMessageBytes / 4)));
+}
+/** Large enough that a part costs little beside its bytes, small enough to interleave exchanges. */
+const BODY_PART_BYTES = 1024 * 1024;
+
+/** A whole number from the environment, undefined when unset; `bad` is thrown for anything but digits. */
+function fromEnv(env: NodeJS.ProcessEnv, name: string, bad: () => Error): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d+$/.test(raw)) throw bad();
+  return Number(raw);
 }
 
 /** grpc-js options that apply `maxBytes` to both directions; valid for channels and servers alike. */

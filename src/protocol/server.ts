@@ -16,7 +16,7 @@ import type { HealthCheckResponse } from '../gen/grpc/health/v1/HealthCheckRespo
 import { GrpcBroker, type BrokerStream, type ServiceRegistration } from './broker';
 import { DEFAULT_APP_VERSIONS, DEFAULT_HANDSHAKE, DEFAULT_KILL_GRACE_MS, ENV, HEALTH_SERVICE_NAME, NOT_A_PLUGIN_MESSAGE, type Handshake } from './constants';
 import { chooseAppVersion, formatHandshakeLine, parseVersionList, type Network } from './handshake';
-import { maxMessageBytesFromEnv, messageSizeOptions } from './limits';
+import { flowControlWindowFromEnv, maxMessageBytesFromEnv, messageSizeOptions } from './limits';
 import { bindServer, shutdownServer, type BoundAddress, type ListenSpec } from './listen';
 import { generateIdentity, serverCredentials, type MutualTls } from './mtls';
 import { createPluginLogger, type PluginLogger } from './plugin-log';
@@ -32,6 +32,8 @@ export interface ServeContext {
   log: PluginLogger;
   /** The gRPC message size limit the host chose (PLUGHOST_MAX_MESSAGE_BYTES), applied to every connection. */
   maxMessageBytes: number;
+  /** The flow-control window the host chose (PLUGHOST_FLOW_CONTROL_WINDOW_BYTES): the credit of each ServeHTTPStream exchange's request body. */
+  flowControlWindowBytes: number;
 }
 
 export interface ServePluginOptions {
@@ -94,9 +96,10 @@ async function serve(
   const graceMs = options.shutdownGraceMs ?? DEFAULT_KILL_GRACE_MS;
   // The host's limit, so that both ends of every connection refuse the same sizes.
   const maxMessageBytes = maxMessageBytesFromEnv();
+  const flowControlWindowBytes = flowControlWindowFromEnv();
 
   const broker = new GrpcBroker({ tls, listen: spec, socketPrefix: `p${process.pid}-b`, maxMessageBytes });
-  const ctx: ServeContext = { protocolVersion, broker, log, maxMessageBytes };
+  const ctx: ServeContext = { protocolVersion, broker, log, maxMessageBytes, flowControlWindowBytes };
   const stdio = new StdioCapture();
   const server = new grpc.Server(messageSizeOptions(maxMessageBytes));
   const std = standardServices();

@@ -10,14 +10,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
 import semver from 'semver';
-import type * as grpc from '@grpc/grpc-js';
-import type { HTTPRequestPart } from '../gen/plughost/v1/HTTPRequestPart';
-import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePart';
+import type { ExchangeReceiver, PluginHttpExchange } from '../protocol/http-exchange';
 import { Errors, isError, type PlughostError } from '../errors';
 import { validateConfig, maskSecrets } from '../manifest';
 import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
 import { killMarkedWithPrefix } from '../protocol/process';
-import { DEFAULT_MAX_MESSAGE_BYTES, checkMaxMessageBytes } from '../protocol/limits';
+import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, DEFAULT_MAX_MESSAGE_BYTES, checkFlowControlWindow, checkMaxMessageBytes } from '../protocol/limits';
 import { PostgresStore } from '../store/postgres-store';
 import { SqliteStore } from '../store/sqlite-store';
 import type { FeedRow, PluginRecord, PluginState, Store } from '../store/store';
@@ -71,6 +69,8 @@ export const DEFAULTS: RuntimeDefaults = {
   logLinesPerSecond: 1_000,
   logBytesPerSecond: 1024 * 1024,
   httpDrainMs: 5_000,
+  httpTransport: 'stream',
+  flowControlWindowBytes: DEFAULT_FLOW_CONTROL_WINDOW_BYTES,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   memoryLimitMb: 0,
   memoryEnforcement: 'auto',
@@ -161,6 +161,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.defaults = { ...DEFAULTS, ...options.defaults };
     checkMaxMessageBytes(this.defaults.maxMessageBytes, 'defaults.maxMessageBytes');
     this.codeCachePreload = this.defaults.codeCache ? writeCodeCachePreload(path.join(options.dataDir, 'runtime')) : undefined;
+    checkFlowControlWindow(this.defaults.flowControlWindowBytes, 'defaults.flowControlWindowBytes');
     this.api = options.api ?? ({} as A);
   }
 
@@ -456,16 +457,17 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   }
 
   /**
-   * Opens the plugin's ServeHTTP stream (for the server's plugin routes). Throws what
-   * `httpUnavailable` answers, or HOOK_NOT_IMPLEMENTED when it serves no HTTP. A stop
-   * (disable, upgrade, removal) lets the streams it opened finish first, up to `httpDrainMs`.
+   * Starts an HTTP exchange with the plugin (for the server's plugin routes); its response goes
+   * to `receiver`. Throws what `httpUnavailable` answers, or HOOK_NOT_IMPLEMENTED when it serves
+   * no HTTP. A stop (disable, upgrade, removal) lets the exchanges it started finish first, up
+   * to `httpDrainMs`.
    */
-  openHttpStream(id: string): grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__Output> {
+  openHttpExchange(id: string, receiver: ExchangeReceiver): PluginHttpExchange {
     const unavailable = this.httpUnavailable(id);
     if (unavailable) throw unavailable;
     const sup = this.supervisor(id);
-    if (!sup.implemented.methods.has('ServeHTTP')) throw Errors.HOOK_NOT_IMPLEMENTED(id, 'ServeHTTP');
-    return sup.openHttpStream();
+    if (!sup.servesHttp) throw Errors.HOOK_NOT_IMPLEMENTED(id, 'ServeHTTP');
+    return sup.openHttpExchange(receiver);
   }
 
   /**

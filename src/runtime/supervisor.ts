@@ -18,8 +18,8 @@ import { callUnary, contract, jsonBytes, type HooksClient } from '../protocol/co
 import type { PluginLogRecord } from '../protocol/log-lines';
 import type { PluginRecord, PluginState } from '../store/store';
 import type { ImplementedResponse__Output } from '../gen/plughost/v1/ImplementedResponse';
-import type { HTTPRequestPart } from '../gen/plughost/v1/HTTPRequestPart';
-import type { HTTPResponsePart__Output } from '../gen/plughost/v1/HTTPResponsePart';
+import { ServeHttpCallExchange, type ExchangeReceiver, type PluginHttpExchange } from '../protocol/http-exchange';
+import { HttpExchangeStream } from '../protocol/http-exchange-stream';
 import { LogBuffer } from './log-buffer';
 import { LogRateLimiter } from './log-limiter';
 import { validateConfig } from '../manifest';
@@ -86,9 +86,15 @@ export class PluginSupervisor {
   private dropTimer: NodeJS.Timeout | undefined;
   private readonly limiter: LogRateLimiter;
   private stderrTail = new StderrTail();
-  /** ServeHTTP streams in progress: a stop lets them finish before the plugin is deactivated. */
-  private readonly httpStreams = new Set<grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__Output>>();
+  /** HTTP exchanges in progress: a stop lets them finish before the plugin is deactivated. */
+  private readonly httpExchanges = new Set<PluginHttpExchange>();
   private onHttpDrained: (() => void) | undefined;
+  /** The running launch's ServeHTTPStream exchanges, for a plugin that offers it; made on the first request. */
+  private httpStream: HttpExchangeStream | undefined;
+  private readonly httpExchangeClosed = (exchange: PluginHttpExchange): void => {
+    this.httpExchanges.delete(exchange);
+    if (this.httpExchanges.size === 0) this.onHttpDrained?.();
+  };
 
   /** Set by enable({ inspect }): node runs this plugin under the inspector there until it is stopped. */
   inspect: string | undefined;
@@ -153,16 +159,35 @@ export class PluginSupervisor {
     }
   }
 
-  /** Opens a ServeHTTP stream; the caller has checked that the plugin is running. */
-  openHttpStream(): grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__Output> {
-    const call = this.hooks!.ServeHTTP();
-    this.httpStreams.add(call);
-    // grpc-js emits 'status' once per call, however it ends.
-    call.on('status', () => {
-      this.httpStreams.delete(call);
-      if (this.httpStreams.size === 0) this.onHttpDrained?.();
-    });
-    return call;
+  /** Whether the plugin serves HTTP at all (ServeHTTP, ServeHTTPStream or both). */
+  get servesHttp(): boolean {
+    return this.implemented.methods.has('ServeHTTP') || this.implemented.methods.has('ServeHTTPStream');
+  }
+
+  /**
+   * Starts an HTTP exchange whose response goes to `receiver`: over the plugin's ServeHTTPStream
+   * when it offers one (unless defaults.httpTransport is 'per-request' and it also offers
+   * ServeHTTP), else over a ServeHTTP stream of its own. The caller has checked that the
+   * plugin is running and serves HTTP.
+   */
+  openHttpExchange(receiver: ExchangeReceiver): PluginHttpExchange {
+    const hooks = this.hooks!;
+    const methods = this.implemented.methods;
+    const streamed = methods.has('ServeHTTPStream') && (this.host.defaults.httpTransport === 'stream' || !methods.has('ServeHTTP'));
+    let exchange: PluginHttpExchange;
+    if (streamed) {
+      this.httpStream ??= new HttpExchangeStream({
+        open: () => hooks.ServeHTTPStream(),
+        windowBytes: this.host.defaults.flowControlWindowBytes,
+        maxMessageBytes: this.host.defaults.maxMessageBytes,
+        onBroken: (message) => this.log('warn', `${message}; the next request opens a new stream`),
+      });
+      exchange = this.httpStream.open(receiver, this.httpExchangeClosed);
+    } else {
+      exchange = new ServeHttpCallExchange(hooks.ServeHTTP(), receiver, this.httpExchangeClosed);
+    }
+    this.httpExchanges.add(exchange);
+    return exchange;
   }
 
   /**
@@ -171,16 +196,19 @@ export class PluginSupervisor {
    * the rest are cut.
    */
   private async drainHttp(): Promise<void> {
-    if (this.httpStreams.size === 0) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.host.defaults.httpDrainMs);
-      this.onHttpDrained = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-    this.onHttpDrained = undefined;
-    for (const call of this.httpStreams) call.cancel();
+    if (this.httpExchanges.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.host.defaults.httpDrainMs);
+        this.onHttpDrained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.onHttpDrained = undefined;
+      for (const exchange of [...this.httpExchanges]) exchange.cancel();
+    }
+    // The plugin ends its side once it has seen the half-close.
+    this.httpStream?.end();
   }
 
   /** Lets HTTP responses in progress finish, OnDeactivate under the hook deadline, then kill. Leaves the plugin not_running. */
@@ -257,6 +285,7 @@ export class PluginSupervisor {
       killGraceMs: this.host.defaults.killGraceMs,
       autoMTLS: this.host.defaults.autoMTLS,
       maxMessageBytes: this.host.defaults.maxMessageBytes,
+      flowControlWindowBytes: this.host.defaults.flowControlWindowBytes,
       instancePrefix: this.host.instancePrefix,
       onLog: (record) => this.pluginLog(record),
     }).catch(async (err) => {
@@ -409,6 +438,8 @@ export class PluginSupervisor {
     this.guard = undefined;
     this.apiServer = undefined;
     this.hooks = undefined;
+    this.httpStream?.close('the plugin stopped');
+    this.httpStream = undefined;
     await api?.close();
     const exit = await client?.kill();
     // After the plugin: what it left behind (daemons, whatever their group or environment) goes with its cgroup.

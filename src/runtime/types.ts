@@ -68,6 +68,17 @@ export interface RuntimeDefaults {
   /** How long a stop (disable, upgrade, removal, close) lets the plugin's HTTP responses in progress finish before it cuts them. Default 5 s. */
   httpDrainMs: number;
   /**
+   * How plugin HTTP reaches plugins that offer ServeHTTPStream: 'stream' (default) multiplexes
+   * every exchange over one stream per plugin; 'per-request' opens a ServeHTTP stream per request,
+   * as for plugins that offer only ServeHTTP.
+   */
+  httpTransport: 'stream' | 'per-request';
+  /**
+   * HTTP/2 flow-control window on both ends of a plugin's connection, and the credit each side
+   * of a ServeHTTPStream exchange keeps open; the plugin is given the same value. Default 8 MiB.
+   */
+  flowControlWindowBytes: number;
+  /**
    * Largest gRPC message (hook payloads, API requests and replies) either side of a plugin's
    * connections sends or accepts; the plugin is given the same value. Default 64 MiB.
    */

@@ -45,6 +45,7 @@ test('a plugin that keeps every rule passes every check, in order', async () => 
     ['hook', 'pass'],
     ['hook-stream', 'pass'],
     ['http', 'pass'],
+    ['http-stream', 'skip'],
     ['shutdown', 'pass'],
   ]);
   expect(report.apiCalls).toEqual([{ method: 'KVSet', outcome: 'OK', during: 'activate' }]);
@@ -60,6 +61,7 @@ const broken: Array<[string, CheckId, RegExp, RegExp]> = [
   ['hook-unimplemented', 'hook', /handle every hook listed/, /UNIMPLEMENTED: unknown hook Sample/],
   ['stream-never-ends', 'hook-stream', /ends the stream with OK/, /the stream stayed open/],
   ['http-no-head', 'http', /head\.status 100-599/, /without head/],
+  ['http-stream-no-credit', 'http-stream', /body only within the credit granted/, /exchange a: the plugin sent more response body than the host granted/],
   ['ignores-shutdown', 'shutdown', /exits with code 0 within the grace period/, /still running 1000 ms after Shutdown/],
 ];
 
@@ -91,6 +93,8 @@ test('the TypeScript hello example, packed, conforms', async () => {
   expectConforms(report);
   expect(report.pluginId).toBe('com.example.hello');
   expect(report.checks.filter((c) => c.id === 'hook').map((c) => c.title)).toEqual(['RunHook "NoteWillBeSaved" with payload {}', 'RunHook "NoteSaved" with payload {}']);
+  // The SDK offers ServeHTTPStream beside ServeHTTP: both are checked.
+  expect(report.checks.filter((c) => c.id.startsWith('http')).map((c) => [c.id, c.status])).toEqual([['http', 'pass'], ['http-stream', 'pass']]);
 });
 
 const python = pythonPeer();
@@ -102,6 +106,7 @@ describeWith(python, 'Python example (Debian python3-grpcio)')('the Python examp
     expectConforms(report);
     expect(report.apiCalls.filter((c) => c.during === 'activate').map((c) => c.method)).toEqual(['KVGet', 'KVSet', 'Log']);
     expect(report.checks.find((c) => c.id === 'http')!.detail).toMatch(/^200, \d+ body bytes \(application\/json\)$/);
+    expect(report.checks.find((c) => c.id === 'http-stream')!.status).toBe('skip');
   });
 });
 

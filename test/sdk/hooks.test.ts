@@ -18,8 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => host.close());
 
-test('Implemented lists what the definition has, and RunHookStream when there are hooks', () => {
-  expect(host.implemented.methods.sort()).toEqual(['OnActivate', 'OnConfigurationChange', 'OnDeactivate', 'OnEvent', 'RunHookBatchStream', 'RunHookStream', 'ServeHTTP']);
+test('Implemented lists what the definition has, RunHookStream when there are hooks and ServeHTTPStream beside ServeHTTP', () => {
+  expect(host.implemented.methods.sort()).toEqual(['OnActivate', 'OnConfigurationChange', 'OnDeactivate', 'OnEvent', 'RunHookBatchStream', 'RunHookStream', 'ServeHTTP', 'ServeHTTPStream']);
   expect(host.implemented.hooks).toContain('Upper');
   expect(host.implemented.eventTopics).toEqual(['notes.*', 'exact']);
 });

@@ -1,6 +1,7 @@
 /** serveHTTP through ServeHTTP: Fetch Request/Response, bodies streamed both ways, flushed chunk by chunk. */
 import { createHash } from 'node:crypto';
 import { createTestHost, type TestHost } from '../../sdk/testing';
+import { DEFAULT_MAX_MESSAGE_BYTES, bodyPartBytes } from '../../src/protocol/limits';
 import { fixture } from '../helpers';
 
 let host: TestHost;
@@ -41,7 +42,7 @@ test('a large request body streams in and back out unchanged', async () => {
   expect(sha(back)).toBe(sha(data));
 });
 
-test('a large response body streams out in chunks of at most 64 KiB', async () => {
+test('a large response body streams out in parts of at most the part size (1 MiB under the default message limit)', async () => {
   const res = await host.fetch('/big?size=5000000');
   const reader = res.body!.getReader();
   let total = 0;
@@ -55,8 +56,8 @@ test('a large response body streams out in chunks of at most 64 KiB', async () =
     chunks++;
   }
   expect(total).toBe(5_000_000);
-  expect(largest).toBeLessThanOrEqual(64 * 1024);
-  expect(chunks).toBeGreaterThanOrEqual(Math.ceil(5_000_000 / (64 * 1024)));
+  expect(largest).toBeLessThanOrEqual(bodyPartBytes(DEFAULT_MAX_MESSAGE_BYTES));
+  expect(chunks).toBeGreaterThanOrEqual(Math.ceil(5_000_000 / bodyPartBytes(DEFAULT_MAX_MESSAGE_BYTES)));
 });
 
 test('server-sent events arrive one by one, as the plugin flushes them', async () => {

@@ -50,7 +50,7 @@ const plugin = definePlugin<Hooks, Api, Config>({
 
 test('definePlugin derives Implemented and does not serve when no host started the process', () => {
   expect(plugin.implemented).toEqual({
-    methods: ['OnActivate', 'OnConfigurationChange', 'ServeHTTP', 'RunHookStream', 'RunHookBatchStream'],
+    methods: ['OnActivate', 'OnConfigurationChange', 'ServeHTTP', 'ServeHTTPStream', 'RunHookStream', 'RunHookBatchStream'],
     hooks: ['NoteWillBeSaved', 'NoteSaved'],
     eventTopics: [],
   });

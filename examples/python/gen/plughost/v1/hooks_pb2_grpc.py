@@ -39,6 +39,11 @@ class HooksStub(object):
                 request_serializer=plughost_dot_v1_dot_hooks__pb2.HTTPRequestPart.SerializeToString,
                 response_deserializer=plughost_dot_v1_dot_hooks__pb2.HTTPResponsePart.FromString,
                 )
+        self.ServeHTTPStream = channel.stream_stream(
+                '/plughost.v1.Hooks/ServeHTTPStream',
+                request_serializer=plughost_dot_v1_dot_hooks__pb2.HTTPStreamRequest.SerializeToString,
+                response_deserializer=plughost_dot_v1_dot_hooks__pb2.HTTPStreamResponse.FromString,
+                )
         self.RunHook = channel.unary_unary(
                 '/plughost.v1.Hooks/RunHook',
                 request_serializer=plughost_dot_v1_dot_hooks__pb2.RunHookRequest.SerializeToString,
@@ -103,6 +108,18 @@ class HooksServicer(object):
         only, then half-closes. The plugin replies with one HTTPResponsePart with
         `head` set, then body chunks, then ends the stream. If the client goes
         away, the host cancels the stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ServeHTTPStream(self, request_iterator, context):
+        """The fast path for plugin HTTP: many exchanges over one long-lived stream
+        per plugin process, in frames tagged by exchange_id, each exchange under
+        its own flow control (credits), so a slow client never holds up another.
+        Optional; a plugin lists "ServeHTTPStream" in methods to offer it, and the
+        host then sends every request over it (ServeHTTP stays the contract for
+        plugins that do not). docs/protocol.md has the rules of frames and credits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -181,6 +198,11 @@ def add_HooksServicer_to_server(servicer, server):
                     servicer.ServeHTTP,
                     request_deserializer=plughost_dot_v1_dot_hooks__pb2.HTTPRequestPart.FromString,
                     response_serializer=plughost_dot_v1_dot_hooks__pb2.HTTPResponsePart.SerializeToString,
+            ),
+            'ServeHTTPStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.ServeHTTPStream,
+                    request_deserializer=plughost_dot_v1_dot_hooks__pb2.HTTPStreamRequest.FromString,
+                    response_serializer=plughost_dot_v1_dot_hooks__pb2.HTTPStreamResponse.SerializeToString,
             ),
             'RunHook': grpc.unary_unary_rpc_method_handler(
                     servicer.RunHook,
@@ -294,6 +316,23 @@ class Hooks(object):
         return grpc.experimental.stream_stream(request_iterator, target, '/plughost.v1.Hooks/ServeHTTP',
             plughost_dot_v1_dot_hooks__pb2.HTTPRequestPart.SerializeToString,
             plughost_dot_v1_dot_hooks__pb2.HTTPResponsePart.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ServeHTTPStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/plughost.v1.Hooks/ServeHTTPStream',
+            plughost_dot_v1_dot_hooks__pb2.HTTPStreamRequest.SerializeToString,
+            plughost_dot_v1_dot_hooks__pb2.HTTPStreamResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

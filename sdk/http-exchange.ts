@@ -1,0 +1,123 @@
+/**
+ * One HTTP exchange on the plugin side, whatever carries it (a ServeHTTP
+ * stream of its own, serve-http.ts, or a share of ServeHTTPStream,
+ * serve-http-stream.ts): the request head becomes the Request the author's
+ * serveHTTP receives (lazy-request.ts), its body a web stream the transport
+ * feeds, and the Response goes back through a ResponseSink. The head waits
+ * for a streamed body's first chunk only when it is ready at once, so a small
+ * response leaves in one part and server-sent events are not held back.
+ */
+import type { HTTPRequestHead__Output } from '../src/gen/plughost/v1/HTTPRequestHead';
+import type { HTTPResponseHead } from '../src/gen/plughost/v1/HTTPResponseHead';
+import { type BodyFeed, StreamedBody, pumpReader, toHeaderList, wholeBody } from './http-stream';
+import { type RequestHandle, requestFor } from './lazy-request';
+
+/** How a response leaves the plugin; each method splits bodies as its transport needs. */
+export interface ResponseSink {
+  /** The largest body part this sink sends. */
+  readonly partBytes: number;
+  /** The head, with the first body bytes when they are at hand; `end` when nothing follows. A promise means: wait before the next call. */
+  head(head: HTTPResponseHead, body: Buffer | undefined, end: boolean): Promise<void> | undefined;
+  body(chunk: Buffer): Promise<void> | undefined;
+  end(): void;
+  /** The response cannot be completed (its body failed): the host answers 502 or cuts the connection. */
+  abort(message: string): void;
+}
+
+/** The author's side of an exchange. */
+export interface HttpHandler {
+  /** Runs serveHTTP; a throw becomes a 500. */
+  handle(request: Request, head: HTTPRequestHead__Output): Promise<Response>;
+  onError(err: Error): void;
+  /** Waits for the logs the handler wrote, so they reach the host before the response does. */
+  settle(): Promise<void>;
+}
+
+const INTERNAL_ERROR_HEADERS = { 'content-type': 'text/plain; charset=utf-8' };
+
+export class PluginExchange {
+  /** The request body as the transport feeds it; null for GET and HEAD, which never build a web stream. */
+  readonly body: StreamedBody | null;
+  private readonly request: RequestHandle;
+  private cancelled = false;
+
+  constructor(
+    private readonly head: HTTPRequestHead__Output,
+    feed: BodyFeed,
+    highWaterBytes: number,
+    private readonly sink: ResponseSink,
+    private readonly handler: HttpHandler,
+  ) {
+    const method = head.method || 'GET';
+    this.body = method !== 'GET' && method !== 'HEAD' ? new StreamedBody(feed, highWaterBytes) : null;
+    this.request = requestFor(head, this.body ? this.body.stream : null);
+  }
+
+  get isCancelled(): boolean {
+    return this.cancelled;
+  }
+
+  /** The client went away: the handler's signal aborts, its body read fails, and nothing more is sent. */
+  cancel(why: string): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    const err = new Error(why);
+    this.request.abort(err);
+    this.body?.fail(err);
+  }
+
+  /** Runs the handler and sends its response; never rejects. */
+  async run(): Promise<void> {
+    let response: Response;
+    try {
+      response = await this.handler.handle(this.request.request, this.head);
+    } catch (err) {
+      this.handler.onError(err as Error);
+      response = new Response('internal error in plugin', { status: 500, headers: INTERNAL_ERROR_HEADERS });
+    }
+    await this.handler.settle();
+    if (this.cancelled) return void (await response.body?.cancel().catch(() => undefined));
+    const head: HTTPResponseHead = { status: response.status, headers: toHeaderList(response.headers) };
+    if (!response.body) return void this.sink.head(head, undefined, true);
+    // A string or bytes body: head and body in as few parts as the sink allows, no web stream.
+    const whole = wholeBody(response);
+    if (whole) {
+      await this.sink.head(head, Buffer.from(whole.buffer, whole.byteOffset, whole.byteLength), true);
+      return;
+    }
+    await this.stream(head, response.body.getReader());
+  }
+
+  /** A streamed body: its first chunk goes with the head when it is ready at once; otherwise the head goes alone now. */
+  private async stream(head: HTTPResponseHead, reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+    const sink = this.sink;
+    let headSent = false;
+    try {
+      const read = reader.read();
+      let first = await Promise.race([read, nextTurn()]);
+      headSent = true;
+      if (first === undefined) {
+        await sink.head(head, undefined, false);
+        first = await read;
+      } else if (first.done) {
+        sink.head(head, undefined, true);
+        return reader.releaseLock();
+      } else {
+        const v = first.value;
+        await sink.head(head, Buffer.from(v.buffer, v.byteOffset, v.byteLength), false);
+        first = undefined;
+      }
+      await pumpReader(reader, (chunk) => sink.body(chunk), () => this.cancelled, sink.partBytes, first);
+    } catch (err) {
+      this.handler.onError(err as Error);
+      reader.releaseLock();
+      if (!this.cancelled) sink.abort(`the response body of ${this.head.path} failed${headSent ? ' after the head' : ''}: ${(err as Error).message}`);
+      return;
+    }
+    if (!this.cancelled) sink.end();
+  }
+}
+
+function nextTurn(): Promise<undefined> {
+  return new Promise((resolve) => setImmediate(resolve, undefined));
+}

@@ -7,6 +7,7 @@ import * as pack from './commands/pack';
 import * as plugin from './commands/plugin';
 import * as serve from './commands/serve';
 import * as sign from './commands/sign';
+import * as types from './commands/types';
 import * as verify from './commands/verify';
 import { EXIT, UsageError, err, out } from './io';
 
@@ -15,7 +16,7 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { pack, keygen, sign, verify, manifest, serve, migrate, plugin, cluster, conformance };
+const COMMANDS: Record<string, Command> = { pack, types, keygen, sign, verify, manifest, serve, migrate, plugin, cluster, conformance };
 
 function help(): string {
   const rows = [...Object.values(COMMANDS).map((c) => c.usage), 'plughost --help  this text'].map((u) => u.split(/\s{2,}/));

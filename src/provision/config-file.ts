@@ -175,7 +175,9 @@ function checkSettings(item: Obj, at: string, p: Problems): Record<string, Setti
   if (!settings) return undefined;
   const where = join(at, 'settings');
   for (const [key, v] of Object.entries(settings)) {
-    if (!['string', 'number', 'boolean'].includes(typeof v)) p.add(join(where, key), `expected a text, number or true/false value, got ${describe(v)}`);
+    const scalar = ['string', 'number', 'boolean'].includes(typeof v);
+    const strings = Array.isArray(v) && v.every((item) => typeof item === 'string');
+    if (!scalar && !strings) p.add(join(where, key), `expected a text, number or true/false value, or a list of texts, got ${describe(v)}`);
   }
   return settings as Record<string, SettingValue>;
 }

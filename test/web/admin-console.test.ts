@@ -160,6 +160,10 @@ browserTest('a settings form with every type, and a validation error beside its 
   expect(await form.locator('input[type="radio"]').count()).toBe(3);
   expect(await form.locator('input[type="radio"][value="m"]').isChecked()).toBe(true);
   expect(await form.locator('input[name="token"]').getAttribute('type')).toBe('password');
+  expect(await form.locator('textarea[name="tags"]').inputValue()).toBe('news\nsport');
+  expect(await form.locator('input[type="checkbox"][name="days"]').count()).toBe(3);
+  expect(await form.locator('input[name="days"][value="mon"]').isChecked()).toBe(true);
+  expect(await form.locator('[data-key="days"] legend').textContent()).toBe('Days');
 
   await form.locator('input[name="title"]').fill('');
   await form.locator('input[name="limit"]').fill('25');
@@ -175,10 +179,15 @@ browserTest('a settings form with every type, and a validation error beside its 
   await form.locator('input[name="public"]').check();
   await form.locator('select[name="color"]').selectOption('green');
   await form.locator('input[type="radio"][value="l"]').check();
+  await form.locator('textarea[name="tags"]').fill('news\n\n  weather, local  \n');
+  await form.locator('input[name="days"][value="mon"]').uncheck();
+  await form.locator('input[name="days"][value="wed"]').check();
+  await form.locator('input[name="days"][value="tue"]').check();
   await form.locator('button[type=submit]').click();
   await form.locator('.status:has-text("Saved.")').waitFor();
   expect(await titleError.textContent()).toBe('');
-  expect(await server.host.getConfig(BOARD)).toEqual({ title: 'Notice board', intro: 'Line one\nLine two', limit: 25, public: true, color: 'green', size: 'l' });
+  expect(await server.host.getConfig(BOARD)).toEqual({ title: 'Notice board', intro: 'Line one\nLine two', limit: 25, public: true, color: 'green', size: 'l', tags: ['news', '  weather, local  '], days: ['tue', 'wed'] });
+  expect(await form.locator('textarea[name="tags"]').inputValue()).toBe('news\n  weather, local  ');
 });
 
 browserTest('removing takes a second click, and the card goes', async () => {

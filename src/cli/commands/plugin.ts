@@ -20,7 +20,7 @@ const SUBCOMMANDS: Record<string, { synopsis: string; run(args: string[]): Promi
   disable: { synopsis: 'disable <id>', run: disable },
   remove: { synopsis: 'remove <id>', run: remove },
   logs: { synopsis: 'logs <id> [--limit N] [--follow]', run: logs },
-  config: { synopsis: 'config get <id> | config set <id> key=value ... | --file config.json', run: config },
+  config: { synopsis: 'config get <id> | config set <id> key=value ... | --file config.json  (a list: key=a key=b, or key=\'["a","b"]\')', run: config },
 };
 
 export function help(): string {

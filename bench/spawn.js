@@ -3,8 +3,10 @@
  * Spawn-to-activated of an SDK plugin beside `node -e 0`, in alternating
  * rounds of one run: the same plugin (examples/hello) as the unbundled
  * compiled SDK under dist/ and as the single esbuild bundle `plughost pack`
- * ships. "activated" = spawn → handshake → Implemented → OnActivate answered
- * (with the API served over the broker), as a host does it.
+ * ships, that bundle also run with `--enable-source-maps` as a host runs a
+ * bundle whose source map is beside it. "activated" = spawn → handshake →
+ * Implemented → OnActivate answered (with the API served over the broker),
+ * as a host does it.
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -38,9 +40,9 @@ const API_IMPL = {
   GetConfiguration: (_c, cb) => cb(null, { configuration: Buffer.from('{}') }),
 };
 
-async function activate(script) {
+async function activate(args) {
   const t = process.hrtime.bigint();
-  const plugin = await PluginClient.start({ cmd: process.execPath, args: [script], onLog: quiet });
+  const plugin = await PluginClient.start({ cmd: process.execPath, args, onLog: quiet });
   const handshake = Number(process.hrtime.bigint() - t) / 1e6;
   const hooks = plugin.client(contract().Hooks);
   await unary(hooks, 'Implemented', {});
@@ -69,22 +71,26 @@ async function run() {
     const unbundled = path.join(dir, 'unbundled.js');
     fs.writeFileSync(unbundled, UNBUNDLED);
     const bundle = bundleHello(dir);
-    const sides = { unbundled: { script: unbundled, times: [] } };
-    if (bundle) sides.bundled = { script: bundle.outFile, times: [] };
+    const sides = { 'dist/sdk, unbundled': { args: [unbundled], times: [] } };
+    if (bundle) {
+      const kib = (file) => Math.round(fs.statSync(file).size / 1024);
+      sides[`esbuild bundle (${kib(bundle.outFile)} KiB)`] = { args: [bundle.outFile], times: [] };
+      sides[`same bundle, --enable-source-maps (map ${kib(bundle.mapFile)} KiB)`] = { args: ['--enable-source-maps', bundle.outFile], times: [] };
+    }
     const bare = [];
-    for (const side of Object.values(sides)) await activate(side.script); // warm the page cache
+    for (const side of Object.values(sides)) await activate(side.args); // warm the page cache
     for (let i = 0; i < ROUNDS; i++) {
       const t = process.hrtime.bigint();
       spawnSync(process.execPath, ['-e', '0']);
       bare.push(Number(process.hrtime.bigint() - t) / 1e6);
-      for (const side of Object.values(sides)) side.times.push(await activate(side.script));
+      for (const side of Object.values(sides)) side.times.push(await activate(side.args));
     }
     const base = median(bare);
     const rows = [{ what: 'node -e 0 (spawn → exit)', handshake_ms: '', activated_ms: round(base), x_node: 1 }];
     for (const [name, side] of Object.entries(sides)) {
       const activated = median(side.times.map((x) => x.activated));
       rows.push({
-        what: `SDK plugin, ${name === 'bundled' ? `esbuild bundle (${Math.round(bundle.bytes / 1024)} KiB)` : 'dist/sdk, unbundled'}`,
+        what: `SDK plugin, ${name}`,
         handshake_ms: round(median(side.times.map((x) => x.handshake))),
         activated_ms: round(activated),
         x_node: round(activated / base, 2),

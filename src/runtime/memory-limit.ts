@@ -14,7 +14,7 @@
 import * as path from 'node:path';
 import { Errors } from '../errors';
 import { selectExecutable, type Manifest } from '../manifest';
-import { killGroup, strays } from '../protocol/process';
+import { killGroup, nodeEntryArgs, strays } from '../protocol/process';
 import { PluginCgroup } from './cgroup';
 import { MemoryWatchdog } from './memory-watchdog';
 import type { MemoryEnforcement } from './types';
@@ -121,14 +121,14 @@ export class MemoryGuard {
 
 /**
  * The command that runs a plugin from its folder: the host's own node (with
- * V8's heap capped at the memory limit) for `runtime: node`, else the
- * executable for this platform.
+ * V8's heap capped at the memory limit, and source maps on when the entry has
+ * one beside it) for `runtime: node`, else the executable for this platform.
  */
 export function launchCommand(manifest: Manifest, dir: string, limitMb: number): { cmd: string; args: string[] } {
   const target = selectExecutable(manifest);
   const extra = manifest.args ?? [];
   if (target.kind === 'node') {
-    return { cmd: process.execPath, args: [...(limitMb ? [`--max-old-space-size=${limitMb}`] : []), path.join(dir, target.entry), ...extra] };
+    return { cmd: process.execPath, args: [...(limitMb ? [`--max-old-space-size=${limitMb}`] : []), ...nodeEntryArgs(path.join(dir, target.entry)), ...extra] };
   }
   return { cmd: path.join(dir, target.path), args: extra };
 }

@@ -1,5 +1,6 @@
 import * as cluster from './commands/cluster';
 import * as conformance from './commands/conformance';
+import * as init from './commands/init';
 import * as keygen from './commands/keygen';
 import * as manifest from './commands/manifest';
 import * as migrate from './commands/migrate';
@@ -16,7 +17,7 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { pack, types, keygen, sign, verify, manifest, serve, migrate, plugin, cluster, conformance };
+const COMMANDS: Record<string, Command> = { init, pack, types, keygen, sign, verify, manifest, serve, migrate, plugin, cluster, conformance };
 
 function help(): string {
   const rows = [...Object.values(COMMANDS).map((c) => c.usage), 'plughost --help  this text'].map((u) => u.split(/\s{2,}/));

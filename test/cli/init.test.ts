@@ -10,6 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { startServer, type RunningServer } from '../../src/server';
+import { pythonPeer } from '../conformance/polyglot-peers';
+import { availableOrSkip } from '../helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'plughost.js');
@@ -80,7 +82,7 @@ describe('plughost init', () => {
     const badId = await plughost(['init', path.join(work, 'x1'), '--id', 'no spaces!', '--name', 'X'], work);
     expect([badId.status, badId.stderr.split('\n')[0]]).toEqual([2, 'plughost init: --id "no spaces!": expected 3 to 190 characters of a-z A-Z 0-9 . _ - (e.g. com.example.greeter)']);
     const badLang = await plughost(['init', path.join(work, 'x2'), '--lang', 'cobol'], work);
-    expect([badLang.status, badLang.stderr.split('\n')[0]]).toEqual([2, 'plughost init: --lang cobol: expected one of typescript, python']);
+    expect([badLang.status, badLang.stderr.split('\n')[0]]).toEqual([2, 'plughost init: --lang cobol: expected one of typescript, python, go']);
     expect(fs.existsSync(path.join(work, 'x1'))).toBe(false);
   });
 
@@ -104,14 +106,37 @@ describe('plughost init', () => {
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'plugin.json'), 'utf8'))).toMatchObject({ id: 'com.acme.asked', name: 'Asked plugin' });
   });
 
-  it('--lang python copies the Python starter under the new id', async () => {
+  it('--lang python copies the Python starter under the new id, and it conforms', async () => {
     const dir = path.join(work, 'py');
     await ok(plughost(['init', dir, '--lang', 'python', '--id', 'com.acme.py', '--name', 'Py'], work), 'init --lang python');
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'plugin.json'), 'utf8'))).toMatchObject({ id: 'com.acme.py', name: 'Py', server: { executable: 'bin/run' } });
     expect(fs.statSync(path.join(dir, 'bin', 'run')).mode & 0o111).not.toBe(0);
     expect(fs.existsSync(path.join(dir, 'main.py'))).toBe(true);
     await ok(plughost(['pack', dir, '-o', path.join(work, 'py.tar.gz')], work), 'pack the python starter');
-  });
+    const python = pythonPeer();
+    if (!availableOrSkip('the Python starter\'s conformance', python.ok ? null : `${python.missing}; ${python.install}`)) return;
+    expect(await ok(plughost(['conformance', path.join(work, 'py.tar.gz')], work), 'conformance of the python starter')).toContain('the plugin conforms');
+  }, 60_000);
+
+  it('--lang go copies the Go starter, whose build.sh builds it offline, and it conforms', async () => {
+    const dir = path.join(work, 'go');
+    const created = await ok(plughost(['init', dir, '--lang', 'go', '--id', 'com.acme.go', '--name', 'Go'], work), 'init --lang go');
+    expect(created).toContain('  sh build.sh ');
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'plugin.json'), 'utf8'))).toMatchObject({
+      id: 'com.acme.go', name: 'Go', server: { executable: 'bin/go-example' }, pack: { ignore: ['main.go', 'gen/', 'build.sh', '.gitignore'] },
+    });
+    expect(fs.readFileSync(path.join(dir, 'README.md'), 'utf8')).toMatch(/^# Go\n\nA plughost plugin in Go, `com\.acme\.go`/);
+    const go = spawnSync('go', ['version']);
+    const goPlugin = '/usr/share/gocode/src/github.com/hashicorp/go-plugin';
+    const missing = go.status !== 0 ? 'go (not found on PATH)' : fs.existsSync(goPlugin) ? null : goPlugin;
+    if (!availableOrSkip('the Go starter\'s build', missing && `${missing}; apt-get install golang-go golang-github-hashicorp-go-plugin-dev golang-google-grpc-dev golang-goprotobuf-dev`)) return;
+    // The build cache the Go interop tests share, so a second build is quick.
+    await ok(run('sh', ['build.sh'], dir, { ...process.env, GOCACHE: path.join(ROOT, '.cache', 'interop-go', 'gocache') }), 'sh build.sh');
+    const packed = await ok(plughost(['pack', dir, '-o', path.join(work, 'go.tar.gz'), '--verbose'], work), 'pack the go starter');
+    expect(packed).toContain('  bin/go-example\n');
+    expect(packed).toContain('  left out main.go (pack.ignore: main.go)\n');
+    expect(await ok(plughost(['conformance', path.join(work, 'go.tar.gz')], work), 'conformance of the go starter')).toContain('the plugin conforms');
+  }, 180_000);
 
   describe('the TypeScript project', () => {
     const dir = (): string => path.join(work, 'greeter');

@@ -1,7 +1,8 @@
 /**
  * `plughost init <dir>`: a plugin project that tests, builds and deploys as soon as it is
  * installed. TypeScript by default (the files under templates/typescript, a manifest and a
- * package.json made here); `--lang python` copies the Python example as a starter.
+ * package.json made here); `--lang python` and `--lang go` copy plughost's example of that
+ * language as a starter.
  *
  * plughost is not on a registry yet, so the project's package.json points at this very
  * installation (`file:<its folder>`) unless `--plughost` names another spec; when that folder
@@ -19,10 +20,20 @@ import { EXIT, UsageError, onePositional, out } from '../io';
 import { writeSettingsTypes } from './types';
 
 export const usage =
-  'plughost init <dir> [--id ID] [--name NAME] [--lang typescript|python] [--plughost SPEC] [--force] [--yes]   make a plugin project that tests, builds and deploys at once';
+  'plughost init <dir> [--id ID] [--name NAME] [--lang typescript|python|go] [--plughost SPEC] [--force] [--yes]   make a plugin project that tests, builds and deploys at once';
 
-const LANGS = ['typescript', 'python'] as const;
+const LANGS = ['typescript', 'python', 'go'] as const;
 type Lang = (typeof LANGS)[number];
+
+/**
+ * The starters of other languages: files taken from plughost's example of that language, then
+ * the files of templates/<lang>, and
+ * what `plughost pack` must leave out of the bundle (sources the host does not run).
+ */
+const STARTERS: Record<Exclude<Lang, 'typescript'>, { fromExample: string[]; template: string[]; packIgnore?: string[] }> = {
+  python: { fromExample: ['.'], template: [] },
+  go: { fromExample: ['main.go', 'gen', 'plugin.json'], template: ['build.sh', 'README.md', 'gitignore'], packIgnore: ['main.go', 'gen/', 'build.sh', '.gitignore'] },
+};
 
 /** The build tools a TypeScript project needs beside plughost: the type checker, the bundler `plughost pack` uses, Node's types. */
 const TOOLCHAIN = ['typescript', 'esbuild', '@types/node'] as const;
@@ -30,15 +41,8 @@ const TOOLCHAIN = ['typescript', 'esbuild', '@types/node'] as const;
 /** Where `npm run build` writes the bundle and `npm run deploy` takes it from. */
 const BUNDLE = 'dist/plugin.tar.gz';
 
-/** Template files copied as they are; `gitignore` becomes `.gitignore` (npm drops dotfiles named so from packages). */
-const TS_TEMPLATE_FILES: Array<[from: string, to: string]> = [
-  ['src/plugin.ts', 'src/plugin.ts'],
-  ['src/types.ts', 'src/types.ts'],
-  ['test/plugin.test.ts', 'test/plugin.test.ts'],
-  ['tsconfig.json', 'tsconfig.json'],
-  ['gitignore', '.gitignore'],
-  ['README.md', 'README.md'],
-];
+/** The TypeScript template's files, copied with the identity put in (see copyTemplate). */
+const TS_TEMPLATE_FILES = ['src/plugin.ts', 'src/types.ts', 'test/plugin.test.ts', 'tsconfig.json', 'gitignore', 'README.md'];
 
 interface Identity {
   id: string;
@@ -147,12 +151,7 @@ function writeTypeScriptProject(dir: string, root: string, identity: Identity, p
   };
   writeManifest(dir, manifest);
   writeJson(path.join(dir, 'package.json'), packageJson(dir, root, identity, plughostSpec));
-  const template = path.join(root, 'templates', 'typescript');
-  for (const [from, to] of TS_TEMPLATE_FILES) {
-    const text = fs.readFileSync(path.join(template, from), 'utf8').replace(/\{\{(id|name)\}\}/g, (_, key: keyof Identity) => identity[key]);
-    fs.mkdirSync(path.dirname(path.join(dir, to)), { recursive: true });
-    fs.writeFileSync(path.join(dir, to), text);
-  }
+  copyTemplate(dir, path.join(root, 'templates', 'typescript'), TS_TEMPLATE_FILES, identity);
   writeSettingsTypes(loadManifest(dir), path.join(dir, 'src', 'settings.ts'));
 }
 
@@ -194,13 +193,34 @@ function normalizeSpec(spec: string): string {
   return /^(\.{0,2}\/|[A-Za-z]:[\\/])/.test(spec) ? `file:${spec}` : spec;
 }
 
-/** Copies examples/<lang> as the starter, with the manifest's id and name replaced. */
-function copyStarter(dir: string, root: string, lang: Lang, identity: Identity): void {
-  const from = path.join(root, 'examples', lang);
-  if (!fs.existsSync(from)) throw new Error(`the ${lang} starter is examples/${lang} of plughost, and ${root} has no such folder`);
-  fs.cpSync(from, dir, { recursive: true, force: true });
+/** Copies the starter of `lang` from plughost's example, with the manifest's id and name replaced. */
+function copyStarter(dir: string, root: string, lang: Exclude<Lang, 'typescript'>, identity: Identity): void {
+  const starter = STARTERS[lang];
+  const example = path.join(root, 'examples', lang);
+  for (const name of starter.fromExample) {
+    const from = path.join(example, name);
+    if (!fs.existsSync(from)) throw new Error(`the ${lang} starter is copied from examples/${lang} of plughost, and ${root} has no ${path.relative(root, from)}`);
+    fs.cpSync(from, path.join(dir, name), { recursive: true, force: true });
+  }
+  copyTemplate(dir, path.join(root, 'templates', lang), starter.template, identity);
   const { manifest } = loadManifest(dir);
-  writeManifest(dir, { ...manifest, id: identity.id, name: identity.name, description: `${identity.name}: a plughost plugin in ${lang}.` });
+  const pack = starter.packIgnore ? { pack: { ignore: starter.packIgnore } } : {};
+  writeManifest(dir, { ...manifest, id: identity.id, name: identity.name, description: `${identity.name}: a plughost plugin in ${lang}.`, ...pack });
+}
+
+/**
+ * Copies template files, putting the identity in for `{{id}}` and `{{name}}` and keeping modes
+ * (a script stays executable). `gitignore` becomes `.gitignore`: npm leaves a file of that name
+ * out of a published package.
+ */
+function copyTemplate(dir: string, template: string, files: string[], identity: Identity): void {
+  for (const from of files) {
+    const to = from === 'gitignore' ? '.gitignore' : from;
+    const source = path.join(template, from);
+    const text = fs.readFileSync(source, 'utf8').replace(/\{\{(id|name)\}\}/g, (_, key: keyof Identity) => identity[key]);
+    fs.mkdirSync(path.dirname(path.join(dir, to)), { recursive: true });
+    fs.writeFileSync(path.join(dir, to), text, { mode: fs.statSync(source).mode & 0o777 });
+  }
 }
 
 function writeManifest(dir: string, manifest: Manifest): void {
@@ -217,7 +237,14 @@ function writeJson(file: string, value: unknown): void {
 function nextSteps(dir: string, lang: Lang): string {
   const cd = `cd ${path.relative(process.cwd(), dir) || '.'}`;
   if (lang !== 'typescript') {
-    return ['next:', `  ${cd}`, '  plughost pack . -o plugin.tar.gz', '  plughost conformance plugin.tar.gz', '  plughost plugin add plugin.tar.gz --force --enable   # with PLUGHOST_URL and PLUGHOST_TOKEN set'].join('\n');
+    return [
+      'next:',
+      `  ${cd}`,
+      ...(lang === 'go' ? ['  sh build.sh                      # bin/go-example; README.md says what to install'] : []),
+      '  plughost pack . -o plugin.tar.gz',
+      '  plughost conformance plugin.tar.gz',
+      '  plughost plugin add plugin.tar.gz --force --enable   # with PLUGHOST_URL and PLUGHOST_TOKEN set',
+    ].join('\n');
   }
   return [
     'next:',

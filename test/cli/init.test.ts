@@ -94,6 +94,14 @@ describe('plughost init', () => {
     expect(JSON.parse(fs.readFileSync(path.join(work, 'my_first-plugin', 'plugin.json'), 'utf8'))).toMatchObject({ id: 'com.example.my-first-plugin', name: 'My first plugin' });
   });
 
+  it('--plughost writes another spec (a bare path as file:), and the tools then come from the registry at plughost\'s versions', async () => {
+    await ok(plughost(['init', 'tarball', '--id', 'com.acme.tarball', '--name', 'T', '--plughost', '../plughost-0.1.0.tgz'], work), 'init --plughost');
+    const own = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).devDependencies;
+    expect(JSON.parse(fs.readFileSync(path.join(work, 'tarball', 'package.json'), 'utf8')).devDependencies).toEqual({
+      plughost: 'file:../plughost-0.1.0.tgz', typescript: own.typescript, esbuild: own.esbuild, '@types/node': own['@types/node'],
+    });
+  });
+
   it('asks for the id (again, after a bad one) and the name on a terminal', () => {
     if (spawnSync('script', ['--version']).status !== 0) return void process.stderr.write('SKIP terminal prompts: no `script` (util-linux) on PATH\n');
     const dir = path.join(work, 'asked');

@@ -1,8 +1,11 @@
 'use strict';
 /**
- * Hook dispatch through the full runtime (PluginHost → supervisor → RunHook →
- * an SDK plugin bundled by `plughost pack`), beside step 1's bare protocol
- * round trip (PluginClient → servePlugin Echo.Say) in the same run. Rounds
+ * Hook dispatch through the full runtime (PluginHost → supervisor → an SDK
+ * plugin bundled by `plughost pack`), beside step 1's bare protocol round trip
+ * (PluginClient → servePlugin Echo.Say) in the same run. Two hosts run the same
+ * plugins: one with the default hookTransport 'stream' (RunHookStream, one
+ * stream per plugin), one with 'unary' (a RunHook call per hook call, as before
+ * streams), so each row has its unary counterpart from the same run. Rounds
  * alternate over every side so machine noise hits all alike; each figure is
  * the median over rounds.
  *
@@ -70,9 +73,8 @@ async function startBare() {
   };
 }
 
-async function startHost(work) {
-  const bundles = await buildBundles(work);
-  const host = await PluginHost.open({ dataDir: path.join(work, 'data'), logger: pino({ level: 'silent' }) });
+async function startHost(work, bundles, hookTransport) {
+  const host = await PluginHost.open({ dataDir: path.join(work, `data-${hookTransport}`), logger: pino({ level: 'silent' }), defaults: { hookTransport } });
   for (const bundle of bundles) await host.install(bundle);
   await Promise.all(PLUGINS.map((p) => host.enable(p.id)));
   return host;
@@ -120,21 +122,28 @@ async function hungRows(host, trials) {
 }
 
 async function run(options = {}) {
-  const opts = { rounds: 3, n: 1500, warmup: 200, total: 4000, inFlight: 64, hungTrials: 20, progress: false, ...options };
+  // `transports` narrows the run to one host, e.g. to profile one transport alone.
+  const opts = { rounds: 3, n: 1500, warmup: 200, total: 4000, inFlight: 64, hungTrials: 20, progress: false, transports: ['stream', 'unary'], ...options };
+  const TRANSPORTS = opts.transports;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'phbr-'));
-  let host;
+  const hosts = {};
   let bare;
   try {
-    host = await startHost(work);
+    const bundles = await buildBundles(work);
+    for (const transport of TRANSPORTS) hosts[transport] = await startHost(work, bundles, transport);
+    const host = hosts[TRANSPORTS[0]];
     bare = await startBare();
-    await checkSides(host);
-    const sides = [
-      { what: 'bare protocol round trip (PluginClient → servePlugin Echo.Say)', key: 'bare', call: bare.call, scale: 1 },
-      { what: 'notify, 1 plugin (no-op handler)', key: 'notify', call: () => host.notify('Noop', PAYLOAD), scale: 1 },
-      { what: 'filter, 1 plugin (changes the payload)', key: 'filter', call: () => host.filter('Filter', PAYLOAD), scale: 1 },
-      { what: `filter chain, ${CHAIN} plugins`, key: 'chain', call: () => host.filter('Chain', PAYLOAD), scale: 0.2 },
-      { what: 'notify, 1 plugin, handler does kv.set + kv.get', key: 'kv', call: () => host.notify('KvRoundTrip', PAYLOAD), scale: 0.5 },
-    ];
+    for (const h of Object.values(hosts)) await checkSides(h);
+    const sides = [{ what: 'bare protocol round trip (PluginClient → servePlugin Echo.Say)', key: 'bare', call: bare.call, scale: 1 }];
+    for (const t of TRANSPORTS) {
+      const h = hosts[t];
+      sides.push(
+        { what: `notify, 1 plugin (no-op handler) [${t}]`, key: `notify.${t}`, call: () => h.notify('Noop', PAYLOAD), scale: 1 },
+        { what: `filter, 1 plugin (changes the payload) [${t}]`, key: `filter.${t}`, call: () => h.filter('Filter', PAYLOAD), scale: 1 },
+        { what: `filter chain, ${CHAIN} plugins [${t}]`, key: `chain.${t}`, call: () => h.filter('Chain', PAYLOAD), scale: 0.2 },
+        { what: `notify, 1 plugin, handler does kv.set + kv.get [${t}]`, key: `kv.${t}`, call: () => h.notify('KvRoundTrip', PAYLOAD), scale: 0.5 },
+      );
+    }
     const runs = Object.fromEntries(sides.map((s) => [s.key, []]));
     for (let r = 0; r < opts.rounds; r++) {
       for (const side of sides) {
@@ -149,27 +158,36 @@ async function run(options = {}) {
         { p50: median(runs[s.key].map((x) => x.p50_us)), p99: median(runs[s.key].map((x) => x.p99_us)), perSecond: median(runs[s.key].map((x) => x.perSecond)) },
       ]),
     );
-    const rows = sides.map((s) => ({
-      what: s.what,
-      p50: m[s.key].p50,
-      p99: m[s.key].p99,
-      unit: 'µs',
-      calls_per_s: m[s.key].perSecond,
-      vs_bare_p50: round(m[s.key].p50 / m.bare.p50, 2),
-    }));
-    rows.push({
-      what: 'kv.set + kv.get from inside a plugin (KV row p50 − notify row p50)',
-      p50: round(m.kv.p50 - m.notify.p50),
-      p99: '',
-      unit: 'µs',
-      calls_per_s: '',
-      vs_bare_p50: '',
+    const blank = { calls_per_s: '', vs_bare_p50: '', stream_vs_unary: '' };
+    const rows = sides.map((s) => {
+      const [kind, transport] = s.key.split('.');
+      const unary = transport === 'stream' ? m[`${kind}.unary`] : undefined; // absent when only one transport ran
+      return {
+        what: s.what,
+        p50: m[s.key].p50,
+        p99: m[s.key].p99,
+        unit: 'µs',
+        calls_per_s: m[s.key].perSecond,
+        vs_bare_p50: round(m[s.key].p50 / m.bare.p50, 2),
+        // p50 and 64-in-flight calls/s, each as stream ÷ unary.
+        stream_vs_unary: unary ? `p50 ${round(m[s.key].p50 / unary.p50, 2)}, calls/s ${round(m[s.key].perSecond / unary.perSecond, 2)}` : '',
+      };
     });
-    rows.push(...(await hungRows(host, opts.hungTrials)));
-    return { name: 'Hooks through the full runtime beside the bare protocol round trip (median of alternating rounds)', rows, ratio: round(m.filter.p50 / m.bare.p50, 2) };
+    for (const t of TRANSPORTS) {
+      rows.push({ ...blank, what: `kv.set + kv.get from inside a plugin (KV row p50 − notify row p50) [${t}]`, p50: round(m[`kv.${t}`].p50 - m[`notify.${t}`].p50), p99: '', unit: 'µs' });
+    }
+    for (const t of TRANSPORTS) {
+      rows.push({ ...blank, what: `filter chain p50 ÷ 1-plugin filter p50 [${t}]`, p50: round(m[`chain.${t}`].p50 / m[`filter.${t}`].p50, 2), p99: '', unit: '×' });
+    }
+    rows.push(...(await hungRows(host, opts.hungTrials)).map((r) => ({ ...r, what: `${r.what} [${TRANSPORTS[0]}]`, stream_vs_unary: '' })));
+    return {
+      name: 'Hooks through the full runtime, over RunHookStream and unary RunHook, beside the bare protocol round trip (median of alternating rounds)',
+      rows,
+      ratio: round(m[`filter.${TRANSPORTS[0]}`].p50 / m.bare.p50, 2),
+    };
   } finally {
     if (bare) await bare.close();
-    if (host) await host.close();
+    for (const h of Object.values(hosts)) await h.close();
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
@@ -181,7 +199,7 @@ if (require.main === module) {
   run({ progress: true }).then(
     (r) => {
       console.log(table(r.name, Object.keys(r.rows[0]), r.rows));
-      console.log(`\nratio (one-plugin filter p50 / bare round trip p50): ${r.ratio} (aim ≤ 1.5)`);
+      console.log(`\nratio (one-plugin filter p50 over the stream / bare round trip p50): ${r.ratio} (aim ≤ 1.5)`);
     },
     (err) => {
       console.error(err);

@@ -23,7 +23,18 @@ pb.resolvePath = (_origin, target) => {
   return path.join(path.dirname(require.resolve('protobufjs')), target);
 };
 pb.loadSync(files, { keepCase: true });
+// The lowerCamel alias grpc-js gives each method (proto-loader's originalName), worked out here
+// with the same function proto-loader uses, so the runtime needs neither proto-loader nor lodash.
+const camelCase = require('lodash.camelcase');
+const originalNames = {};
+pb.resolveAll();
+(function walk(ns) {
+  for (const obj of ns.nestedArray) {
+    if (obj instanceof protobuf.Service) for (const m of obj.methodsArray) originalNames[`${obj.fullName.slice(1)}/${m.name}`] = camelCase(m.name);
+    if (obj.nestedArray) walk(obj);
+  }
+})(pb);
 const out = path.join(__dirname, '..', 'src', 'gen', 'descriptors.json');
 fs.mkdirSync(path.dirname(out), { recursive: true });
-fs.writeFileSync(out, JSON.stringify({ files, root: pb.toJSON({ keepComments: false }) }));
+fs.writeFileSync(out, JSON.stringify({ files, originalNames, root: pb.toJSON({ keepComments: false }) }));
 process.stdout.write(`wrote ${path.relative(process.cwd(), out)}\n`);

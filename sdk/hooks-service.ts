@@ -15,7 +15,7 @@ import type { RunHookResponse } from '../src/gen/plughost/v1/RunHookResponse';
 import type { RunHookStreamRequest__Output } from '../src/gen/plughost/v1/RunHookStreamRequest';
 import type { RunHookStreamResponse } from '../src/gen/plughost/v1/RunHookStreamResponse';
 import type { BrokerConnection, ServiceRegistration } from '../src/protocol/broker';
-import { contract, jsonBytes, parseJsonBytes } from '../src/protocol/contract';
+import { contract, jsonBytes, parseJsonBytes, statusError } from '../src/protocol/contract';
 import type { ServeContext } from '../src/protocol/server';
 import { PendingLogs, createApi } from './api-client';
 import { reject as makeRejection, isRejection } from './rejection';
@@ -53,7 +53,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
   const implemented = implementedOf(def);
 
   const needActive = (): Active => {
-    if (!active) throw status(grpc.status.FAILED_PRECONDITION, 'the plugin has not been activated yet (OnActivate first)');
+    if (!active) throw statusError(grpc.status.FAILED_PRECONDITION, 'the plugin has not been activated yet (OnActivate first)');
     return active;
   };
   /** Runs `fn`, waits for the logs it wrote, and answers; a thrown error becomes the call's status. */
@@ -72,7 +72,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
 
   const runHook = async (req: RunHookRequest__Output): Promise<RunHookResponse> => {
     const handler = def.hooks?.[req.hook] as HookHandler<unknown, never, SettingsMap> | undefined;
-    if (!handler) throw status(grpc.status.UNIMPLEMENTED, `this plugin does not implement hook ${JSON.stringify(req.hook)}`);
+    if (!handler) throw statusError(grpc.status.UNIMPLEMENTED, `this plugin does not implement hook ${JSON.stringify(req.hook)}`);
     const { ctx } = needActive();
     const payload = parseJsonBytes<unknown>(req.payload, null);
     const hookCtx: HookContext<never, SettingsMap> = Object.assign(Object.create(ctx) as PluginContext<never, SettingsMap>, {
@@ -135,15 +135,29 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
     }),
     RunHook: unary<RunHookRequest__Output, RunHookResponse>(runHook),
     RunHookStream: (call) => {
+      // The host half-closes at a stop: answer what is in flight, then end.
+      let inFlight = 0;
+      let ended = false;
+      const done = (res: RunHookStreamResponse) =>
+        void pending.settle().then(() => {
+          call.write(res);
+          if (--inFlight === 0 && ended) call.end();
+        });
       call.on('error', () => undefined);
-      call.on('end', () => call.end());
+      call.on('end', () => {
+        ended = true;
+        if (inFlight === 0) call.end();
+      });
       call.on('data', (msg: RunHookStreamRequest__Output) => {
+        inFlight++;
         const req = msg.request;
-        const done = (res: RunHookStreamResponse) => void pending.settle().then(() => call.write(res));
         if (!req) return done({ call_id: msg.call_id, error: 'RunHookStreamRequest has no request' });
         runHook(req).then(
-          (response) => done({ call_id: msg.call_id, response }),
-          (err: Error) => done({ call_id: msg.call_id, error: err.message || String(err) }),
+          (response) => done(streamAnswer(msg.call_id, response, serve.maxMessageBytes)),
+          (err: unknown) => {
+            const { code, details } = toStatus(err);
+            done({ call_id: msg.call_id, error: details, error_code: code });
+          },
         );
       });
     },
@@ -162,7 +176,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
     ServeHTTP: (call) => {
       const serveHTTP = def.serveHTTP;
       if (!serveHTTP || !active) {
-        call.destroy(status(serveHTTP ? grpc.status.FAILED_PRECONDITION : grpc.status.UNIMPLEMENTED, 'ServeHTTP is not available'));
+        call.destroy(statusError(serveHTTP ? grpc.status.FAILED_PRECONDITION : grpc.status.UNIMPLEMENTED, 'ServeHTTP is not available'));
         return;
       }
       const { ctx } = active;
@@ -178,13 +192,20 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
   return { definition: contract().Hooks.service, implementation: implementation as unknown as grpc.UntypedServiceImplementation };
 }
 
-/** A gRPC status error with `message` as its details. */
-function status(code: grpc.status, message: string): grpc.ServiceError {
-  return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+/**
+ * The stream's answer to one call. A response over the message limit would
+ * end the stream, and every call on it: that call fails alone instead, with
+ * RESOURCE_EXHAUSTED naming the limit, as unary RunHook would fail it.
+ */
+function streamAnswer(callId: string, response: RunHookResponse, limit: number): RunHookStreamResponse {
+  // At least the encoded size: payload bytes, reason at UTF-8's most, and the tags, lengths and call id.
+  const size = (response.payload?.length ?? 0) + 3 * (response.reason?.length ?? 0) + 32;
+  if (size <= limit) return { call_id: callId, response };
+  return { call_id: callId, error: `the hook's response is larger than ${limit} bytes, the message size limit`, error_code: grpc.status.RESOURCE_EXHAUSTED };
 }
 
 function toStatus(err: unknown): grpc.ServiceError {
   if (err && typeof err === 'object' && typeof (err as { code?: unknown }).code === 'number' && 'details' in err) return err as grpc.ServiceError;
   const message = err instanceof Error ? err.message : String(err);
-  return status(grpc.status.UNKNOWN, message || 'the plugin handler failed');
+  return statusError(grpc.status.UNKNOWN, message || 'the plugin handler failed');
 }

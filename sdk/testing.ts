@@ -10,11 +10,10 @@ import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type { HooksClient } from '../src/gen/plughost/v1/Hooks';
 import type { RunHookResponse__Output } from '../src/gen/plughost/v1/RunHookResponse';
-import type { RunHookStreamRequest } from '../src/gen/plughost/v1/RunHookStreamRequest';
-import type { RunHookStreamResponse__Output } from '../src/gen/plughost/v1/RunHookStreamResponse';
 import type { BrokerServer } from '../src/protocol/broker';
 import { PluginClient } from '../src/protocol/client';
 import { contract, parseJsonBytes } from '../src/protocol/contract';
+import { HookStream } from '../src/protocol/hook-stream';
 import type { PluginLogRecord } from '../src/protocol/log-lines';
 import { callPermission } from '../src/manifest/permissions';
 import { messageTooLarge, resolveMaxMessageBytes } from '../src/protocol/limits';
@@ -106,7 +105,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
   let apiServer: BrokerServer | undefined;
   let stream: HookStream | undefined;
   const cleanup = async () => {
-    stream?.close();
+    stream?.close('the test host closed');
     await apiServer?.close();
     await plugin?.kill();
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -168,7 +167,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
         context: { request_id: o.requestId ?? '', user_id: o.userId ?? '', values: o.values ?? {}, caller_plugin_id: o.caller ?? '' },
       };
       if (o.via === 'stream') {
-        stream ??= new HookStream(hooks);
+        if (!stream?.open) stream = new HookStream(hooks);
         return outcome(payload, await stream.call(request, hookTimeoutMs));
       }
       return outcome(payload, await unary<object, RunHookResponse__Output>('RunHook', request));
@@ -212,52 +211,6 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
   } catch (err) {
     await cleanup();
     throw err;
-  }
-}
-
-/** The RunHookStream fast path: one stream, calls matched by call_id. */
-class HookStream {
-  private readonly duplex: grpc.ClientDuplexStream<RunHookStreamRequest, RunHookStreamResponse__Output>;
-  private nextId = 1;
-  private readonly waiting = new Map<string, { resolve(r: RunHookResponse__Output): void; reject(e: Error): void; timer: NodeJS.Timeout }>();
-
-  constructor(hooks: HooksClient) {
-    this.duplex = hooks.RunHookStream();
-    this.duplex.on('data', (msg: RunHookStreamResponse__Output) => {
-      const w = this.waiting.get(String(msg.call_id));
-      if (!w) return;
-      this.waiting.delete(String(msg.call_id));
-      clearTimeout(w.timer);
-      if (msg.error || !msg.response) w.reject(new Error(msg.error || 'RunHookStream answer without a response'));
-      else w.resolve(msg.response);
-    });
-    this.duplex.on('error', (err: Error) => this.failAll(err));
-    this.duplex.on('end', () => this.failAll(new Error('RunHookStream ended')));
-  }
-
-  call(req: RunHookStreamRequest['request'], timeoutMs: number): Promise<RunHookResponse__Output> {
-    const id = String(this.nextId++);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`hook call ${id} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.set(id, { resolve, reject, timer });
-      this.duplex.write({ call_id: id, request: req, timeout_ms: timeoutMs });
-    });
-  }
-
-  close(): void {
-    this.failAll(new Error('test host closed'));
-    this.duplex.cancel();
-  }
-
-  private failAll(err: Error): void {
-    for (const w of this.waiting.values()) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
-    this.waiting.clear();
   }
 }
 

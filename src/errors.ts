@@ -143,6 +143,10 @@ export const Errors = {
     `hook ${hook} of plugin ${JSON.stringify(id)} failed: ${why}`),
   HOOK_TIMEOUT: define('HOOK_TIMEOUT', 504, (id: string, hook: string, ms: number) =>
     `hook ${hook} of plugin ${JSON.stringify(id)} passed its deadline of ${ms} ms (Deadline exceeded)`),
+  HOOK_PLUGIN_NOT_RUNNING: define('HOOK_PLUGIN_NOT_RUNNING', 409, (id: string, hook: string, state: string) =>
+    `plugin ${JSON.stringify(id)} is not running (state ${state}), so its hook ${JSON.stringify(hook)} cannot be called; ` +
+    `enable it first (POST /api/v1/plugins/${encodeURIComponent(id)}/enable or \`plughost plugin enable ${id}\`)`,
+    (id: string, hook: string, state: string) => ({ id, hook, state })),
   HOOK_NOT_IMPLEMENTED: define('HOOK_NOT_IMPLEMENTED', 404, (id: string, hook: string) =>
     `plugin ${JSON.stringify(id)} does not implement hook ${JSON.stringify(hook)}`),
   PERMISSION_DENIED: define('PERMISSION_DENIED', 403, (id: string, method: string) =>
@@ -165,6 +169,10 @@ export const Errors = {
     `the cluster lock ${quote(name)} was held by another node for all of ${waitedMs} ms; a node that died frees it after its TTL: try again`),
   JOB_PERIOD_NOT_CURRENT: define('JOB_PERIOD_NOT_CURRENT', 412, (pluginId: string, name: string, period: number, current: number) =>
     `job ${quote(name)} of plugin ${JSON.stringify(pluginId)}: period ${period} cannot be claimed; the current period by the store's clock is ${current} (only ${current - 1} to ${current + 1} may be claimed)`),
+  INSPECT_NOT_ALLOWED: define('INSPECT_NOT_ALLOWED', 403, (id: string) =>
+    `plugin ${JSON.stringify(id)} cannot start under the inspector: this server does not allow it; start it with --allow-inspect (a development server only)`),
+  INSPECT_BAD: define('INSPECT_BAD', 400, (id: string, given: string, why: string) =>
+    `inspect ${quote(given, 80)} for plugin ${JSON.stringify(id)}: ${why}`),
   HOST_BAD_OPTION: define('HOST_BAD_OPTION', 400, (name: string, value: unknown, expected: string) =>
     `plugin host option ${name} is ${JSON.stringify(value) ?? String(value)}; expected ${expected}`),
   NODE_ID_INVALID: define('NODE_ID_INVALID', 400, (value: string, source: string, rule: string) =>
@@ -216,6 +224,10 @@ export const Errors = {
   EVENTS_TICKET_INVALID: define('EVENTS_TICKET_INVALID', 403, () =>
     'the event stream ticket is unknown, used or expired: POST /api/v1/events/ticket for a new one'),
   WEBAPP_FORBIDDEN: define('WEBAPP_FORBIDDEN', 403, () => "this request may not read the plugins' client bundles"),
+  USER_TOKEN_INVALID: define('USER_TOKEN_INVALID', 401, (why: string) =>
+    `the bearer token of this request is not a valid user token: ${why}; send an HS256 JWT signed with the server's secret (plughost serve --jwt-secret-file), or no Authorization header to be anonymous`),
+  JWT_SECRET_TOO_SHORT: define('JWT_SECRET_TOO_SHORT', 400, (source: string, length: number, min: number) =>
+    `the JWT secret from ${source} is ${length} bytes; HS256 needs at least ${min} (e.g. openssl rand -base64 48 > jwt.secret)`),
   // ---- manifest ----
   MANIFEST_NOT_FOUND: define('MANIFEST_NOT_FOUND', 400, (dir: string) =>
     `no manifest in ${quote(dir)}: expected one of plugin.json, plugin.yaml, plugin.yml`),
@@ -343,6 +355,11 @@ export const Errors = {
   MIGRATE_UNDO_FAILED: define('MIGRATE_UNDO_FAILED', 500, (where: string, step: string, why: string, undoWhy: string) =>
     `copying to ${where} failed while ${step}: ${why}; removing the partial copy failed too: ${undoWhy}; ` +
     'the target may hold part of the copy: empty it (a new database, or DROP its plughost_* tables) before running plughost migrate again'),
+  API_MODULE_LOAD_FAILED: define('API_MODULE_LOAD_FAILED', 400, (file: string, source: string, why: string) =>
+    `the API module ${quote(file)} (from ${source}) could not be loaded: ${why}`, (file: string, source: string) => ({ file, source })),
+  API_MODULE_NOT_API: define('API_MODULE_NOT_API', 400, (file: string, source: string, why: string) =>
+    `the API module ${quote(file)} (from ${source}) ${why}; expected its export (module.exports, or export default) to be an object of methods, ` +
+    'e.g. module.exports = { getNote: (args, caller) => ... }', (file: string, source: string) => ({ file, source })),
 };
 
 /** One validation problem: the dotted field path and what was expected there. */

@@ -8,6 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Errors, PlughostError } from '../../src/errors';
 import { MemoryCluster, clusterHandlers, type CallState } from '../../src/protocol/cluster-contract';
+import { statusError } from '../../src/protocol/contract';
 import { HOST_TOPIC_PREFIX, allowsCall, allowsInvoke, callPermission, isHostTopic } from '../../src/manifest/permissions';
 import type { HookOutcome, JsonValue, LogLevel, Manifest, SettingsMap } from '../types';
 
@@ -61,16 +62,12 @@ interface Entry {
 
 type Unary = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => void;
 
-function fail(code: grpc.status, message: string): grpc.ServiceError {
-  return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
-}
-
 /** The runtime's codes for the errors the shared contract code throws (src/runtime/api-service.ts grpcCodeFor). */
 const CODES: Record<number, grpc.status> = { 400: grpc.status.INVALID_ARGUMENT, 412: grpc.status.FAILED_PRECONDITION };
 
 function asServiceError(err: grpc.ServiceError | PlughostError): grpc.ServiceError {
-  if (err instanceof PlughostError) return fail(CODES[err.status] ?? grpc.status.UNKNOWN, err.message);
-  return err.code !== undefined ? err : fail(grpc.status.UNKNOWN, String((err as Error).message));
+  if (err instanceof PlughostError) return statusError(CODES[err.status] ?? grpc.status.UNKNOWN, err.message);
+  return err.code !== undefined ? err : statusError(grpc.status.UNKNOWN, String((err as Error).message));
 }
 
 function parse(bytes: Buffer | undefined): JsonValue {
@@ -78,7 +75,7 @@ function parse(bytes: Buffer | undefined): JsonValue {
   try {
     return JSON.parse(bytes.toString('utf8')) as JsonValue;
   } catch {
-    throw fail(grpc.status.INVALID_ARGUMENT, 'payload: expected JSON');
+    throw statusError(grpc.status.INVALID_ARGUMENT, 'payload: expected JSON');
   }
 }
 
@@ -101,7 +98,7 @@ export class MemoryKV {
 
   set(key: string, value: Buffer, ttlMs = 0, compare?: { expected?: Buffer; absent?: boolean }): boolean {
     checkKey(key);
-    if (value.length > MAX_VALUE_BYTES) throw fail(grpc.status.INVALID_ARGUMENT, `value: ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
+    if (value.length > MAX_VALUE_BYTES) throw statusError(grpc.status.INVALID_ARGUMENT, `value: ${value.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
     if (compare) {
       const current = this.live(key);
       if (compare.absent ? current !== undefined : !current || !current.value.equals(compare.expected ?? Buffer.alloc(0))) return false;
@@ -132,7 +129,7 @@ export class MemoryKV {
 
 function checkKey(key: string): void {
   const n = Buffer.byteLength(key);
-  if (n < 1 || n > MAX_KEY_BYTES) throw fail(grpc.status.INVALID_ARGUMENT, `key: expected 1-${MAX_KEY_BYTES} bytes of UTF-8, got ${n}`);
+  if (n < 1 || n > MAX_KEY_BYTES) throw statusError(grpc.status.INVALID_ARGUMENT, `key: expected 1-${MAX_KEY_BYTES} bytes of UTF-8, got ${n}`);
 }
 
 /** Everything the harness records, and the API service implementation over it. */
@@ -156,7 +153,7 @@ export class MemoryHost {
       GetConfiguration: () => ({ configuration: Buffer.from(JSON.stringify(this.config)) }),
       SaveConfiguration: async (req) => {
         const config = parse(req.configuration as Buffer);
-        if (!config || typeof config !== 'object' || Array.isArray(config)) throw fail(grpc.status.INVALID_ARGUMENT, 'configuration: expected a JSON object');
+        if (!config || typeof config !== 'object' || Array.isArray(config)) throw statusError(grpc.status.INVALID_ARGUMENT, 'configuration: expected a JSON object');
         await o.deliverConfiguration(config as SettingsMap);
         return {};
       },
@@ -180,7 +177,7 @@ export class MemoryHost {
       KVDelete: (req) => ({ deleted: this.kv.delete(String(req.key)) }),
       KVList: (req) => {
         const size = Number(req.page_size) || DEFAULT_PAGE;
-        if (size > MAX_PAGE) throw fail(grpc.status.INVALID_ARGUMENT, `page_size: expected 1-${MAX_PAGE}, got ${size}`);
+        if (size > MAX_PAGE) throw statusError(grpc.status.INVALID_ARGUMENT, `page_size: expected 1-${MAX_PAGE}, got ${size}`);
         const token = String(req.page_token ?? '');
         const all = this.kv.keys(String(req.prefix ?? '')).filter((k) => !token || Buffer.compare(Buffer.from(k), Buffer.from(token)) > 0);
         const keys = all.slice(0, size);
@@ -189,17 +186,17 @@ export class MemoryHost {
       KVDeleteAll: () => ({ deleted: this.kv.deleteAll() }),
       PublishEvent: (req) => {
         const topic = String(req.topic);
-        if (topic.length < 1 || topic.length > 200) throw fail(grpc.status.INVALID_ARGUMENT, 'topic: expected 1-200 characters');
-        if (isHostTopic(topic)) throw fail(grpc.status.PERMISSION_DENIED, Errors.TOPIC_RESERVED(o.manifest.id, topic, HOST_TOPIC_PREFIX).message);
+        if (topic.length < 1 || topic.length > 200) throw statusError(grpc.status.INVALID_ARGUMENT, 'topic: expected 1-200 characters');
+        if (isHostTopic(topic)) throw statusError(grpc.status.PERMISSION_DENIED, Errors.TOPIC_RESERVED(o.manifest.id, topic, HOST_TOPIC_PREFIX).message);
         this.published.push({ topic, payload: parse(req.payload as Buffer) });
         return {};
       },
       CallPlugin: async (req) => {
         const id = String(req.plugin_id);
         if (!allowsCall(o.manifest.permissions, o.manifest.id, id)) {
-          throw fail(grpc.status.PERMISSION_DENIED, Errors.CALL_NOT_PERMITTED(o.manifest.id, id, callPermission(id)).message);
+          throw statusError(grpc.status.PERMISSION_DENIED, Errors.CALL_NOT_PERMITTED(o.manifest.id, id, callPermission(id)).message);
         }
-        if (!o.callPlugin) throw fail(grpc.status.NOT_FOUND, `no plugin with id ${JSON.stringify(id)} is running`);
+        if (!o.callPlugin) throw statusError(grpc.status.NOT_FOUND, `no plugin with id ${JSON.stringify(id)} is running`);
         const payload = parse(req.payload as Buffer);
         const out = await o.callPlugin(id, String(req.hook), payload);
         return out.rejected
@@ -223,12 +220,12 @@ export class MemoryHost {
   private async invoke(method: string, args: JsonValue): Promise<{ payload: Buffer }> {
     if (!allowsInvoke(this.options.manifest.permissions, method)) {
       this.invocations.push({ method, args, allowed: false });
-      throw fail(grpc.status.PERMISSION_DENIED, Errors.PERMISSION_DENIED(this.options.manifest.id, method).message);
+      throw statusError(grpc.status.PERMISSION_DENIED, Errors.PERMISSION_DENIED(this.options.manifest.id, method).message);
     }
     const fn = Object.prototype.hasOwnProperty.call(this.options.api, method) ? this.options.api[method] : undefined;
     if (!fn) {
       this.invocations.push({ method, args, allowed: true, error: 'unknown method' });
-      throw fail(grpc.status.NOT_FOUND, `the host has no API method ${JSON.stringify(method)}`);
+      throw statusError(grpc.status.NOT_FOUND, `the host has no API method ${JSON.stringify(method)}`);
     }
     try {
       const result = (await (fn as (a: JsonValue) => unknown)(args)) as JsonValue;
@@ -236,7 +233,7 @@ export class MemoryHost {
       return { payload: Buffer.from(JSON.stringify(result ?? null)) };
     } catch (err) {
       this.invocations.push({ method, args, allowed: true, error: (err as Error).message });
-      throw fail(grpc.status.UNKNOWN, `${method} failed: ${(err as Error).message}`);
+      throw statusError(grpc.status.UNKNOWN, `${method} failed: ${(err as Error).message}`);
     }
   }
 }

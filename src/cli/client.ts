@@ -10,6 +10,7 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { SseParser } from './sse';
 
 /** An error answer from the server, or a failure to reach it (status 0). */
 export class ApiError extends Error {
@@ -110,30 +111,70 @@ export class AdminClient {
     return this.send<T>('POST', this.url('/plugins', options.query), headers, Readable.from(body()));
   }
 
-  private send<T>(method: string, url: URL, headers: http.OutgoingHttpHeaders, body?: Readable): Promise<T> {
-    const transport = url.protocol === 'https:' ? https : http;
-    return new Promise<T>((resolve, reject) => {
-      const req = transport.request(url, { method, headers: { ...headers, accept: 'application/json', authorization: `Bearer ${this.token}` } });
-      const unreachable = (err: Error) => reject(new ApiError(0, 'UNREACHABLE', `cannot reach plughost at ${this.base.origin}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
-      req.on('error', unreachable);
+  /**
+   * Follows a server-sent event stream (GET), calling `onEvent` for each event. Resolves
+   * 'ended' when the server ends the stream and 'stopped' when `signal` aborts it; an
+   * error answer rejects with its ApiError, a lost connection with an UNREACHABLE one.
+   */
+  follow(apiPath: string, query: Record<string, string>, onEvent: (event: string, data: unknown) => void, signal: AbortSignal): Promise<'ended' | 'stopped'> {
+    const url = this.url(apiPath, query);
+    return new Promise((resolve, reject) => {
+      const req = this.open('GET', url, { accept: 'text/event-stream' }, reject);
+      const stop = () => {
+        req.destroy();
+        resolve('stopped');
+      };
+      if (signal.aborted) return stop();
+      signal.addEventListener('abort', stop, { once: true });
+      req.on('close', () => signal.removeEventListener('abort', stop));
       req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
-        });
-        res.on('error', unreachable);
-        res.on('end', () => {
-          try {
-            resolve(answer<T>(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), `${method} ${url.pathname}`));
-          } catch (err) {
-            reject(err);
-          }
-        });
+        if (res.statusCode !== 200) return this.collect(res, `GET ${url.pathname}`, resolve, reject);
+        const parser = new SseParser(onEvent);
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => parser.push(chunk));
+        res.on('error', (err) => reject(this.unreachable(err)));
+        res.on('end', () => resolve('ended'));
       });
-      if (body) pipeline(body, req).catch((err: Error) => { req.destroy(); unreachable(err); });
+      req.end();
+    });
+  }
+
+  private send<T>(method: string, url: URL, headers: http.OutgoingHttpHeaders, body?: Readable): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const req = this.open(method, url, headers, reject);
+      req.on('response', (res) => this.collect(res, `${method} ${url.pathname}`, resolve, reject));
+      if (body) pipeline(body, req).catch((err: Error) => { req.destroy(); reject(this.unreachable(err)); });
       else req.end();
+    });
+  }
+
+  /** Starts a request with the token; a failure to reach the server goes to `reject` as an UNREACHABLE ApiError. */
+  private open(method: string, url: URL, headers: http.OutgoingHttpHeaders, reject: (err: ApiError) => void): http.ClientRequest {
+    const transport = url.protocol === 'https:' ? https : http;
+    const req = transport.request(url, { method, headers: { accept: 'application/json', ...headers, authorization: `Bearer ${this.token}` } });
+    req.on('error', (err) => reject(this.unreachable(err)));
+    return req;
+  }
+
+  private unreachable(err: Error): ApiError {
+    return new ApiError(0, 'UNREACHABLE', `cannot reach plughost at ${this.base.origin}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
+  }
+
+  /** Reads a whole answer (up to MAX_ANSWER_BYTES) and settles with `answer`'s verdict on it. */
+  private collect<T>(res: http.IncomingMessage, what: string, resolve: (value: T) => void, reject: (err: unknown) => void): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
+    });
+    res.on('error', (err) => reject(this.unreachable(err)));
+    res.on('end', () => {
+      try {
+        resolve(answer<T>(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), what));
+      } catch (err) {
+        reject(err);
+      }
     });
   }
 }

@@ -1,5 +1,8 @@
 import * as cluster from './commands/cluster';
 import * as conformance from './commands/conformance';
+import * as dev from './commands/dev';
+import * as event from './commands/event';
+import * as hook from './commands/hook';
 import * as init from './commands/init';
 import * as keygen from './commands/keygen';
 import * as manifest from './commands/manifest';
@@ -14,10 +17,12 @@ import { EXIT, UsageError, err, out } from './io';
 
 interface Command {
   usage: string;
+  /** What `plughost <command> --help` prints, when the usage line is not enough. */
+  help?(): string;
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { init, pack, types, keygen, sign, verify, manifest, serve, migrate, plugin, cluster, conformance };
+const COMMANDS: Record<string, Command> = { init, pack, types, dev, keygen, sign, verify, manifest, serve, migrate, plugin, hook, event, cluster, conformance };
 
 function help(): string {
   const rows = [...Object.values(COMMANDS).map((c) => c.usage), 'plughost --help  this text'].map((u) => u.split(/\s{2,}/));
@@ -41,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    out(`usage: ${command.usage}`);
+    out(command.help ? command.help() : `usage: ${command.usage}`);
     return EXIT.ok;
   }
   try {

@@ -10,7 +10,7 @@ import type { PluginLogRecord } from '../protocol/log-lines';
 import { LogBuffer } from '../runtime/log-buffer';
 import { createApiDouble } from './api-double';
 import { checkCookie } from './cookie-check';
-import { checkActivate, checkHealth, checkHook, checkHttp, checkImplemented, checkShutdown, type Session } from './session-checks';
+import { checkActivate, checkHealth, checkHook, checkHookStream, checkHttp, checkImplemented, checkShutdown, type Session } from './session-checks';
 import { planLaunch } from './target';
 import type { CheckId, CheckResult, ConformanceOptions, ConformanceReport } from './types';
 
@@ -92,16 +92,19 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     if (!implemented) {
       skip('activate', 'OnActivate', 'needs the answer of Implemented');
       skip('hook', 'hooks', 'needs the answer of Implemented');
+      skip('hook-stream', 'RunHookStream', 'needs the answer of Implemented');
       skip('http', 'ServeHTTP', 'needs the answer of Implemented');
     } else {
       const activate = await checkActivate(s, implemented);
       add(activate);
       if (activate.status === 'fail') {
         skip('hook', 'hooks', 'a host calls hooks only after a successful OnActivate');
+        skip('hook-stream', 'RunHookStream', 'a host calls hooks only after a successful OnActivate');
         skip('http', 'ServeHTTP', 'a host calls ServeHTTP only after a successful OnActivate');
       } else {
         if (!implemented.hooks.length) skip('hook', 'hooks', 'the plugin lists no hooks');
         for (const hook of implemented.hooks) add(await checkHook(s, hook));
+        add(await checkHookStream(s, implemented));
         add(await checkHttp(s, implemented));
       }
     }

@@ -27,13 +27,19 @@ export function contract(): { Hooks: HooksCtor; API: ApiCtor } {
   return loaded;
 }
 
-type UnaryMethod<Req, Res> = (req: Req, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
+/** A grpc-js client's unary method in its (request, options, callback) form. */
+export type UnaryMethod<Req, Res> = (req: Req, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
 
 /** A unary call as a promise, with a deadline in ms from now. */
 export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
   return new Promise((resolve, reject) => {
     method(req, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as Res)));
   });
+}
+
+/** A gRPC status error whose details are `message`, as a plugin's or the host's handlers answer with and callers read (`details`). */
+export function statusError(code: grpc.status, message: string): grpc.ServiceError {
+  return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
 }
 
 /** JSON to the bytes a contract field carries. */

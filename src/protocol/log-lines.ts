@@ -7,6 +7,14 @@ import { DEFAULT_MAX_LINE_BYTES } from './constants';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
+/** Every level, least severe first. */
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+
+/** True when `level` is `min` or more severe: what a "--level warn" filter keeps. */
+export function levelAtLeast(level: LogLevel, min: LogLevel): boolean {
+  return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(min);
+}
+
 /** Where a line came from: the process's own pipes, or the StreamStdio service. */
 /** `api` and `host` are added by the runtime: records sent through the API's Log call, and the host's own notes about the plugin. */
 export type LogSource = 'stderr' | 'stdout' | 'stdio:stdout' | 'stdio:stderr' | 'api' | 'host';

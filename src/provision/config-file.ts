@@ -1,7 +1,8 @@
 /**
- * The provisioning file (`plughost serve --config plughost.yaml`): server settings and the
- * plugins the host must have. Everything is checked before anything starts, and every
- * problem is listed with its field path, so an operator fixes the file in one round.
+ * The provisioning file (`plughost serve --config plughost.yaml`): server settings (its
+ * `server:` section) and the plugins the host must have. Everything is checked before
+ * anything starts, and every problem is listed with its field path, so an operator fixes
+ * the file in one round.
  * Relative paths are relative to the file's own folder, not to where serve was started.
  */
 import * as fs from 'node:fs';
@@ -19,7 +20,17 @@ export const MAX_PROVISION_ALIASES = 50;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const BUNDLE_SUFFIX = /\.(tar\.gz|tgz)$/;
 
-const ROOT_KEYS = ['data_dir', 'host', 'port', 'metrics_port', 'allow_url_hosts', 'require_signature', 'trusted_keys', 'plugins'] as const;
+/** Server settings that files written before the `server:` section keep at the top level; still read there. */
+const TOP_LEVEL_SERVER_KEYS = ['data_dir', 'host', 'port', 'metrics_port', 'allow_url_hosts', 'require_signature', 'trusted_keys'] as const;
+const SERVER_KEYS = [
+  ...TOP_LEVEL_SERVER_KEYS, 'auto_mtls', 'max_upload_bytes', 'hook_timeout_ms', 'start_timeout_ms', 'log_level', 'trust_user_header', 'jwt_secret_file', 'api',
+] as const;
+const ROOT_KEYS = ['server', 'plugins', ...TOP_LEVEL_SERVER_KEYS] as const;
+
+/** The levels `log_level` (and `plughost serve --log-level`) accept: pino's. */
+export const SERVER_LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** An HTTP header name (RFC 9110 token), for `trust_user_header`. */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 const PLUGIN_KEYS = ['path', 'enabled', 'settings', 'signature'] as const;
 
 /** One declared plugin, with its paths made absolute. */
@@ -36,9 +47,8 @@ export interface PluginDeclaration {
   signature?: string;
 }
 
-export interface ProvisionFile {
-  /** Absolute path of the file read. */
-  file: string;
+/** The server settings of a provisioning file, from its `server:` section or the top level; paths absolute. */
+export interface ProvisionServerSettings {
   dataDir?: string;
   host?: string;
   port?: number;
@@ -47,7 +57,25 @@ export interface ProvisionFile {
   /** Internal hosts install-from-url may reach (as --allow-url-host). */
   allowUrlHosts?: string[];
   requireSignature?: boolean;
-  trustedKeys: string[];
+  trustedKeys?: string[];
+  /** The runtime's AutoMTLS default (as --auto-mtls). */
+  autoMTLS?: boolean;
+  /** Largest bundle accepted by upload or URL install (as --max-upload-bytes). */
+  maxUploadBytes?: number;
+  hookTimeoutMs?: number;
+  startTimeoutMs?: number;
+  logLevel?: (typeof SERVER_LOG_LEVELS)[number];
+  /** A request header whose value is the user id of plugin HTTP requests (as --trust-user-header). */
+  trustUserHeader?: string;
+  /** A file holding the HS256 secret of user JWTs (as --jwt-secret-file). */
+  jwtSecretFile?: string;
+  /** A module whose export is the integrator API object (as --api-module). */
+  apiModule?: string;
+}
+
+export interface ProvisionFile extends ProvisionServerSettings {
+  /** Absolute path of the file read. */
+  file: string;
   plugins: PluginDeclaration[];
 }
 
@@ -110,27 +138,16 @@ export function checkProvision(value: unknown, file: string): ProvisionFile {
     throw Errors.PROVISION_INVALID(file, p.list);
   }
   p.onlyKeys(value, '', ROOT_KEYS);
-  const dataDir = p.string(value, 'data_dir', '', { min: 1, what: 'a folder path' });
-  const host = p.string(value, 'host', '', { min: 1, what: 'a host name or address to listen on, e.g. 127.0.0.1' });
-  const port = value.port;
-  for (const key of ['port', 'metrics_port'] as const) {
-    const v = value[key];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535)) p.expected(key, 'a port number 0-65535', v);
+  const section = p.object(value, 'server', '');
+  if (section) {
+    p.onlyKeys(section, 'server', SERVER_KEYS);
+    for (const key of TOP_LEVEL_SERVER_KEYS) {
+      if (key in section && key in value) p.add(join('server', key), 'is also given at the top level; give it once, here');
+    }
   }
-  let allowUrlHosts: string[] | undefined;
-  p.stringList(value, 'allow_url_hosts', '', (item) => {
-    (allowUrlHosts ??= []).push(item);
-  });
-  p.boolean(value, 'require_signature', '');
-  const trustedKeys: string[] = [];
-  p.stringList(value, 'trusted_keys', '', (item, at) => {
-    const key = resolve(item);
-    const why = keyProblem(key);
-    if (why) p.add(at, why);
-    trustedKeys.push(key);
-  });
-  if (value.require_signature === true && trustedKeys.length === 0) {
-    p.add('require_signature', 'is true but trusted_keys lists no public key; no bundle could be installed');
+  const server = { ...checkServer(value, '', resolve, p), ...(section ? checkServer(section, 'server', resolve, p) : {}) };
+  if (server.requireSignature === true && !server.trustedKeys?.length) {
+    p.add(section && 'require_signature' in section ? 'server.require_signature' : 'require_signature', 'is true but trusted_keys lists no public key; no bundle could be installed');
   }
   const plugins: PluginDeclaration[] = [];
   if (value.plugins !== undefined && !Array.isArray(value.plugins)) p.expected('plugins', 'a list of { path, enabled, settings }', value.plugins);
@@ -141,17 +158,56 @@ export function checkProvision(value: unknown, file: string): ProvisionFile {
     });
   }
   if (p.list.length) throw Errors.PROVISION_INVALID(file, p.list);
-  return {
-    file,
-    dataDir: dataDir === undefined ? undefined : resolve(dataDir),
-    host,
-    port: port as number | undefined,
-    metricsPort: value.metrics_port as number | undefined,
-    allowUrlHosts,
-    requireSignature: value.require_signature as boolean | undefined,
-    trustedKeys,
-    plugins,
-  };
+  return { file, ...server, plugins };
+}
+
+/**
+ * The server settings `obj` holds (the top level or the `server:` section, at `at`). Values
+ * are taken as they are: any problem found here makes the whole file refused.
+ */
+function checkServer(obj: Obj, at: string, resolve: (p: string) => string, p: Problems): ProvisionServerSettings {
+  const out: ProvisionServerSettings = {};
+  const dataDir = p.string(obj, 'data_dir', at, { min: 1, what: 'a folder path' });
+  if (dataDir !== undefined) out.dataDir = resolve(dataDir);
+  out.host = p.string(obj, 'host', at, { min: 1, what: 'a host name or address to listen on, e.g. 127.0.0.1' });
+  for (const [key, name] of [['port', 'port'], ['metrics_port', 'metricsPort']] as const) {
+    const v = obj[key];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535)) p.expected(join(at, key), 'a port number 0-65535', v);
+    out[name] = v as number | undefined;
+  }
+  p.stringList(obj, 'allow_url_hosts', at, (item) => {
+    (out.allowUrlHosts ??= []).push(item);
+  });
+  p.stringList(obj, 'trusted_keys', at, (item, where) => {
+    const key = resolve(item);
+    const why = keyProblem(key);
+    if (why) p.add(where, why);
+    (out.trustedKeys ??= []).push(key);
+  });
+  if ('trusted_keys' in obj) out.trustedKeys ??= [];
+  for (const [key, name] of [['require_signature', 'requireSignature'], ['auto_mtls', 'autoMTLS']] as const) {
+    p.boolean(obj, key, at);
+    out[name] = obj[key] as boolean | undefined;
+  }
+  for (const [key, name] of [['max_upload_bytes', 'maxUploadBytes'], ['hook_timeout_ms', 'hookTimeoutMs'], ['start_timeout_ms', 'startTimeoutMs']] as const) {
+    p.positiveInt(obj, key, at);
+    out[name] = obj[key] as number | undefined;
+  }
+  const level = p.string(obj, 'log_level', at, { pattern: new RegExp(`^(${SERVER_LOG_LEVELS.join('|')})$`), what: `one of ${SERVER_LOG_LEVELS.join(', ')}` });
+  out.logLevel = level as ProvisionServerSettings['logLevel'];
+  out.trustUserHeader = p.string(obj, 'trust_user_header', at, { pattern: HEADER_NAME, what: 'an HTTP header name such as X-User-Id' });
+  for (const [key, name, what] of [['jwt_secret_file', 'jwtSecretFile', 'a file holding the HS256 secret of user JWTs'], ['api', 'apiModule', 'a JavaScript module whose export is the API object']] as const) {
+    const text = p.string(obj, key, at, { min: 1, what: `the path of ${what}` });
+    if (text === undefined) continue;
+    const file = resolve(text);
+    if (!isKind(file, 'file')) p.add(join(at, key), `${file} is not a file; expected ${what}`);
+    out[name] = file;
+  }
+  if (out.trustUserHeader !== undefined && out.jwtSecretFile !== undefined) {
+    p.add(join(at, 'jwt_secret_file'), 'is given with trust_user_header; a user is known one way: choose one');
+  }
+  for (const key of Object.keys(out) as Array<keyof ProvisionServerSettings>) if (out[key] === undefined) delete out[key];
+  return out;
 }
 
 function checkPlugin(item: unknown, at: string, resolve: (p: string) => string, p: Problems): PluginDeclaration | undefined {

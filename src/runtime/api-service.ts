@@ -11,7 +11,7 @@ import { clusterHandlers, type CallState } from '../protocol/cluster-contract';
 import { jsonBytes, parseJsonBytes } from '../protocol/contract';
 import type { LogLevel } from '../protocol/log-lines';
 import type { Store } from '../store/store';
-import type { RuntimeMetrics } from './metrics';
+import { secondsSince, type RuntimeMetrics } from './metrics';
 import { errorMessage, type PluginSupervisor } from './supervisor';
 import type { ApiMethods, PluginConfig } from './types';
 
@@ -138,15 +138,16 @@ export function apiImplementation(host: ApiHost, plugin: PluginSupervisor): grpc
 
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const [method, handler] of Object.entries(handlers)) {
+    const series = host.metrics.apiSeries(id, method);
     implementation[method] = (call: grpc.ServerUnaryCall<Record<string, unknown>, object>, callback: grpc.sendUnaryData<object>) => {
-      const end = host.metrics.apiDuration.startTimer({ plugin: id, method });
+      const started = performance.now();
       handler(call.request, call).then(
         (reply) => {
-          end({ outcome: 'ok' });
+          series.ok.observe(secondsSince(started));
           callback(null, reply);
         },
         (err: unknown) => {
-          end({ outcome: 'error' });
+          series.error.observe(secondsSince(started));
           callback({ code: grpcCodeFor(err), details: errorMessage(err) });
         },
       );

@@ -9,9 +9,9 @@
 import * as grpc from '@grpc/grpc-js';
 import type { RunHookResponse__Output } from '../gen/plughost/v1/RunHookResponse';
 import { Errors } from '../errors';
-import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
+import { jsonBytes, parseJsonBytes } from '../protocol/contract';
 import { messageTooLarge } from '../protocol/limits';
-import type { RuntimeMetrics } from './metrics';
+import { secondsSince, type RuntimeMetrics } from './metrics';
 import { errorMessage, type PluginSupervisor } from './supervisor';
 import type { FilterResult, FilterStep, HookCallContext, HookPolicy, NotifyOutcome } from './types';
 
@@ -20,21 +20,21 @@ export class HookDispatcher {
 
   /** Calls one plugin's hook, timed and under its deadline. `callerId` is the calling plugin's id, '' when the host calls. */
   async run(plugin: PluginSupervisor, hook: string, payload: unknown, context: HookCallContext = {}, callerId = ''): Promise<RunHookResponse__Output> {
-    const hooks = plugin.hooks;
-    if (!plugin.running || !hooks) throw Errors.PLUGIN_NOT_RUNNING(plugin.id, plugin.state);
+    const transport = plugin.hookTransport;
+    if (!plugin.running || !transport) throw Errors.PLUGIN_NOT_RUNNING(plugin.id, plugin.state);
     if (!plugin.implemented.hooks.has(hook)) throw Errors.HOOK_NOT_IMPLEMENTED(plugin.id, hook);
-    const end = this.metrics.hookDuration.startTimer({ plugin: plugin.id, hook });
+    const series = this.metrics.hookSeries(plugin.id, hook);
+    const started = performance.now();
     try {
-      const res = await callUnary<object, RunHookResponse__Output>(
-        hooks.RunHook.bind(hooks),
+      const res = await transport.call(
         { hook, payload: jsonBytes(payload), context: { request_id: context.requestId ?? '', user_id: context.userId ?? '', values: context.values ?? {}, caller_plugin_id: callerId } },
         plugin.hookTimeoutMs,
       );
-      end({ outcome: res.rejected ? 'rejected' : 'ok' });
+      (res.rejected ? series.rejected : series.ok).observe(secondsSince(started));
       return res;
     } catch (err) {
       const timedOut = (err as grpc.ServiceError).code === grpc.status.DEADLINE_EXCEEDED;
-      end({ outcome: timedOut ? 'timeout' : 'error' });
+      (timedOut ? series.timeout : series.error).observe(secondsSince(started));
       if (timedOut) throw Errors.HOOK_TIMEOUT(plugin.id, hook, plugin.hookTimeoutMs);
       throw messageTooLarge(err, `hook ${hook} of plugin ${JSON.stringify(plugin.id)}`, plugin.maxMessageBytes) ?? Errors.HOOK_FAILED(plugin.id, hook, errorMessage(err));
     }

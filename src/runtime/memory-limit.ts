@@ -18,6 +18,7 @@ import { killGroup, nodeEntryArgs, strays } from '../protocol/process';
 import { PluginCgroup } from './cgroup';
 import { MemoryWatchdog } from './memory-watchdog';
 import type { MemoryEnforcement } from './types';
+import { CODE_CACHE_ENV, codeCacheFile } from './code-cache';
 
 /** V8 at its heap limit: "FATAL ERROR: ... Allocation failed - JavaScript heap out of memory" and its variants. */
 const V8_OUT_OF_MEMORY = /JavaScript heap out of memory|FATAL ERROR:.*Allocation failed/i;
@@ -120,15 +121,19 @@ export class MemoryGuard {
 }
 
 /**
- * The command that runs a plugin from its folder: the host's own node (with
- * V8's heap capped at the memory limit, and source maps on when the entry has
- * one beside it) for `runtime: node`, else the executable for this platform.
+ * The command that runs a plugin from its folder, and the environment it adds: the host's own
+ * node (with V8's heap capped at the memory limit, the code-cache preload when given, and source
+ * maps on when the entry has one beside it) for `runtime: node`, else the executable for this
+ * platform.
  */
-export function launchCommand(manifest: Manifest, dir: string, limitMb: number): { cmd: string; args: string[] } {
+export function launchCommand(manifest: Manifest, dir: string, limitMb: number, codeCachePreload?: string, inspect?: string): { cmd: string; args: string[]; env: Record<string, string> } {
   const target = selectExecutable(manifest);
   const extra = manifest.args ?? [];
+  const env = { ...manifest.env };
   if (target.kind === 'node') {
-    return { cmd: process.execPath, args: [...(limitMb ? [`--max-old-space-size=${limitMb}`] : []), ...nodeEntryArgs(path.join(dir, target.entry)), ...extra] };
+    const preload = [...(inspect ? [`--inspect=${inspect}`] : []), ...(codeCachePreload ? ['--require', codeCachePreload] : [])];
+    if (codeCachePreload) env[CODE_CACHE_ENV] = codeCacheFile(dir);
+    return { cmd: process.execPath, args: [...(limitMb ? [`--max-old-space-size=${limitMb}`] : []), ...preload, ...nodeEntryArgs(path.join(dir, target.entry)), ...extra], env };
   }
-  return { cmd: path.join(dir, target.path), args: extra };
+  return { cmd: path.join(dir, target.path), args: extra, env };
 }

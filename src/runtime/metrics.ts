@@ -3,6 +3,17 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PluginState } from '../store/store';
 
 const STATES: PluginState[] = ['not_running', 'starting', 'running', 'failed_to_start', 'failed_to_stay_running', 'stopping'];
+/** How a hook call ended, as the hook histogram's `outcome` label says. */
+export type HookOutcome = 'ok' | 'rejected' | 'timeout' | 'error';
+/** How an API call ended, as the API histogram's `outcome` label says. */
+export type ApiOutcome = 'ok' | 'error';
+/** One histogram child: labels resolved once, observed per call. */
+export interface Series {
+  observe(seconds: number): void;
+}
+const HOOK_OUTCOMES: readonly HookOutcome[] = ['ok', 'rejected', 'timeout', 'error'];
+const API_OUTCOMES: readonly ApiOutcome[] = ['ok', 'error'];
+
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class RuntimeMetrics {
@@ -19,6 +30,12 @@ export class RuntimeMetrics {
     help: 'Duration of API calls from plugins into the host, by plugin, method and outcome.',
     labelNames: ['plugin', 'method', 'outcome'] as const,
     buckets: BUCKETS,
+    registers: [this.registry],
+  });
+  readonly hookStreamsOpened = new Counter({
+    name: 'plughost_hook_streams_opened_total',
+    help: 'RunHookStream streams the host opened to plugins: one per start of a plugin that offers it, more when streams broke and were reopened.',
+    labelNames: ['plugin'] as const,
     registers: [this.registry],
   });
   readonly restarts = new Counter({
@@ -40,13 +57,29 @@ export class RuntimeMetrics {
     registers: [this.registry],
   });
 
+  /** Children of the hook and API histograms by plugin, then hook or method; resolving labels per call costs more than observing. */
+  private readonly hookChildren = new Map<string, Map<string, Record<HookOutcome, Series>>>();
+  private readonly apiChildren = new Map<string, Map<string, Record<ApiOutcome, Series>>>();
+
+  /** The hook histogram's series of one plugin and hook, one per outcome. */
+  hookSeries(plugin: string, hook: string): Record<HookOutcome, Series> {
+    return children(this.hookChildren, this.hookDuration as Histogram<string>, 'hook', HOOK_OUTCOMES, plugin, hook);
+  }
+
+  /** The API histogram's series of one plugin and method, one per outcome. */
+  apiSeries(plugin: string, method: string): Record<ApiOutcome, Series> {
+    return children(this.apiChildren, this.apiDuration as Histogram<string>, 'method', API_OUTCOMES, plugin, method);
+  }
+
   setState(plugin: string, current: PluginState): void {
     for (const s of STATES) this.state.set({ plugin, state: s }, s === current ? 1 : 0);
   }
 
   /** Removes every series labelled with `plugin` (a removed plugin must not linger in /metrics). */
   async forget(plugin: string): Promise<void> {
-    for (const metric of [this.hookDuration, this.apiDuration, this.restarts, this.state, this.droppedLogLines] as const) {
+    this.hookChildren.delete(plugin);
+    this.apiChildren.delete(plugin);
+    for (const metric of [this.hookDuration, this.apiDuration, this.hookStreamsOpened, this.restarts, this.state, this.droppedLogLines] as const) {
       const { values } = await metric.get();
       const seen = new Set<string>();
       for (const { labels } of values) {
@@ -60,4 +93,29 @@ export class RuntimeMetrics {
       }
     }
   }
+}
+
+/** Seconds since `started`, a performance.now() reading: what a duration histogram observes. */
+export function secondsSince(started: number): number {
+  return (performance.now() - started) / 1000;
+}
+
+/** The cached children of `histogram` for (plugin, name), made on first use; a child adds no series until it observes. */
+function children<O extends string>(
+  cache: Map<string, Map<string, Record<O, Series>>>,
+  histogram: Histogram<string>,
+  nameLabel: 'hook' | 'method',
+  outcomes: readonly O[],
+  plugin: string,
+  name: string,
+): Record<O, Series> {
+  let byName = cache.get(plugin);
+  if (!byName) cache.set(plugin, (byName = new Map()));
+  let series = byName.get(name);
+  if (!series) {
+    series = {} as Record<O, Series>;
+    for (const outcome of outcomes) series[outcome] = histogram.labels({ plugin, [nameLabel]: name, outcome });
+    byName.set(name, series);
+  }
+  return series;
 }

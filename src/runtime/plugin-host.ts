@@ -32,6 +32,7 @@ import { destroyLeftoverCgroups } from './cgroup';
 import { resolveNodeId } from './node-id';
 import { PluginSupervisor, errorMessage, type SupervisorHost } from './supervisor';
 import { Reconciler } from './reconciler';
+import { writeCodeCachePreload } from './code-cache';
 import type {
   ApiMethods,
   ClusterInfo,
@@ -52,6 +53,8 @@ import type {
 } from './types';
 
 export const DEFAULTS: RuntimeDefaults = {
+  allowInspect: false,
+  codeCache: true,
   startTimeoutMs: 30_000,
   hookTimeoutMs: 5_000,
   killGraceMs: 2_000,
@@ -71,6 +74,7 @@ export const DEFAULTS: RuntimeDefaults = {
   memoryEnforcement: 'auto',
   memoryWatchdogIntervalMs: 500,
   pidsLimit: 1024,
+  hookTransport: 'stream',
 };
 
 /** How often a host tells the store it is alive, unless `heartbeatIntervalMs` says otherwise. */
@@ -129,6 +133,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   private readonly heartbeatIntervalMs: number;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private beating: Promise<void> = Promise.resolve();
+  /** The preload that gives node plugins their code cache; undefined when `defaults.codeCache` is off. */
+  private readonly codeCachePreload: string | undefined;
   /** Set on a shared store: converges this host on what the other hosts write. */
   private reconciler: Reconciler | undefined;
   /** Plugins with a convergence queued and not started yet (one is enough: it reads the store when it runs). */
@@ -151,6 +157,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     this.logger = options.logger ?? pino({ name: 'plughost' });
     this.defaults = { ...DEFAULTS, ...options.defaults };
     checkMaxMessageBytes(this.defaults.maxMessageBytes, 'defaults.maxMessageBytes');
+    this.codeCachePreload = this.defaults.codeCache ? writeCodeCachePreload(path.join(options.dataDir, 'runtime')) : undefined;
     this.api = options.api ?? ({} as A);
   }
 
@@ -296,10 +303,19 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     }
   }
 
-  /** Starts the plugin; throws ACTIVATION_FAILED (the reason is also kept in `lastError`). */
-  async enable(id: string): Promise<PluginInfo> {
+  /**
+   * Starts the plugin; throws ACTIVATION_FAILED (the reason is also kept in `lastError`).
+   * With `inspect` (a loopback `host:port`, or a port; `defaults.allowInspect` must be on), a
+   * node plugin (re)starts under the Node inspector there, until it is next stopped.
+   */
+  async enable(id: string, options: { inspect?: string } = {}): Promise<PluginInfo> {
     return this.locks.queued(id, async () => {
       const sup = this.supervisor(id);
+      if (options.inspect !== undefined) {
+        sup.inspect = inspectAddress(id, options.inspect, this.defaults.allowInspect, sup.record.manifest);
+        // Running without the inspector: start again under it.
+        if (sup.state !== 'not_running') await sup.stop();
+      }
       if (!sup.record.enabled) await this.persist(id, { enabled: true });
       // The persist took the store's generation for it; enabling an enabled plugin bumps nothing.
       sup.states.changeDesired({ enabled: true }, sup.states.desired.generation);
@@ -506,8 +522,8 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       this.convergeQueued.delete(id);
       if (!this.closed) await this.convergeNow(id);
     }).catch((err) => {
-      this.logger.warn({ plugin_id: id, err: errorMessage(err) }, 'could not converge the plugin on the shared state; retrying at the next full reconcile');
-      this.reconciler?.kick(true);
+      this.logger.warn({ plugin_id: id, err: errorMessage(err) }, 'could not converge the plugin on the shared state; retrying at the next poll');
+      this.reconciler?.retryAtNextPoll();
     });
     this.converging.add(run);
     void run.finally(() => this.converging.delete(run));
@@ -674,6 +690,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       defaults: this.defaults,
       hostVersion: this.hostVersion,
       instancePrefix: this.instancePrefix,
+      codeCachePreload: this.codeCachePreload,
       store: this.store,
       metrics: this.metrics,
       api: this.api,
@@ -682,6 +699,7 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
       onStateChange: (change) => this.onStateChange(change),
       onLog: (entry) => this.onLog(entry),
       onRestart: (id) => this.metrics.restarts.inc({ plugin: id }),
+      onHookStreamOpened: (id) => this.metrics.hookStreamsOpened.inc({ plugin: id }),
       onLogsDropped: (id, lines) => this.metrics.droppedLogLines.inc({ plugin: id }, lines),
       // Not queued: a plugin may save its configuration from OnActivate, which runs inside enable's turn.
       saveConfig: (_id, config) => this.applyConfig(sup, config),
@@ -850,6 +868,16 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
   private assertOpen(): void {
     if (this.closed) throw Errors.HOST_CLOSED();
   }
+}
+
+/** The `--inspect=` address for a plugin, checked: allowed by the host, a node plugin, loopback only. */
+function inspectAddress(id: string, given: string, allowed: boolean, manifest: PluginRecord['manifest']): string {
+  if (!allowed) throw Errors.INSPECT_NOT_ALLOWED(id);
+  if (manifest.server?.runtime !== 'node') throw Errors.INSPECT_BAD(id, given, 'only a plugin with server.runtime "node" runs under the Node inspector');
+  const match = /^(?:(127\.0\.0\.1|localhost|\[::1\]):)?(\d{1,5})$/.exec(given);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) throw Errors.INSPECT_BAD(id, given, 'expected a port, or 127.0.0.1:<port>, localhost:<port> or [::1]:<port> (0 picks a free port)');
+  return `${match[1] ?? '127.0.0.1'}:${port}`;
 }
 
 function sha256Hex(text: string): string {

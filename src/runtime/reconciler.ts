@@ -87,6 +87,11 @@ export class Reconciler {
     });
   }
 
+  /** Makes the next poll a full pass (after a convergence failed: retried then, not at once, so a lasting failure never spins). */
+  retryAtNextPoll(): void {
+    this.full = true;
+  }
+
   /** Stops listening and polling; resolves after the pass in progress. */
   async stop(): Promise<void> {
     this.stopped = true;

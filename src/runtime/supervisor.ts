@@ -26,6 +26,7 @@ import { StderrTail } from '../protocol/startup';
 import { MemoryGuard, launchCommand, memoryLimitOf } from './memory-limit';
 import { PluginStates } from './plugin-states';
 import { RestartPolicy } from './restart-policy';
+import { HookTransport } from './hook-transport';
 import { TransportWatch } from './transport-watch';
 import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
 
@@ -35,11 +36,15 @@ export interface SupervisorHost {
   readonly hostVersion: string;
   /** Marks this host's plugin processes (see PluginClientOptions.instancePrefix). */
   readonly instancePrefix: string;
+  /** The code-cache preload for node plugins (code-cache.ts), when the host uses one. */
+  readonly codeCachePreload?: string;
   pluginDir(id: string): string;
   apiImplementation(supervisor: PluginSupervisor): grpc.UntypedServiceImplementation;
   onStateChange(change: StateChange): void;
   onLog(entry: PluginLogEntry): void;
   onRestart(id: string): void;
+  /** A RunHookStream to the plugin was opened. */
+  onHookStreamOpened(id: string): void;
   /** Plugin log lines dropped by the rate limit. */
   onLogsDropped(id: string, lines: number): void;
 }
@@ -61,6 +66,8 @@ export class PluginSupervisor {
   restarts = 0;
   implemented: Implemented = { methods: new Set(), hooks: new Set(), topics: [] };
   hooks: HooksClient | undefined;
+  /** How hook calls reach the running launch; undefined while none runs. */
+  hookTransport: HookTransport | undefined;
   readonly logs: LogBuffer<PluginLogEntry>;
 
   private client: PluginClient | undefined;
@@ -80,11 +87,17 @@ export class PluginSupervisor {
   private readonly httpStreams = new Set<grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__Output>>();
   private onHttpDrained: (() => void) | undefined;
 
+  /** Set by enable({ inspect }): node runs this plugin under the inspector there until it is stopped. */
+  inspect: string | undefined;
+
   constructor(
     private readonly host: SupervisorHost,
     public readonly record: PluginRecord,
   ) {
-    this.states = new PluginStates(record, (change) => host.onStateChange(change), record.generation);
+    this.states = new PluginStates(record, (change) => {
+      this.noteMove(change);
+      host.onStateChange(change);
+    }, record.generation);
     this.restartPolicy = new RestartPolicy(host.defaults);
     this.logs = new LogBuffer(host.defaults.logBufferSize);
     this.limiter = new LogRateLimiter({ linesPerSecond: host.defaults.logLinesPerSecond, bytesPerSecond: host.defaults.logBytesPerSecond });
@@ -180,10 +193,23 @@ export class PluginSupervisor {
           this.log('warn', `OnDeactivate failed: ${errorMessage(err)}`),
         );
       }
-      await this.teardown();
+      const exit = await this.teardown('the plugin was stopped');
+      if (exit) this.log('info', 'stopped', exit.signal ? { signal: exit.signal } : { exit_code: exit.code });
     }
     const failed = this.state === 'failed_to_start' || this.state === 'failed_to_stay_running';
     this.states.transition('not_running', 'stopped', failed ? this.lastError : null);
+  }
+
+  /** The host's line in the plugin's own log for the moves an author needs to see there; a restart and its reason are logged where it is scheduled. */
+  private noteMove(change: StateChange): void {
+    if (change.reason === 'activated') {
+      const fields = { ...(this.pid ? { pid: this.pid } : {}), ...(this.restarts ? { restarts: this.restarts } : {}) };
+      this.log('info', this.restarts ? 'restarted' : 'started', fields);
+    } else if (change.reason === 'activation_failed') {
+      this.log('error', `failed to start: ${change.lastError}`);
+    } else if (change.reason === 'parked') {
+      this.log('error', `parked as failed_to_stay_running: ${change.lastError}`);
+    }
   }
 
   private async launch(): Promise<void> {
@@ -216,14 +242,14 @@ export class PluginSupervisor {
       watchdogIntervalMs: this.host.defaults.memoryWatchdogIntervalMs,
     });
     if (guard.fallbackReason) this.log('warn', Errors.CGROUP_UNAVAILABLE(guard.fallbackReason).message);
-    const plain = launchCommand(manifest, dir, limitMb);
-    const { cmd, args } = guard.wrap(plain.cmd, plain.args, Object.keys(manifest.env ?? {}));
+    const plain = launchCommand(manifest, dir, limitMb, this.host.codeCachePreload, this.inspect);
+    const { cmd, args } = guard.wrap(plain.cmd, plain.args, Object.keys(plain.env));
     this.stderrTail = new StderrTail();
     const client = await PluginClient.start({
       cmd,
       args,
       cwd: dir,
-      env: manifest.env,
+      env: plain.env,
       startTimeoutMs: manifest.limits?.start_timeout_ms ?? this.host.defaults.startTimeoutMs,
       killGraceMs: this.host.defaults.killGraceMs,
       autoMTLS: this.host.defaults.autoMTLS,
@@ -260,6 +286,14 @@ export class PluginSupervisor {
       const apiId = client.broker.nextId();
       this.apiServer = await client.broker.acceptAndServe(apiId, [{ definition: API.service, implementation: this.host.apiImplementation(this) }]);
       this.hooks = hooks;
+      this.hookTransport = new HookTransport(hooks, {
+        streamed: this.host.defaults.hookTransport === 'stream' && this.implemented.methods.has('RunHookStream'),
+        maxMessageBytes: this.host.defaults.maxMessageBytes,
+        onStreamOpened: () => this.host.onHookStreamOpened(this.id),
+        onStreamEnded: (err) => {
+          if (this.isLive(attempt)) this.log('warn', `${errorMessage(err)}; the next hook call opens a new stream`);
+        },
+      });
       if (this.implemented.methods.has('OnActivate')) {
         await callUnary(
           hooks.OnActivate.bind(hooks),
@@ -271,7 +305,7 @@ export class PluginSupervisor {
       }
     } catch (err) {
       this.attempt++;
-      await this.teardown();
+      await this.teardown('the plugin failed to start');
       throw err;
     }
     if (attempt !== this.attempt) return;
@@ -310,7 +344,7 @@ export class PluginSupervisor {
   private lost(reason: string): void {
     this.attempt++;
     this.states.transition('starting', 'lost', reason);
-    void this.teardown().then(() => this.failed(reason));
+    void this.teardown(reason).then(() => this.failed(reason));
   }
 
   /** Counts a failure; restarts with backoff, or parks the plugin after too many in the window. */
@@ -348,7 +382,10 @@ export class PluginSupervisor {
     }, healthIntervalMs);
   }
 
-  private async teardown(): Promise<void> {
+  /** Ends the current launch (hook calls in flight fail at once with `why`); answers how its process exited, when there was one. */
+  private async teardown(why: string): Promise<ExitInfo | undefined> {
+    this.hookTransport?.close(why);
+    this.hookTransport = undefined;
     clearTimeout(this.healthTimer);
     this.healthTimer = undefined;
     this.transport?.close();
@@ -361,9 +398,10 @@ export class PluginSupervisor {
     this.apiServer = undefined;
     this.hooks = undefined;
     await api?.close();
-    await client?.kill();
+    const exit = await client?.kill();
     // After the plugin: what it left behind (daemons, whatever their group or environment) goes with its cgroup.
     await guard?.close();
+    return exit;
   }
 
   private clearTimers(): void {

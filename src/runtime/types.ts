@@ -24,10 +24,23 @@ export interface InvokeCaller {
  */
 export type ApiMethods = Record<string, (args: never, caller: InvokeCaller) => unknown>;
 
+/** 'stream': RunHookStream for plugins that offer it; 'unary': RunHook for every plugin. See RuntimeDefaults.hookTransport. */
+export type HookTransportMode = 'stream' | 'unary';
+
 /** How a host enforces plugin memory limits: 'auto' uses a cgroup per plugin where it can, 'watchdog' never does. */
 export type MemoryEnforcement = 'auto' | 'watchdog';
 
 export interface RuntimeDefaults {
+  /**
+   * Let `enable(id, { inspect })` start a node plugin under the Node inspector on a loopback
+   * address: for development servers. Default false (such an enable is refused).
+   */
+  allowInspect: boolean;
+  /**
+   * Start `runtime: node` plugins with a V8 code cache kept in their folder, so a plugin's
+   * later starts skip most of compiling it (src/runtime/code-cache.ts). Default true.
+   */
+  codeCache: boolean;
   /** For the handshake line. Manifest `limits.start_timeout_ms` overrides. Default 30 s. */
   startTimeoutMs: number;
   /** Deadline of one hook call. Manifest `limits.hook_timeout_ms` overrides. Default 5 s. */
@@ -64,6 +77,12 @@ export interface RuntimeDefaults {
   memoryWatchdogIntervalMs: number;
   /** Tasks (processes and threads) allowed in a plugin's cgroup; 0 for no limit. Default 1024. */
   pidsLimit: number;
+  /**
+   * 'stream': hook calls to a plugin that lists RunHookStream travel over one long-lived stream
+   * per plugin (docs/protocol.md); other plugins get unary RunHook. 'unary': RunHook for every
+   * plugin, as before streams existed. Default 'stream'.
+   */
+  hookTransport: HookTransportMode;
 }
 
 export interface HookPolicy {

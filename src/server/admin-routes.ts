@@ -1,6 +1,7 @@
 /**
  * The admin REST API (under /api/v1 by default): install, list, enable,
- * disable, remove, configure, and read the logs of plugins; list the nodes. Every route needs
+ * disable, remove, configure plugins and list the nodes here; read and follow
+ * their logs (log-routes.ts); fire hooks and publish events (hook-routes.ts). Every route needs
  * the admin token; every error is the catalog's JSON shape.
  */
 import * as path from 'node:path';
@@ -12,7 +13,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Errors, PlughostError } from '../errors';
 import type { PluginHost } from '../runtime';
 import type { AdminAuthenticator } from './auth';
-import { ClusterSchema, ConfigSchema, IdParams, InstalledSchema, LogRecordSchema, PluginDetailSchema, PluginSchema, responses } from './schemas';
+import { hookRoutes } from './hook-routes';
+import { logRoutes } from './log-routes';
+import { ClusterSchema, ConfigSchema, IdParams, InstalledSchema, PluginDetailSchema, PluginSchema, responses } from './schemas';
 import { requestTempDir, saveStream } from './upload';
 import { download } from './url-download';
 import type { UrlGuard } from './url-guard';
@@ -23,6 +26,8 @@ export interface AdminRoutesOptions {
   urlGuard: UrlGuard;
   maxUploadBytes: number;
   urlTimeoutMs: number;
+  /** Heartbeats of the log streams. */
+  heartbeatMs?: number;
 }
 
 const RAW_BUNDLE_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream'];
@@ -89,7 +94,16 @@ export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutes
   app.get('/plugins/:id', {
     schema: { summary: "One plugin, with each node's observed state", params: IdParams, response: responses({ 200: PluginDetailSchema }) },
   }, async (request) => host.describe(request.params.id));
-  app.post('/plugins/:id/enable', { schema: { summary: 'Enable (start) a plugin', params: IdParams, response: PLUGIN } }, async (request) => host.enable(request.params.id));
+  app.post('/plugins/:id/enable', {
+    schema: {
+      summary: 'Enable (start) a plugin; with ?inspect=, under the Node inspector (a server started with --allow-inspect)',
+      params: IdParams,
+      querystring: Type.Object({
+        inspect: Type.Optional(Type.String({ description: 'A loopback port, or 127.0.0.1:<port>, for the Node inspector (0: a free port); the plugin restarts under it until it is next stopped' })),
+      }),
+      response: PLUGIN,
+    },
+  }, async (request) => host.enable(request.params.id, { inspect: request.query.inspect }));
   app.post('/plugins/:id/disable', { schema: { summary: 'Disable (stop) a plugin', params: IdParams, response: PLUGIN } }, async (request) => host.disable(request.params.id));
   app.delete('/plugins/:id', {
     schema: { summary: 'Remove a plugin and its data', params: IdParams, response: responses({ 204: Type.Null({ description: 'Removed' }) }) },
@@ -106,18 +120,8 @@ export async function adminRoutes(untyped: FastifyInstance, options: AdminRoutes
   app.get('/cluster', {
     schema: { summary: 'This node and every node sharing its database, with heartbeat ages', response: responses({ 200: ClusterSchema }) },
   }, async () => host.cluster());
-  app.get('/plugins/:id/logs', {
-    schema: {
-      summary: 'Recent log records, oldest first',
-      params: IdParams,
-      querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) }),
-      response: responses({ 200: Type.Array(LogRecordSchema) }),
-    },
-  }, async (request) => {
-    const { id } = request.params;
-    await host.get(id);
-    return host.logs(id, request.query.limit);
-  });
+  await app.register(logRoutes, { host, heartbeatMs: options.heartbeatMs });
+  await app.register(hookRoutes, { host });
 }
 
 /** The bundle (and optional signature) from a multipart form or a raw gzip body, saved to `dir`. */

@@ -83,6 +83,7 @@ export const plughostRoutes: FastifyPluginAsync<PlughostRoutesOptions> = async (
     urlGuard: new UrlGuard(options.installFromUrl),
     maxUploadBytes: options.maxUploadBytes ?? 50 * 1024 * 1024,
     urlTimeoutMs: options.urlTimeoutMs ?? 60_000,
+    heartbeatMs: options.heartbeatMs,
   });
   await app.register(webSide, { routes: options, apiPrefix, authenticate });
   await app.register(pluginHttpRoutes, { host, authenticate: options.authenticate });

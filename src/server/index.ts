@@ -17,6 +17,7 @@ export { plughostServerOptions, type ConnectionLimits } from './http-limits';
 export { resolveAdminToken, tokenMatches, MIN_ADMIN_TOKEN_LENGTH } from './auth';
 export { AUTH_THROTTLE_DEFAULTS, type AuthThrottleOptions } from './auth-throttle';
 export { DEFAULT_MAX_REDIRECTS, type UrlGuardOptions } from './url-guard';
+export { userAuthenticator, verifyJwt, loadJwtSecret, MIN_JWT_SECRET_BYTES, type UserAuthOptions, type UserAuthenticator } from './user-auth';
 export { webappRoutes, type WebappRoutesOptions, type WebappAccess, type WebappBundle } from './webapp-routes';
 
 export interface ServerOptions {

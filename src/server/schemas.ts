@@ -8,6 +8,7 @@
  */
 import { Type, type TSchema } from '@sinclair/typebox';
 import { ID_LENGTH, ID_PATTERN } from '../manifest';
+import { LOG_LEVELS } from '../protocol/log-lines';
 
 const Open = (description: string) => Type.Object({}, { additionalProperties: true, description });
 
@@ -100,12 +101,73 @@ export const ConfigSchema = Open('Setting key to value; secrets masked');
 
 export const LogRecordSchema = Type.Object({
   pluginId: Type.String(),
-  level: StringEnum(['trace', 'debug', 'info', 'warn', 'error']),
+  level: StringEnum(LOG_LEVELS),
   message: Type.String(),
   time: Type.Number({ description: 'Milliseconds since the epoch' }),
   fields: Open('Other keys of an hclog JSON line'),
   source: StringEnum(['stderr', 'stdout', 'stdio:stdout', 'stdio:stderr', 'api', 'host']),
   truncated: Type.Optional(Type.Boolean()),
+});
+
+export const LogQuerySchema = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'At most this many records, the most recent' })),
+  level: Type.Optional(StringEnum(LOG_LEVELS, 'Only records of this level and more severe')),
+});
+
+const HookName = Type.String({ minLength: 1, maxLength: 200, description: 'Hook name, as the plugin lists it in Implemented' });
+export const HookParams = Type.Object({ hook: HookName });
+export const PluginHookParams = Type.Object({ id: IdParams.properties.id, hook: HookName });
+
+const AnyJson = (description: string) => Type.Unknown({ description });
+
+/** What a hook call carries besides its payload; plugins see it as ctx.call (TypeScript SDK) or RunHook's context. */
+export const HookContextSchema = Type.Object({
+  userId: Type.Optional(Type.String({ maxLength: 256, description: 'The user the call is made for' })),
+  requestId: Type.Optional(Type.String({ maxLength: 256, description: 'For tracing the call through logs' })),
+  values: Type.Optional(Type.Object({}, { additionalProperties: Type.String(), maxProperties: 64, description: 'Free key to text pairs' })),
+}, { additionalProperties: false });
+
+export const HookCallSchema = Type.Object({
+  payload: AnyJson('The hook payload, any JSON value'),
+  context: Type.Optional(HookContextSchema),
+}, { additionalProperties: false });
+
+export const HookResultSchema = Type.Object({
+  payload: AnyJson("The plugin's payload; the one sent when the plugin returned none"),
+  rejected: Type.Boolean(),
+  reason: Type.String({ description: 'Why it rejected; empty otherwise' }),
+});
+
+export const NotifyResultSchema = Type.Object({
+  outcomes: Type.Array(Type.Object({
+    pluginId: Type.String(),
+    ok: Type.Boolean(),
+    error: Type.Optional(Type.String()),
+    durationMs: Type.Number(),
+  }), { description: 'One per running plugin that implements the hook; empty when none does' }),
+});
+
+export const FilterResultSchema = Type.Object({
+  rejected: Type.Boolean(),
+  payload: AnyJson('The payload after the last plugin that ran'),
+  reason: Type.Optional(Type.String({ description: 'Why it was rejected' })),
+  by: Type.Optional(Type.String({ description: 'The plugin that rejected it' })),
+  steps: Type.Array(Type.Object({
+    pluginId: Type.String(),
+    outcome: StringEnum(['unchanged', 'changed', 'rejected', 'failed']),
+    error: Type.Optional(Type.String()),
+    durationMs: Type.Number(),
+  }), { description: 'The chain in the order it ran (ascending plugin id)' }),
+});
+
+export const PublishSchema = Type.Object({
+  topic: Type.String({ minLength: 1, maxLength: 200, description: 'Any topic, host.* included: the operator publishes as the host' }),
+  payload: AnyJson('The event payload, any JSON value'),
+}, { additionalProperties: false });
+
+export const PublishedSchema = Type.Object({
+  topic: Type.String(),
+  nodeId: Type.String({ description: 'The node that published it' }),
 });
 
 export const HealthSchema = Type.Object({

@@ -1,7 +1,13 @@
-/** The CLI's pure parts: typing key=value by the settings schema, tables, progress, following logs. */
+/** The CLI's pure parts: typing key=value by the settings schema, tables, progress, log lines, JSON arguments, event streams. */
 import { PassThrough } from 'node:stream';
 import { parseAssignments } from '../../src/cli/commands/plugin/config';
-import { newSince } from '../../src/cli/commands/plugin/logs';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { formatLog } from '../../src/cli/commands/plugin/logs';
+import { hookCallBody } from '../../src/cli/hook-input';
+import { findJsonError, readJsonArgument } from '../../src/cli/json-input';
+import { SseParser } from '../../src/cli/sse';
 import { UsageError } from '../../src/cli/io';
 import { createProgress } from '../../src/cli/progress';
 import { renderTable } from '../../src/cli/table';
@@ -43,12 +49,57 @@ describe('plugin CLI parts', () => {
     expect(capture(false)).toMatch(/^up: sent 2\.0 KiB in [\d.]+ s \([^)]+\/s\)\n$/);
   });
 
-  it('finds the records after the last one seen', () => {
-    const rec = (message: string, time: number): PluginLogEntry => ({ pluginId: 'p', level: 'info', message, time, fields: {}, source: 'api' });
-    const [a, b, c] = [rec('a', 1), rec('b', 2), rec('c', 3)];
-    expect(newSince([a, b], [a, b, c])).toEqual([c]);
-    expect(newSince([a, b], [b])).toEqual([]);
-    expect(newSince([a], [b, c])).toEqual([b, c]);
-    expect(newSince([], [a])).toEqual([a]);
+  it('prints a log record with its level, [host] for the host\'s lines, and its fields as key=value', () => {
+    const rec = (source: PluginLogEntry['source'], fields: Record<string, unknown>): PluginLogEntry => ({ pluginId: 'p', level: 'warn', message: 'm', time: 0, fields, source });
+    expect(formatLog(rec('api', { user: 'ann', n: 2, o: { a: 1 } }))).toBe('1970-01-01T00:00:00.000Z WARN  m user=ann n=2 o={"a":1}');
+    expect(formatLog(rec('host', { exit_code: 0 }))).toBe('1970-01-01T00:00:00.000Z WARN  [host] m exit_code=0');
+  });
+
+  it('reads --payload as JSON text, @file or stdin, and points at the first mistake with line and column', () => {
+    expect(readJsonArgument('--payload', '{"a":[1,2]}')).toEqual({ a: [1, 2] });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pht-json-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'ok.json'), '\uFEFF{"b": true}\n');
+      expect(readJsonArgument('--payload', `@${path.join(dir, 'ok.json')}`)).toEqual({ b: true });
+      fs.writeFileSync(path.join(dir, 'bad.json'), '{\n  "b": tru\n}');
+      expect(() => readJsonArgument('--payload', `@${path.join(dir, 'bad.json')}`)).toThrow(
+        `--payload (${path.join(dir, 'bad.json')}): not valid JSON at line 2 column 11 (offset 12): expected true, found "\\n"`);
+      expect(() => readJsonArgument('--payload', `@${path.join(dir, 'none.json')}`)).toThrow(`--payload (${path.join(dir, 'none.json')}): cannot read it: ENOENT`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(() => readJsonArgument('--payload', '{"a":}')).toThrow(UsageError);
+    const cases: Array<[string, number, string]> = [
+      ['{"a":}', 5, 'expected a value (object, list, string, number, true, false or null), found "}"'],
+      ['{"a":1', 6, 'expected "," or "}", the text ended'],
+      ['', 0, 'expected a value'],
+      ['[1,2,,]', 5, 'expected a value'],
+      ["{'a':1}", 1, 'expected a property name in double quotes, found "\'"'],
+      ['{"a" 1}', 5, 'expected ":" after the property name, found "1"'],
+      ['[01]', 2, 'expected "," or "]", found "1"'],
+      ['[1.]', 3, 'expected a digit after the decimal point, found "]"'],
+      ['"a\tb"', 2, 'a string may not hold a raw control character'],
+      ['"\\x"', 2, 'expected an escape'],
+      ['"abc', 4, 'a string is not closed'],
+      ['{} x', 3, 'expected the end of the text after the value, found "x"'],
+    ];
+    for (const [text, offset, problem] of cases) {
+      const found = findJsonError(text);
+      expect([text, found.offset, found.problem]).toEqual([text, offset, expect.stringContaining(problem)]);
+    }
+  });
+
+  it('builds a hook call body: the payload, and a context only from the flags given', () => {
+    expect(hookCallBody({})).toEqual({ payload: null });
+    expect(hookCallBody({ payload: '[1]', 'user-id': 'u1', 'request-id': 'r1', value: ['a=1', 'b=x=y'] }))
+      .toEqual({ payload: [1], context: { userId: 'u1', requestId: 'r1', values: { a: '1', b: 'x=y' } } });
+    expect(() => hookCallBody({ value: ['novalue'] })).toThrow('--value "novalue": expected key=value');
+  });
+
+  it('parses an event stream fed in pieces: named events, JSON data, comments and retry passed over', () => {
+    const events: Array<[string, unknown]> = [];
+    const parser = new SseParser((event, data) => events.push([event, data]));
+    for (const piece of ['retry: 2000\n\n: heartbeat\n\nevent: lo', 'g\ndata: {"a":', '1}\n\r\n', 'data: plain\ndata: two\n\n']) parser.push(piece);
+    expect(events).toEqual([['log', { a: 1 }], ['message', 'plain\ntwo']]);
   });
 });

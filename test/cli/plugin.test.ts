@@ -2,7 +2,7 @@
  * `plughost plugin ...` as a user runs it: the built CLI in a child process against a real
  * server on a loopback port, with the hello example's bundle.
  */
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,36 +11,17 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { startServer, type RunningServer } from '../../src/server';
 import { fixtureBundle } from '../runtime/fixtures';
+import { BIN, ROOT, cliRunner } from './helpers';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'bin', 'plughost.js');
 const TOKEN = 'cli-test-token-of-at-least-32-characters';
 const ID = 'com.example.hello';
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('plughost plugin', () => {
   let work: string;
   let bundle: string;
   let server: RunningServer;
 
-  const cli = (args: string[], env: Record<string, string | undefined> = {}): Promise<Run> =>
-    new Promise((resolve) => {
-      const childEnv = { ...process.env, PLUGHOST_URL: server.url, PLUGHOST_TOKEN: TOKEN, ...env };
-      execFile(process.execPath, [BIN, ...args], { cwd: work, env: childEnv as NodeJS.ProcessEnv }, (error, stdout, stderr) =>
-        resolve({ status: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-      );
-    });
-  const ok = async (...args: string[]): Promise<string> => {
-    const r = await cli(args);
-    if (r.status !== 0) throw new Error(`plughost ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-    return r.stdout;
-  };
-  const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await ok(...args, '--json')) as T;
+  const { cli, ok, json } = cliRunner(() => ({ url: server.url, token: TOKEN, cwd: work }));
   const hello = async () => (await fetch(`${server.url}/plugins/${ID}/hello`)).json() as Promise<{ greeting: string; visits: number }>;
 
   beforeAll(async () => {
@@ -115,27 +96,56 @@ describe('plughost plugin', () => {
     expect([nothing.status, nothing.stderr]).toEqual([2, expect.stringContaining('nothing to set')]);
   });
 
-  it('prints logs, as text, JSON, and followed until interrupted', async () => {
-    expect(await ok('plugin', 'logs', ID, '--limit', '50')).toMatch(/^\d{4}-\d\d-\d\dT\S+Z INFO  hello plugin activated greeting=Hello/m);
+  it('prints logs as text with fields and [host] lines, as JSON, by level, and followed over the stream until interrupted', async () => {
+    const text = await ok('plugin', 'logs', ID, '--limit', '50');
+    expect(text).toMatch(/^\d{4}-\d\d-\d\dT\S+Z INFO  hello plugin activated greeting=Hello/m);
+    expect(text).toMatch(/^\S+Z INFO  \[host\] started pid=\d+$/m);
     const records = await json<Array<{ message: string; pluginId: string }>>('plugin', 'logs', ID);
     expect(records.some((r) => r.message === 'hello plugin activated')).toBe(true);
+    expect(await json('plugin', 'logs', ID, '--level', 'error')).toEqual([]);
     expect((await cli(['plugin', 'logs', ID, '--limit', 'lots'])).status).toBe(2);
+    const badLevel = await cli(['plugin', 'logs', ID, '--level', 'loud']);
+    expect([badLevel.status, badLevel.stderr]).toEqual([2, expect.stringContaining('--level loud: expected one of trace, debug, info, warn, error')]);
 
-    const child = spawn(process.execPath, [BIN, 'plugin', 'logs', ID, '--follow', '--limit', '1', '--json'], {
+    const child = spawn(process.execPath, [BIN, 'plugin', 'logs', ID, '--follow', '--limit', '1'], {
       env: { ...process.env, PLUGHOST_URL: server.url, PLUGHOST_TOKEN: TOKEN },
     });
-    let text = '';
-    child.stdout.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+    let followed = '';
+    child.stdout.on('data', (chunk: Buffer) => { followed += chunk.toString(); });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await until(() => text.includes('\n'));
-    // A restart of the plugin logs a new activation line, which --follow must pick up.
+    await until(() => followed.includes('\n'));
+    // A restart: the host's stop and start lines and the plugin's own activation line, as they happen.
     await server.host.disable(ID);
     await server.host.enable(ID);
-    await until(() => text.trim().split('\n').length >= 2);
+    await until(() => /\[host\] started/.test(followed.split('\n').slice(1).join('\n')));
     child.kill('SIGINT');
     expect(await exited).toBe(0);
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { message: string });
-    expect(lines[lines.length - 1].message).toBe('hello plugin activated');
+    const lines = followed.trim().split('\n').slice(1).map((l) => l.replace(/^\S+Z /, ''));
+    expect(lines).toEqual([
+      'INFO  [host] stopped exit_code=0',
+      // The configuration an earlier test saved.
+      'INFO  hello plugin activated greeting=From a file',
+      expect.stringMatching(/^INFO  \[host\] started pid=\d+$/),
+    ]);
+  });
+
+  it('follows as JSON lines, and says so when the server ends the stream (plugin removed)', async () => {
+    const id = 'com.test.cli-follow';
+    await ok('plugin', 'add', await fixtureBundle(work, { id }), '--enable');
+    const child = spawn(process.execPath, [BIN, 'plugin', 'logs', id, '--follow', '--json'], {
+      env: { ...process.env, PLUGHOST_URL: server.url, PLUGHOST_TOKEN: TOKEN },
+    });
+    let out = '';
+    let errText = '';
+    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { errText += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await until(() => out.trim().split('\n').length >= 2);
+    const records = out.trim().split('\n').map((l) => JSON.parse(l) as { source: string; message: string; pluginId: string });
+    expect(records.map((r) => [r.pluginId, r.source, r.message])).toEqual([[id, 'api', 'activated'], [id, 'host', 'started']]);
+    await ok('plugin', 'remove', id);
+    expect(await exited).toBe(1);
+    expect(errText).toContain(`plughost plugin logs: plugin ${id} was removed`);
   });
 
   it('disables, enables and removes', async () => {

@@ -43,6 +43,7 @@ test('a plugin that keeps every rule passes every check, in order', async () => 
     ['implemented', 'pass'],
     ['activate', 'pass'],
     ['hook', 'pass'],
+    ['hook-stream', 'pass'],
     ['http', 'pass'],
     ['shutdown', 'pass'],
   ]);
@@ -57,6 +58,7 @@ const broken: Array<[string, CheckId, RegExp, RegExp]> = [
   ['bad-implemented', 'implemented', /methods from OnActivate/, /unknown method names "ServeHttp"/],
   ['activate-fails', 'activate', /OnActivate to return OK \(the API is served on broker id 1\)/, /UNAVAILABLE: no API on broker id 101/],
   ['hook-unimplemented', 'hook', /handle every hook listed/, /UNIMPLEMENTED: unknown hook Sample/],
+  ['stream-never-ends', 'hook-stream', /ends the stream with OK/, /the stream stayed open/],
   ['http-no-head', 'http', /head\.status 100-599/, /without head/],
   ['ignores-shutdown', 'shutdown', /exits with code 0 within the grace period/, /still running 1000 ms after Shutdown/],
 ];
@@ -123,12 +125,12 @@ describe('the plughost conformance command', () => {
     const text = cli(NODE, path.join(FIXTURES, 'good.js'));
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/PASS {2}refuses to run without PLUGHOST_PLUGIN=plughost/);
-    expect(text.stdout).toMatch(/8 passed, 0 failed, 0 skipped .*: the plugin conforms/);
+    expect(text.stdout).toMatch(/9 passed, 0 failed, 0 skipped .*: the plugin conforms/);
     const json = cli('--json', NODE, path.join(FIXTURES, 'good.js'));
     expect(json.status).toBe(0);
     const report = JSON.parse(json.stdout) as ConformanceReport;
     expect(report.ok).toBe(true);
-    expect(report.checks).toHaveLength(8);
+    expect(report.checks).toHaveLength(9);
   });
 
   test('exits 1 and shows expected and got for a failing plugin', () => {

@@ -3,7 +3,7 @@
  * missing or newer plugins, applies settings and enabled state, and a second run changes
  * nothing. The serve tests run the built CLI as a child process, as an operator would.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +12,7 @@ import { packBundle } from '../../src/bundle';
 import { isError, Errors } from '../../src/errors';
 import { converge, loadProvisionFile, planProvision, type ProvisionFile } from '../../src/provision';
 import { PluginHost } from '../../src/runtime';
+import { serveOnce } from '../cli/helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'plughost.js');
@@ -56,7 +57,7 @@ describe('provisioning', () => {
       message = (err as Error).message;
     }
     for (const expected of [
-      'colour: unknown field; expected one of data_dir, host, port, metrics_port, allow_url_hosts, require_signature, trusted_keys, plugins',
+      'colour: unknown field; expected one of server, plugins, data_dir, host, port, metrics_port, allow_url_hosts, require_signature, trusted_keys',
       'port: expected a port number 0-65535, got number 70000',
       'metrics_port: expected a port number 0-65535, got number -1',
       'allow_url_hosts[0]: expected',
@@ -144,28 +145,7 @@ describe('provisioning', () => {
       spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
     }, 180_000);
 
-    /** Runs serve until it prints its URL, fetches from it, then stops it with SIGINT. */
-    async function serveOnce(config: string, probe: (url: string) => Promise<void>): Promise<string> {
-      const child = spawn(process.execPath, [BIN, 'serve', '--config', config, '--port', '0'], { env: { ...process.env, PLUGHOST_ADMIN_TOKEN: SERVE_TOKEN } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-      child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-      const deadline = Date.now() + 60_000;
-      while (!/listening on (\S+)/.test(stdout)) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`serve did not start: ${stderr}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      try {
-        await probe(/listening on (\S+)/.exec(stdout)![1]);
-      } finally {
-        child.kill('SIGINT');
-      }
-      expect(await exited).toBe(0);
-      // The report is plain text among pino's JSON log lines.
-      return stdout.split('\n').filter((line) => !line.startsWith('{')).join('\n');
-    }
+    const serve = (config: string, probe: (url: string) => Promise<void>) => serveOnce(['--config', config, '--port', '0'], { PLUGHOST_ADMIN_TOKEN: SERVE_TOKEN }, probe);
 
     it('converges at start, changes nothing on the second start, and refuses a bad file', async () => {
       const folder = pluginFolder(work, 'com.test.served', '1.0.0');
@@ -174,10 +154,10 @@ describe('provisioning', () => {
         const res = await fetch(`${url}/api/v1/plugins/com.test.served/config`, { headers: { authorization: `Bearer ${SERVE_TOKEN}` } });
         expect(await res.json()).toEqual({ greeting: 'provisioned', count: 1 });
       };
-      const first = await serveOnce(config, config1);
+      const first = await serve(config, config1);
       expect(first).toContain(`provisioning ${config}: 3 change(s)\n  installed com.test.served: 1.0.0\n  configured com.test.served: set greeting\n  enabled com.test.served: running\n`);
       expect(fs.existsSync(path.join(work, 'state', 'plughost.db'))).toBe(true);
-      const second = await serveOnce(config, config1);
+      const second = await serve(config, config1);
       expect(second).toContain(`provisioning ${config}: nothing changed (1 plugin(s) as declared)`);
 
       const bad = write(path.join(work, 'bad.yaml'), 'data_dir: ./never\nplugins:\n  - path: missing\n    enabled: 1\n');

@@ -14,9 +14,11 @@ export interface FixtureOptions {
   settings?: boolean;
   /** Replaces the default settings schema. */
   settingsSchema?: Record<string, unknown>;
+  /** The plugin program, below test/fixtures. Default runtime/contract-plugin.js. */
+  program?: string;
 }
 
-/** Packs a bundle for the contract fixture plugin and returns its path. */
+/** Packs a bundle for the contract fixture plugin (or `program`) and returns its path. */
 export async function fixtureBundle(workDir: string, o: FixtureOptions): Promise<string> {
   const dir = path.join(workDir, `src-${o.id}-${o.version ?? '1.0.0'}-${Math.random().toString(36).slice(2, 8)}`);
   fs.mkdirSync(dir, { recursive: true });
@@ -42,7 +44,7 @@ export async function fixtureBundle(workDir: string, o: FixtureOptions): Promise
     };
   }
   fs.writeFileSync(path.join(dir, 'plugin.json'), JSON.stringify(manifest, null, 2));
-  fs.writeFileSync(path.join(dir, 'main.js'), `require(${JSON.stringify(path.join(FIXTURES, 'runtime', 'contract-plugin.js'))});\n`);
+  fs.writeFileSync(path.join(dir, 'main.js'), `require(${JSON.stringify(path.join(FIXTURES, o.program ?? 'runtime/contract-plugin.js'))});\n`);
   const out = `${dir}.tar.gz`;
   await packBundle(dir, out);
   return out;

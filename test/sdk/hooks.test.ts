@@ -1,4 +1,5 @@
 /** Every hook kind of an SDK plugin, through the harness: a real child process over real gRPC. */
+import * as grpc from '@grpc/grpc-js';
 import { createTestHost, type TestHost } from '../../sdk/testing';
 import { fixture } from '../helpers';
 
@@ -58,8 +59,12 @@ test('notify ignores the result but reports a failure', async () => {
   await expect(host.notify('Boom', {})).rejects.toThrow(/boom/);
 });
 
-test('a hook the plugin does not define is UNIMPLEMENTED', async () => {
-  await expect(host.runHook('Nope' as keyof Hooks, { text: 'x' } as never)).rejects.toThrow(/does not implement hook "Nope"/);
+test.each(['unary', 'stream'] as const)('a hook the plugin does not define is UNIMPLEMENTED (over %s), a throwing one UNKNOWN', async (via) => {
+  await expect(host.runHook('Nope' as keyof Hooks, { text: 'x' } as never, { via })).rejects.toMatchObject({
+    code: grpc.status.UNIMPLEMENTED,
+    details: 'this plugin does not implement hook "Nope"',
+  });
+  await expect(host.runHook('Boom', {}, { via })).rejects.toMatchObject({ code: grpc.status.UNKNOWN, details: 'boom from the hook' });
 });
 
 test('configuration changes reach ctx.config; a throwing onConfigurationChange keeps the old one', async () => {

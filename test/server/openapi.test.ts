@@ -183,6 +183,28 @@ describe('real answers against the document', () => {
     expect((await call('GET', '/api/v1/cluster', '/api/v1/cluster', { headers: { authorization: 'Bearer nope' } })).status).toBe(403);
   });
 
+  test('hook calls, notify, filter, publishing and filtered logs: answers and errors valid, and nothing dropped', async () => {
+    expect((await call('POST', '/api/v1/plugins', '/api/v1/plugins', { body: form(bundle) })).status).toBe(201);
+    await server.host.enable(ID);
+    const hook = (name: string) => `/api/v1/plugins/${ID}/hooks/${name}`;
+    const called = await call('POST', '/api/v1/plugins/{id}/hooks/{hook}', hook('Append'), json({ payload: { text: 'a' }, context: { userId: 'u', values: { k: 'v' } } }));
+    expect(called.body).toEqual(plain(await server.host.callHook(ID, 'Append', { text: 'a' })));
+    const notified = await call('POST', '/api/v1/hooks/{hook}/notify', '/api/v1/hooks/Notify/notify', json({ payload: {} }));
+    expect(notified.body).toEqual({ outcomes: [{ pluginId: ID, ok: true, durationMs: expect.any(Number) }] });
+    const filtered = await call('POST', '/api/v1/hooks/{hook}/filter', '/api/v1/hooks/Append/filter', json({ payload: { text: 'reject-me' } }));
+    expect(filtered.body).toEqual({ ...plain(await server.host.filter('Append', { text: 'reject-me' })), steps: [{ pluginId: ID, outcome: 'rejected', durationMs: expect.any(Number) }] });
+    expect((await call('POST', '/api/v1/events', '/api/v1/events', json({ topic: 'docs.checked', payload: [1] }))).body).toEqual({ topic: 'docs.checked', nodeId: server.host.nodeId });
+    const logs = await call('GET', '/api/v1/plugins/{id}/logs', `/api/v1/plugins/${ID}/logs?level=info&limit=5`);
+    expect(logs.body).toEqual(plain(server.host.logs(ID).filter((e) => e.level !== 'trace' && e.level !== 'debug').slice(-5)));
+
+    expect((await call('POST', '/api/v1/plugins/{id}/hooks/{hook}', hook('Nope'), json({ payload: 1 }))).status).toBe(404);
+    expect((await call('POST', '/api/v1/plugins/{id}/hooks/{hook}', hook('Append'), json({ context: {} }))).status).toBe(400);
+    expect((await call('POST', '/api/v1/events', '/api/v1/events', json({ topic: 'x' }))).status).toBe(400);
+    await server.host.disable(ID);
+    expect((await call('POST', '/api/v1/plugins/{id}/hooks/{hook}', hook('Append'), json({ payload: 1 }))).status).toBe(409);
+    await server.host.remove(ID);
+  });
+
   test('the health and web-side answers validate too', async () => {
     expect((await call('GET', '/healthz', '/healthz')).body).toMatchObject({ status: 'ok' });
     await call('GET', '/api/v1/plugins/webapp', '/api/v1/plugins/webapp');

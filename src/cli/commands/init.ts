@@ -180,6 +180,7 @@ function packageJson(dir: string, root: string, identity: Identity, spec: string
       test: 'npm run check && node --test .build/test/*.test.js',
       build: `npm run check && plughost pack . -o ${BUNDLE}`,
       deploy: `npm run build && plughost plugin add ${BUNDLE} --force --enable`,
+      dev: 'plughost dev .',
     },
     engines: { node: '>=20' },
     devDependencies,
@@ -253,5 +254,6 @@ function nextSteps(dir: string, lang: Lang): string {
     '  npm test',
     `  npm run build          # ${BUNDLE}`,
     '  npm run deploy         # with PLUGHOST_URL and PLUGHOST_TOKEN set, into a running plughost serve',
+    '  npm run dev            # the same on every change (plughost dev)',
   ].join('\n');
 }

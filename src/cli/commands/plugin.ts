@@ -6,10 +6,11 @@ import { UsageError } from '../io';
 import { reportingApiErrors } from './plugin/context';
 import { config } from './plugin/config';
 import { add, installUrl } from './plugin/install';
+import { hook } from './plugin/hook';
 import { logs } from './plugin/logs';
 import { disable, enable, list, remove, show } from './plugin/manage';
 
-export const usage = 'plughost plugin <add|install-url|list|show|enable|disable|remove|logs|config> ... [--url] [--token] [--json]  manage plugins on a running server (plughost plugin alone lists the subcommands)';
+export const usage = 'plughost plugin <add|install-url|list|show|enable|disable|remove|logs|config|hook> ... [--url] [--token] [--json]  manage plugins on a running server (plughost plugin alone lists the subcommands)';
 
 const SUBCOMMANDS: Record<string, { synopsis: string; run(args: string[]): Promise<number> }> = {
   add: { synopsis: 'add <bundle.tar.gz> [--signature f] [--force] [--enable]', run: add },
@@ -19,8 +20,9 @@ const SUBCOMMANDS: Record<string, { synopsis: string; run(args: string[]): Promi
   enable: { synopsis: 'enable <id>', run: enable },
   disable: { synopsis: 'disable <id>', run: disable },
   remove: { synopsis: 'remove <id>', run: remove },
-  logs: { synopsis: 'logs <id> [--limit N] [--follow]', run: logs },
+  logs: { synopsis: 'logs <id> [--limit N] [--level debug|info|warn|error] [--follow]', run: logs },
   config: { synopsis: 'config get <id> | config set <id> key=value ... | --file config.json  (a list: key=a key=b, or key=\'["a","b"]\')', run: config },
+  hook: { synopsis: 'hook <id> <hook> [--payload JSON|@file|-] [--user-id U] [--request-id R] [--value k=v ...]', run: hook },
 };
 
 export function help(): string {

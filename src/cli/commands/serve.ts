@@ -1,68 +1,31 @@
-import * as fs from 'node:fs';
+import type { KeyObject } from 'node:crypto';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { PlughostError } from '../../errors';
+import pino from 'pino';
+import { readPublicKey } from '../../bundle';
 import { converge, formatReport, loadProvisionFile, planProvision } from '../../provision';
-import { checkNodeId } from '../../runtime/node-id';
-import { startServer } from '../../server';
+import type { ApiMethods, RuntimeDefaults } from '../../runtime';
+import { loadJwtSecret, startServer, userAuthenticator, type ServerOptions } from '../../server';
 import { redact } from '../../store/postgres-store';
 import { EXIT, UsageError, out } from '../io';
 import * as pack from './pack';
+import { loadApiModule } from './serve/api-module';
+import { resolveServeSettings, SERVE_HELP, SERVE_OPTIONS, type ServeSettings } from './serve/settings';
 
-export const usage = 'plughost serve [--data-dir ./data] [--port 8065] [--host 127.0.0.1] [--config plughost.yaml] [--metrics-port N [--metrics-host 127.0.0.1]] [--allow-url-host HOST|CIDR ...] [--memory-limit-mb N] [--database postgres://… [--reconcile-interval MS]] [--node-id ID]  run the plugin host and its REST API';
+export const usage = 'plughost serve [--config plughost.yaml] [--port 8065] [--data-dir ./data] [options]  run the plugin host and its REST API (plughost serve --help lists every option)';
+
+export const help = (): string => SERVE_HELP;
 
 /** Runs until SIGINT/SIGTERM, then stops every plugin before exiting. */
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      'data-dir': { type: 'string' },
-      port: { type: 'string', short: 'p' },
-      host: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      'metrics-port': { type: 'string' },
-      'metrics-host': { type: 'string' },
-      'allow-url-host': { type: 'string', multiple: true },
-      'memory-limit-mb': { type: 'string' },
-      database: { type: 'string' },
-      'node-id': { type: 'string' },
-      'reconcile-interval': { type: 'string' },
-    },
-  });
+  const { values } = parseArgs({ args, options: SERVE_OPTIONS });
   // A bad provisioning file is refused here, before the server or any plugin starts.
   const provision = values.config ? loadProvisionFile(values.config) : undefined;
   const planned = provision ? await planProvision(provision.plugins) : [];
-  // Command line, then environment, then the provisioning file, then the defaults.
-  const portText = values.port ?? process.env.PLUGHOST_PORT ?? (provision?.port !== undefined ? String(provision.port) : '8065');
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${portText}: expected a port number 0-65535`);
-  const dataDir = dataDirOption(values['data-dir'], provision?.dataDir);
-  const host = values.host ?? process.env.PLUGHOST_HOST ?? provision?.host ?? '127.0.0.1';
-  const memoryLimitMb = memoryLimitOption(values['memory-limit-mb'] ?? process.env.PLUGHOST_MEMORY_LIMIT_MB);
-  // SQLite in the data dir unless a PostgreSQL URL is given.
-  const database = values.database ?? (process.env.PLUGHOST_DATABASE_URL || undefined);
-  if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) throw new UsageError('--database: expected a postgres:// or postgresql:// URL');
-  const nodeId = nodeIdOption(values['node-id'], process.env.PLUGHOST_NODE_ID);
-  const reconcileText = values['reconcile-interval'] ?? process.env.PLUGHOST_RECONCILE_INTERVAL_MS;
-  const reconcileIntervalMs = reconcileText === undefined ? undefined : Number(reconcileText);
-  if (reconcileIntervalMs !== undefined && !(Number.isInteger(reconcileIntervalMs) && reconcileIntervalMs >= 1)) {
-    throw new UsageError(`--reconcile-interval ${reconcileText}: expected milliseconds, a whole number 1 or more`);
-  }
-  const hostOptions = {
-    database,
-    nodeId,
-    reconcileIntervalMs,
-    ...(provision ? { requireSignature: provision.requireSignature, trustedKeys: provision.trustedKeys.map((file) => fs.readFileSync(file)) } : {}),
-    ...(memoryLimitMb !== undefined ? { defaults: { memoryLimitMb } } : {}),
-  };
-  const metricsPortText = values['metrics-port'] ?? process.env.PLUGHOST_METRICS_PORT ?? provision?.metricsPort?.toString();
-  const metricsPort = metricsPortText === undefined ? undefined : Number(metricsPortText);
-  if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) {
-    throw new UsageError(`--metrics-port ${metricsPortText}: expected a port number 0-65535`);
-  }
-  const metrics = metricsPort === undefined ? undefined : { port: metricsPort, host: values['metrics-host'] ?? '127.0.0.1' };
-  const allowHosts = values['allow-url-host'] ?? process.env.PLUGHOST_ALLOW_URL_HOSTS?.split(',').filter(Boolean) ?? provision?.allowUrlHosts;
-  const server = await startServer({ dataDir, port, host, hostOptions, metrics, routes: { installFromUrl: { allowHosts } } });
+  const settings = resolveServeSettings(values, provision);
+  const { dataDir, database } = settings;
+  const api = settings.apiModule ? loadApiModule(settings.apiModule) : undefined;
+  const server = await startServer(serverOptions(settings, api));
   if (provision) {
     try {
       // With several nodes on one database, one applies the file at a time: the first changes what it asks, the others find it done.
@@ -80,6 +43,9 @@ export async function run(args: string[]): Promise<number> {
   out(`data dir: ${dataDir}`);
   out(`node id: ${server.host.nodeId}`);
   if (database) out(`database: ${redact(database)}`);
+  if (api) out(`API methods for plugins (from ${settings.apiModule!.file}): ${Object.keys(api).join(', ')}`);
+  if (settings.trustUserHeader) out(`user id of plugin requests: the ${settings.trustUserHeader} header, trusted as sent (safe only behind a proxy that sets it on every request)`);
+  if (settings.jwtSecretFile) out(`user id of plugin requests: the "sub" of an HS256 JWT in Authorization: Bearer (secret from ${settings.jwtSecretFile.file})`);
   if (server.tokenGenerated) out(`admin token (printed once; kept in ${path.join(dataDir, 'admin-token')}, mode 0600): ${token}`);
   out('');
   out('Try the hello example:');
@@ -97,26 +63,52 @@ export async function run(args: string[]): Promise<number> {
   return EXIT.ok;
 }
 
-/** --data-dir, else PLUGHOST_DATA_DIR, else the provisioning file's, else ./data; absolute. */
+/** The server, runtime and route options the settings ask for; anything not set keeps its default. */
+function serverOptions(s: ServeSettings, api: ApiMethods | undefined): ServerOptions {
+  const defaults: Partial<RuntimeDefaults> = {};
+  if (s.memoryLimitMb !== undefined) defaults.memoryLimitMb = s.memoryLimitMb;
+  if (s.autoMTLS !== undefined) defaults.autoMTLS = s.autoMTLS;
+  if (s.hookTimeoutMs !== undefined) defaults.hookTimeoutMs = s.hookTimeoutMs;
+  if (s.startTimeoutMs !== undefined) defaults.startTimeoutMs = s.startTimeoutMs;
+  if (s.allowInspect) defaults.allowInspect = true;
+  return {
+    dataDir: s.dataDir,
+    port: s.port,
+    host: s.host,
+    metrics: s.metrics,
+    logger: pino({ name: 'plughost', level: s.logLevel }),
+    hostOptions: {
+      database: s.database,
+      nodeId: s.nodeId,
+      reconcileIntervalMs: s.reconcileIntervalMs,
+      api,
+      requireSignature: s.requireSignature,
+      trustedKeys: s.trustedKeys.map(readTrustedKey),
+      defaults,
+      // An upload limit above the bundle limit would accept bundles the installer then refuses.
+      ...(s.maxUploadBytes !== undefined ? { bundleLimits: { maxCompressedBytes: s.maxUploadBytes } } : {}),
+    },
+    routes: {
+      installFromUrl: { allowHosts: s.allowUrlHosts },
+      maxUploadBytes: s.maxUploadBytes,
+      authenticate: userAuthenticator({
+        trustUserHeader: s.trustUserHeader,
+        jwtSecret: s.jwtSecretFile && loadJwtSecret(s.jwtSecretFile.file, s.jwtSecretFile.source),
+      }),
+    },
+  };
+}
+
+/** --data-dir, else PLUGHOST_DATA_DIR, else the provisioning file's, else ./data; absolute (for commands that read a data dir, e.g. migrate). */
 export function dataDirOption(flag: string | undefined, provisioned?: string): string {
   return path.resolve(flag ?? process.env.PLUGHOST_DATA_DIR ?? provisioned ?? './data');
 }
 
-/** --node-id, else PLUGHOST_NODE_ID, checked here so a bad one is a usage error; undefined keeps the data dir's. */
-function nodeIdOption(flag: string | undefined, env: string | undefined): string | undefined {
-  const [value, source] = flag !== undefined ? [flag, '--node-id'] : env ? [env, 'PLUGHOST_NODE_ID'] : [undefined, ''];
-  if (value === undefined) return undefined;
+/** A trusted public key named on the command line or in PLUGHOST_TRUSTED_KEYS (the provisioning file's are checked with the file). */
+function readTrustedKey(file: string): KeyObject {
   try {
-    return checkNodeId(value, source);
-  } catch (e) {
-    throw e instanceof PlughostError ? new UsageError(e.message) : e;
+    return readPublicKey(file);
+  } catch (err) {
+    throw new UsageError(`trusted key ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
-}
-
-/** The host-wide memory limit of plugins whose manifest sets none (MiB; 0 for none). */
-function memoryLimitOption(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const mb = Number(text);
-  if (!Number.isInteger(mb) || mb < 0) throw new UsageError(`--memory-limit-mb ${text}: expected a whole number of MiB (0 for no limit)`);
-  return mb;
 }

@@ -58,10 +58,11 @@ export async function show(args: string[]): Promise<number> {
 
 function toggle(action: 'enable' | 'disable') {
   return async (args: string[]): Promise<number> => {
-    const { client, json, positionals } = invocation(args, {});
+    const { client, json, positionals, values } = invocation(args, action === 'enable' ? { inspect: { type: 'string' } } : {});
     const id = positional(positionals, 0, 'plugin id');
     noMore(positionals, 1);
-    const info = await client.request<PluginInfo>('POST', `/plugins/${encodeURIComponent(id)}/${action}`);
+    const inspect = (values as { inspect?: string }).inspect;
+    const info = await client.request<PluginInfo>('POST', `/plugins/${encodeURIComponent(id)}/${action}`, undefined, inspect === undefined ? undefined : { inspect });
     print(json, info, () => `${action}d ${info.id} ${info.version}: ${describeState(info)}`);
     return EXIT.ok;
   };

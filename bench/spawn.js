@@ -4,9 +4,12 @@
  * rounds of one run: the same plugin (examples/hello) as the unbundled
  * compiled SDK under dist/ and as the single esbuild bundle `plughost pack`
  * ships. "activated" = spawn → handshake → Implemented → OnActivate answered
- * (with the API served over the broker), as a host does it. The bundle runs
- * twice: plain, and as PluginHost starts it, with the V8 code cache its
- * earlier start left in the plugin folder (src/runtime/code-cache.ts).
+ * (with the API served over the broker), as a host does it. The bundle (with
+ * its source map beside it, as `plughost pack` ships it) runs plain; with
+ * `--enable-source-maps`, as a host without the code cache runs it; and as
+ * PluginHost starts it by default, with the V8 code cache its earlier start
+ * left in the plugin folder and stack traces mapped by the same preload
+ * (src/runtime/code-cache.ts).
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -39,6 +42,13 @@ const noop = (_call, cb) => cb(null, {});
 const API_IMPL = {
   Log: noop,
   GetConfiguration: (_c, cb) => cb(null, { configuration: Buffer.from('{}') }),
+};
+
+/** What each run of the bundle adds to its row's name. */
+const BUNDLE_SIDES = {
+  bundled: '',
+  cached: ', V8 code cache and lazily mapped stacks (the host\'s default)',
+  maps: ', --enable-source-maps',
 };
 
 async function activate(script, preload = [], env = undefined) {
@@ -78,7 +88,9 @@ async function run() {
     if (bundle) {
       sides.bundled = { script: bundle.outFile, times: [] };
       const preload = ['--require', writeCodeCachePreload(path.join(dir, 'runtime'))];
-      sides.cached = { script: bundle.outFile, preload, env: { [CODE_CACHE_ENV]: codeCacheFile(path.dirname(bundle.outFile)) }, times: [] };
+      const env = { [CODE_CACHE_ENV]: codeCacheFile(path.dirname(bundle.outFile)) };
+      sides.cached = { script: bundle.outFile, preload, env, times: [] };
+      sides.maps = { script: bundle.outFile, preload: ['--enable-source-maps'], times: [] };
     }
     const bare = [];
     for (const side of Object.values(sides)) await activate(side.script, side.preload, side.env); // warm the page cache, write the code cache
@@ -93,7 +105,7 @@ async function run() {
     for (const [name, side] of Object.entries(sides)) {
       const activated = median(side.times.map((x) => x.activated));
       rows.push({
-        what: `SDK plugin, ${name === 'unbundled' ? 'dist/sdk, unbundled' : `esbuild bundle (${Math.round(bundle.bytes / 1024)} KiB)${name === 'cached' ? ', V8 code cache' : ''}`}`,
+        what: `SDK plugin, ${name === 'unbundled' ? 'dist/sdk, unbundled' : `esbuild bundle (${Math.round(bundle.bytes / 1024)} KiB)${BUNDLE_SIDES[name]}`}`,
         handshake_ms: round(median(side.times.map((x) => x.handshake))),
         activated_ms: round(activated),
         x_node: round(activated / base, 2),

@@ -19,6 +19,7 @@ import { callPermission } from '../src/manifest/permissions';
 import { ServeHttpCallExchange, type ExchangeReceiver, type PluginHttpExchange } from '../src/protocol/http-exchange';
 import { HttpExchangeStream } from '../src/protocol/http-exchange-stream';
 import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, messageTooLarge, resolveMaxMessageBytes } from '../src/protocol/limits';
+import { nodeEntryArgs } from '../src/protocol/process';
 import { TS_ENTRY, bundlePlugin } from './build';
 import { MemoryHost, type ApiImplementation, type Invocation, type LogRecord, type MemoryHostOptions, type PublishedEvent } from './test-host/memory-api';
 import { fetchThroughPlugin, type TestRequestInit } from './test-host/http-client';
@@ -122,7 +123,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
     const script = TS_ENTRY.test(entry) ? bundlePlugin(entry, path.join(tmp, 'plugin.js')).outFile : entry;
     plugin = await PluginClient.start({
       cmd: process.execPath,
-      args: [script],
+      args: nodeEntryArgs(script),
       onLog: (r) => output.push(r),
       startTimeoutMs: options.startTimeoutMs,
       maxMessageBytes: options.maxMessageBytes,

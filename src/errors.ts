@@ -282,6 +282,15 @@ export const Errors = {
     source === 'pack.ignore'
       ? `pack.ignore pattern ${quote(pattern)} leaves out ${quote(file)} (${why}); narrow the pattern`
       : `cannot pack ${quote(file)} (${why}): bundles never hold a path matching ${quote(pattern)}; rename it`),
+  // ---- authoring: plughost init and plughost types ----
+  INIT_DIR_NOT_EMPTY: define('INIT_DIR_NOT_EMPTY', 409, (dir: string, found: string[]) =>
+    `${quote(dir)} is not empty (it holds ${found.slice(0, 5).map((f) => quote(f)).join(', ')}${found.length > 5 ? `, and ${found.length - 5} more` : ''}); ` +
+    'choose a new or empty folder, or pass --force to write the project over what is there'),
+  SETTINGS_TYPES_HAND_WRITTEN: define('SETTINGS_TYPES_HAND_WRITTEN', 409, (file: string) =>
+    `${quote(file)} exists and was not written by plughost types (its first line is not the generated header); ` +
+    'move it away or write the type elsewhere with --out'),
+  SETTINGS_TYPES_STALE: define('SETTINGS_TYPES_STALE', 409, (file: string, manifest: string, how: string, missing: boolean) =>
+    `${quote(file)} ${missing ? 'is missing' : `does not match the settings_schema of ${quote(manifest)}`}; run ${how} to write it`),
   BUNDLE_UNSIGNED: define('BUNDLE_UNSIGNED', 401, (bundle: string, sigPath: string) =>
     `bundle ${quote(bundle)} is unsigned (no ${quote(sigPath)}) and signatures are required`),
   BUNDLE_SIGNATURE_MALFORMED: define('BUNDLE_SIGNATURE_MALFORMED', 400, (sig: string, why: string) =>

@@ -3,6 +3,7 @@ import * as conformance from './commands/conformance';
 import * as dev from './commands/dev';
 import * as event from './commands/event';
 import * as hook from './commands/hook';
+import * as init from './commands/init';
 import * as keygen from './commands/keygen';
 import * as manifest from './commands/manifest';
 import * as migrate from './commands/migrate';
@@ -10,6 +11,7 @@ import * as pack from './commands/pack';
 import * as plugin from './commands/plugin';
 import * as serve from './commands/serve';
 import * as sign from './commands/sign';
+import * as types from './commands/types';
 import * as verify from './commands/verify';
 import { EXIT, UsageError, err, out } from './io';
 
@@ -20,7 +22,7 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { pack, dev, keygen, sign, verify, manifest, serve, migrate, plugin, hook, event, cluster, conformance };
+const COMMANDS: Record<string, Command> = { init, pack, types, dev, keygen, sign, verify, manifest, serve, migrate, plugin, hook, event, cluster, conformance };
 
 function help(): string {
   const rows = [...Object.values(COMMANDS).map((c) => c.usage), 'plughost --help  this text'].map((u) => u.split(/\s{2,}/));

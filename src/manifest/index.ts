@@ -4,8 +4,9 @@ export { loadManifest, parseManifest, parseManifestUnchecked, findManifestFile, 
 export type { LoadedManifest } from './load';
 export { validateManifest, ID_PATTERN, ID_LENGTH } from './validate';
 export { relativePathProblem } from './check';
-export { validateConfig, maskSecrets, SECRET_MASK } from './settings';
+export { validateConfig, maskSecrets, isMissing, SECRET_MASK, MAX_LIST_ITEMS } from './settings';
 export { selectExecutable, platformKey } from './platform';
 export type { LaunchTarget } from './platform';
 export { referencedFiles } from './files';
 export * from './permissions';
+export { settingsTypeSource, isGeneratedSettingsTypes, SETTINGS_TYPES_HEADER } from './settings-types';

@@ -7,7 +7,14 @@ export const SECRET_MASK = '********';
 
 const KEY_PATTERN = /^[a-zA-Z0-9_.-]{1,100}$/;
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-const WITH_OPTIONS: readonly SettingType[] = ['dropdown', 'radio'];
+const WITH_OPTIONS: readonly SettingType[] = ['dropdown', 'radio', 'multiselect'];
+
+/**
+ * The most items a `list` or `multiselect` value may hold. A configuration travels whole in
+ * every OnConfigurationChange and is read by every console form, so a list is a setting, not a
+ * data store: keep larger collections in the plugin's KV.
+ */
+export const MAX_LIST_ITEMS = 1000;
 
 /** Checks a manifest's `settings_schema`, adding each problem under `path`. */
 export function validateSettingsSchema(value: unknown, path: string, p: Problems): void {
@@ -41,7 +48,7 @@ function checkSettingShape(s: Obj, at: string, p: Problems): string | undefined 
     p.add(join(at, 'options'), `required for type ${type}; expected a list of { display_name, value }`);
   }
   if (known && !WITH_OPTIONS.includes(type as SettingType) && s.options !== undefined) {
-    p.add(join(at, 'options'), `only allowed for dropdown and radio, not ${type}`);
+    p.add(join(at, 'options'), `only allowed for ${WITH_OPTIONS.join(', ')}, not ${type}`);
   }
   if (known && s.default !== undefined) {
     const why = valueProblem(type as SettingType, s.default, values);
@@ -80,10 +87,36 @@ function valueProblem(type: SettingType, value: unknown, options: string[]): str
       return typeof value === 'number' && Number.isFinite(value) ? null : `expected a number, got ${describe(value)}`;
     case 'dropdown':
     case 'radio':
-      return typeof value === 'string' && options.includes(value) ? null : `expected one of ${options.map((o) => JSON.stringify(o)).join(', ')}, got ${describe(value)}`;
+      return typeof value === 'string' && options.includes(value) ? null : `expected ${oneOf(options)}, got ${describe(value)}`;
+    case 'list':
+      return listProblem(value, 'a list of strings', (item) => (typeof item === 'string' ? null : `expected a string, got ${describe(item)}`));
+    case 'multiselect':
+      return listProblem(value, `a list of values from ${listOf(options)}`, (item, i, items) => {
+        if (typeof item !== 'string' || !options.includes(item)) return `expected ${oneOf(options)}, got ${describe(item)}`;
+        return items.indexOf(item) < i ? `${JSON.stringify(item)} is chosen twice` : null;
+      });
     default:
       return typeof value === 'string' ? null : `expected a string, got ${describe(value)}`;
   }
+}
+
+function listOf(options: string[]): string {
+  return options.map((o) => JSON.stringify(o)).join(', ');
+}
+
+function oneOf(options: string[]): string {
+  return `one of ${listOf(options)}`;
+}
+
+/** Why `value` is not a list whose every item passes `itemProblem`, naming the first bad item by index. */
+function listProblem(value: unknown, what: string, itemProblem: (item: unknown, i: number, items: unknown[]) => string | null): string | null {
+  if (!Array.isArray(value)) return `expected ${what}, got ${describe(value)}`;
+  if (value.length > MAX_LIST_ITEMS) return `expected at most ${MAX_LIST_ITEMS} items (the limit of a list setting), got ${value.length}; keep larger collections in the plugin's KV`;
+  for (let i = 0; i < value.length; i++) {
+    const why = itemProblem(value[i], i, value);
+    if (why) return `item [${i}]: ${why}`;
+  }
+  return null;
 }
 
 /**
@@ -107,7 +140,7 @@ export function validateConfig(schema: SettingsSchema | undefined, config: unkno
   const out: PluginConfig = Object.create(null);
   for (const setting of settings) {
     const value = resolveValue(setting, input[setting.key], previous);
-    if (value === undefined || (value === '' && setting.required)) {
+    if (value === undefined || (setting.required && isMissing(value))) {
       if (setting.required) p.add(setting.key, `required; ${expectedFor(setting)}`);
       continue;
     }
@@ -119,13 +152,19 @@ export function validateConfig(schema: SettingsSchema | undefined, config: unkno
   return { ...out };
 }
 
+/** Whether a required setting holding `value` counts as unset: no value, an empty text or an empty list. */
+export function isMissing(value: unknown): boolean {
+  return value === undefined || value === '' || (Array.isArray(value) && value.length === 0);
+}
+
 function resolveValue(setting: Setting, given: unknown, previous: PluginConfig): unknown {
   if (setting.type === 'secret' && given === SECRET_MASK && previous[setting.key] !== undefined) return previous[setting.key];
   return given === undefined || given === null ? setting.default : given;
 }
 
 function expectedFor(setting: Setting): string {
-  return valueProblem(setting.type, Symbol('missing'), (setting.options ?? []).map((o) => o.value))?.replace(/, got .*$/, '') ?? 'a value';
+  const expected = valueProblem(setting.type, Symbol('missing'), (setting.options ?? []).map((o) => o.value))?.replace(/, got .*$/, '') ?? 'a value';
+  return setting.type === 'list' || setting.type === 'multiselect' ? `${expected}, at least one` : expected;
 }
 
 /** A copy of `config` with every secret setting that has a value replaced by `SECRET_MASK`. */

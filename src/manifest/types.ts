@@ -22,11 +22,11 @@ export interface Limits {
   memory_mb?: number;
 }
 
-export const SETTING_TYPES = ['bool', 'text', 'longtext', 'number', 'dropdown', 'radio', 'secret'] as const;
+export const SETTING_TYPES = ['bool', 'text', 'longtext', 'number', 'dropdown', 'radio', 'secret', 'list', 'multiselect'] as const;
 export type SettingType = (typeof SETTING_TYPES)[number];
 
-/** A value a setting can hold once configured. */
-export type SettingValue = boolean | string | number;
+/** A value a setting can hold once configured: a `list` or `multiselect` holds a list of strings. */
+export type SettingValue = boolean | string | number | string[];
 
 export interface SettingOption {
   display_name: string;
@@ -38,7 +38,7 @@ export interface Setting {
   type: SettingType;
   display_name?: string;
   default?: SettingValue;
-  /** Required (and only allowed) for dropdown and radio. */
+  /** Required (and only allowed) for dropdown, radio and multiselect. */
   options?: SettingOption[];
   required?: boolean;
   help_text?: string;

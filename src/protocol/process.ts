@@ -28,6 +28,16 @@ export async function verifyChecksum(file: string, expectedHex: string): Promise
   if (actual !== expectedHex.toLowerCase()) throw Errors.CHECKSUM_MISMATCH(file, expectedHex, actual);
 }
 
+/**
+ * Node's arguments to run a JavaScript entry: with `--enable-source-maps` when a source map
+ * stands beside it (`plughost pack` writes `<entry>.map` for a TypeScript plugin), so stack
+ * traces in the plugin's stderr name the author's sources. Without a map the flag has nothing
+ * to map and only costs start time.
+ */
+export function nodeEntryArgs(entry: string): string[] {
+  return fs.existsSync(`${entry}.map`) ? ['--enable-source-maps', entry] : [entry];
+}
+
 export interface LaunchOptions {
   cmd: string;
   args: string[];

@@ -231,7 +231,10 @@ function checkSettings(item: Obj, at: string, p: Problems): Record<string, Setti
   if (!settings) return undefined;
   const where = join(at, 'settings');
   for (const [key, v] of Object.entries(settings)) {
-    if (!['string', 'number', 'boolean'].includes(typeof v)) p.add(join(where, key), `expected a text, number or true/false value, got ${describe(v)}`);
+    const expected = 'expected a text, number or true/false value, or a list of texts';
+    const odd = Array.isArray(v) ? v.find((item) => typeof item !== 'string') : undefined;
+    if (Array.isArray(v) && odd !== undefined) p.add(join(where, key), `${expected}, got a list holding ${describe(odd)}`);
+    else if (!Array.isArray(v) && !['string', 'number', 'boolean'].includes(typeof v)) p.add(join(where, key), `${expected}, got ${describe(v)}`);
   }
   return settings as Record<string, SettingValue>;
 }

@@ -6,7 +6,7 @@
  * and reported, and the new version's defaults fill what is missing.
  */
 import { PlughostError } from '../errors';
-import { validateConfig, type PluginConfig, type Setting, type SettingsSchema } from '../manifest';
+import { isMissing, validateConfig, type PluginConfig, type Setting, type SettingsSchema } from '../manifest';
 
 /** One setting an upgrade could not keep, and why, in words for the operator. */
 export interface DroppedSetting {
@@ -45,7 +45,7 @@ export function carryConfig(oldSchema: SettingsSchema | undefined, newSchema: Se
   for (const setting of settings) {
     if (kept[setting.key] === undefined && setting.default !== undefined) kept[setting.key] = setting.default;
   }
-  const missing = settings.filter((s) => s.required && (kept[s.key] === undefined || kept[s.key] === '')).map((s) => s.key);
+  const missing = settings.filter((s) => s.required && isMissing(kept[s.key])).map((s) => s.key);
   if (missing.length > 0) return { config: kept, dropped, missing };
   // Normalized as any stored configuration is: keys in schema order.
   return { config: validateConfig(newSchema, kept), dropped, missing };

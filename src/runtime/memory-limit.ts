@@ -14,7 +14,7 @@
 import * as path from 'node:path';
 import { Errors } from '../errors';
 import { selectExecutable, type Manifest } from '../manifest';
-import { killGroup, strays } from '../protocol/process';
+import { killGroup, nodeEntryArgs, strays } from '../protocol/process';
 import { PluginCgroup } from './cgroup';
 import { MemoryWatchdog } from './memory-watchdog';
 import type { MemoryEnforcement } from './types';
@@ -123,7 +123,8 @@ export class MemoryGuard {
 /**
  * The command that runs a plugin from its folder, and the environment it adds: the host's own
  * node (with V8's heap capped at the memory limit, and the code-cache preload when given) for
- * `runtime: node`, else the executable for this platform.
+ * `runtime: node`, else the executable for this platform. An entry with a source map beside it
+ * has its stack traces mapped by that preload, or without it by `--enable-source-maps`.
  */
 export function launchCommand(manifest: Manifest, dir: string, limitMb: number, codeCachePreload?: string, inspect?: string): { cmd: string; args: string[]; env: Record<string, string> } {
   const target = selectExecutable(manifest);
@@ -132,7 +133,8 @@ export function launchCommand(manifest: Manifest, dir: string, limitMb: number, 
   if (target.kind === 'node') {
     const preload = [...(inspect ? [`--inspect=${inspect}`] : []), ...(codeCachePreload ? ['--require', codeCachePreload] : [])];
     if (codeCachePreload) env[CODE_CACHE_ENV] = codeCacheFile(dir);
-    return { cmd: process.execPath, args: [...(limitMb ? [`--max-old-space-size=${limitMb}`] : []), ...preload, path.join(dir, target.entry), ...extra], env };
+    const entry = path.join(dir, target.entry);
+    return { cmd: process.execPath, args: [...(limitMb ? [`--max-old-space-size=${limitMb}`] : []), ...preload, ...(codeCachePreload ? [entry] : nodeEntryArgs(entry)), ...extra], env };
   }
   return { cmd: path.join(dir, target.path), args: extra, env };
 }

@@ -135,6 +135,9 @@ export const c: number = createTestHost;
       expect(files).toContain(path.posix.normalize(target));
     }
     for (const bin of Object.values(PKG.bin)) expect(files).toContain(path.posix.normalize(bin));
+    // What plughost init copies: the TypeScript template (its gitignore without the dot npm would drop) and the Python starter.
+    for (const f of ['src/plugin.ts', 'src/types.ts', 'test/plugin.test.ts', 'tsconfig.json', 'gitignore', 'README.md']) expect(files).toContain(`templates/typescript/${f}`);
+    expect(files).toContain('examples/python/main.py');
     expect(files.filter((f) => f.startsWith('dist/bundles/') || f.endsWith('.map') || f.startsWith('dist/test/'))).toEqual([]);
   });
 

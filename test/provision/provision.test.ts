@@ -64,7 +64,7 @@ describe('provisioning', () => {
       'host: expected a host name or address to listen on, e.g. 127.0.0.1, got number 3',
       `trusted_keys[0]: ${path.join(work, 'missing.pem')} is not a file`,
       'plugins[0].enabled: expected true or false, got the string "yes"',
-      'plugins[0].settings.a: expected a text, number or true/false value, got a list',
+      'plugins[0].settings.a: expected a text, number or true/false value, or a list of texts, got a list holding number 1',
       'plugins[0].extra: unknown field',
       `plugins[0].path: ${path.join(work, 'nowhere')} does not exist`,
       'plugins[1]: expected an object with path, enabled and settings, got number 42',

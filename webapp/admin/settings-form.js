@@ -90,14 +90,16 @@ function field(pluginId, s) {
   const help = s.help_text ? h('small', { class: 'help' }, s.help_text) : null;
   const label = `${labelOf(s)}${s.required ? ' (required)' : ''}`;
   const control = makeControl(s, id, errorId);
+  // A group of inputs is labelled by its fieldset's legend, not by one <label>.
+  const grouped = s.type === 'radio' || s.type === 'multiselect';
   const el = h(
     'div',
     { class: `field field-${s.type}`, 'data-key': s.key },
-    s.type === 'radio' ? control.el : [h('label', { for: id }, label), control.el],
+    grouped ? control.el : [h('label', { for: id }, label), control.el],
     help,
     error,
   );
-  if (s.type === 'radio') control.el.prepend(h('legend', {}, label));
+  if (grouped) control.el.prepend(h('legend', {}, label));
   return {
     key: s.key,
     el,
@@ -150,6 +152,9 @@ function makeControl(s, id, errorId) {
         fill: (v) => radios.forEach((r) => (r.input.checked = r.input.value === v)),
       };
     }
+    case 'list':
+    case 'multiselect':
+      return listControl(s, described, errorId);
     case 'secret': {
       const input = h('input', { ...described, type: 'password', autocomplete: 'new-password' });
       let stored = false;
@@ -169,4 +174,28 @@ function makeControl(s, id, errorId) {
       return { el: input, value: () => input.value, fill: (v) => (input.value = v ?? '') };
     }
   }
+}
+
+/**
+ * A `list` as a text area, one item per line (blank lines dropped), and a
+ * `multiselect` as one checkbox per option; both give a list of strings.
+ */
+function listControl(s, described, errorId) {
+  if (s.type === 'list') {
+    const input = h('textarea', { ...described, rows: '4', placeholder: 'one item per line' });
+    return {
+      el: input,
+      value: () => input.value.split(/\r?\n/).filter((line) => line.trim() !== ''),
+      fill: (v) => (input.value = Array.isArray(v) ? v.join('\n') : ''),
+    };
+  }
+  const boxes = s.options.map((o, i) => {
+    const input = h('input', { type: 'checkbox', name: s.key, value: o.value, id: `${described.id}-${i}`, 'aria-describedby': errorId });
+    return { input, el: h('label', { class: 'checkbox' }, input, ` ${o.display_name}`) };
+  });
+  return {
+    el: h('fieldset', { id: described.id }, boxes.map((b) => b.el)),
+    value: () => boxes.filter((b) => b.input.checked).map((b) => b.input.value),
+    fill: (v) => boxes.forEach((b) => (b.input.checked = Array.isArray(v) && v.includes(b.input.value))),
+  };
 }

@@ -8,8 +8,9 @@ import { loadManifest, referencedFiles, type Manifest } from '../../manifest';
 import { TS_ENTRY, bundledEntryName, bundlePlugin } from '../../../sdk/build';
 import { EXIT, onePositional, out } from '../io';
 import { formatBytes } from '../progress';
+import { refreshSettingsTypes } from './types';
 
-export const usage = 'plughost pack <dir> [-o out.tar.gz] [--verbose]   validate the manifest and write a reproducible bundle (TypeScript entries are bundled); --verbose lists what went in and what was left out';
+export const usage = 'plughost pack <dir> [-o out.tar.gz] [--verbose]   validate the manifest and write a reproducible bundle (TypeScript entries are bundled with a source map, and a generated src/settings.ts is refreshed); --verbose lists what went in and what was left out';
 
 /** Files and folders besides the built entry that a TypeScript plugin's bundle keeps, when present. */
 const KEPT_EXTRAS = /^(README|LICENSE|LICENCE|NOTICE|CHANGELOG)(\.[A-Za-z]+)?$|^assets$/;
@@ -19,11 +20,15 @@ export async function run(args: string[]): Promise<number> {
     args, allowPositionals: true, options: { out: { type: 'string', short: 'o' }, verbose: { type: 'boolean', short: 'v' } },
   });
   const dir = onePositional(positionals, 'plugin folder');
-  const { manifest } = loadManifest(dir);
+  const loaded = loadManifest(dir);
+  const { manifest } = loaded;
   const target = path.resolve(values.out ?? path.join(process.cwd(), `${manifest.id}-${manifest.version}.tar.gz`));
   fs.mkdirSync(path.dirname(target), { recursive: true });
   const entry = manifest.server?.runtime === 'node' ? manifest.server.entry : undefined;
-  const staging = entry && TS_ENTRY.test(entry) ? stageTypeScriptPlugin(path.resolve(dir), manifest, entry) : undefined;
+  const typeScript = entry !== undefined && TS_ENTRY.test(entry);
+  const refreshed = typeScript ? refreshSettingsTypes(dir, loaded) : undefined;
+  if (refreshed) out(`updated ${path.relative(process.cwd(), refreshed)} from ${path.basename(loaded.file)}`);
+  const staging = typeScript ? stageTypeScriptPlugin(path.resolve(dir), manifest, entry) : undefined;
   try {
     const result = await packBundle(staging ?? dir, target);
     out(`packed ${result.manifest.id} ${result.manifest.version}: ${result.files} files, ${formatBytes(result.contentBytes)} (${formatBytes(result.size)} compressed)`);
@@ -44,8 +49,8 @@ export async function run(args: string[]): Promise<number> {
 /**
  * A TypeScript plugin (`server.runtime: node` with a .ts entry) is packed from
  * a staging folder holding what runs with only the host's node: the entry
- * bundled by esbuild to the same path with `.js`, the .proto files in `proto/`
- * beside it, plugin.json with `server.entry` pointing at the bundle, the files
+ * bundled by esbuild to the same path with `.js` and its source map (`.js.map`,
+ * source paths relative to the plugin folder), the .proto files in `proto/` beside it, plugin.json with `server.entry` pointing at the bundle, the files
  * the manifest names, and README/LICENSE/NOTICE/CHANGELOG files and `assets/`.
  * Sources, tests and node_modules stay out.
  */
@@ -53,8 +58,8 @@ function stageTypeScriptPlugin(dir: string, manifest: Manifest, entry: string): 
   const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'plughost-pack-'));
   try {
     const built = bundledEntryName(entry);
-    const bundle = bundlePlugin(path.join(dir, entry), path.join(staging, built));
-    out(`bundled ${entry} → ${built} (${bundle.bytes} bytes, esbuild ${bundle.esbuildVersion})`);
+    const bundle = bundlePlugin(path.join(dir, entry), path.join(staging, built), { mapAs: path.join(dir, built), authorDir: dir });
+    out(`bundled ${entry} → ${built} (${bundle.bytes} bytes, esbuild ${bundle.esbuildVersion}) with its source map ${built}.map`);
     const packed: Manifest = { ...manifest, server: { runtime: 'node', entry: built } };
     fs.writeFileSync(path.join(staging, 'plugin.json'), `${JSON.stringify(packed, null, 2)}\n`);
     for (const { field, file } of referencedFiles(packed)) {

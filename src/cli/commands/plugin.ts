@@ -21,7 +21,7 @@ const SUBCOMMANDS: Record<string, { synopsis: string; run(args: string[]): Promi
   disable: { synopsis: 'disable <id>', run: disable },
   remove: { synopsis: 'remove <id>', run: remove },
   logs: { synopsis: 'logs <id> [--limit N] [--level debug|info|warn|error] [--follow]', run: logs },
-  config: { synopsis: 'config get <id> | config set <id> key=value ... | --file config.json', run: config },
+  config: { synopsis: 'config get <id> | config set <id> key=value ... | --file config.json  (a list: key=a key=b, or key=\'["a","b"]\')', run: config },
   hook: { synopsis: 'hook <id> <hook> [--payload JSON|@file|-] [--user-id U] [--request-id R] [--value k=v ...]', run: hook },
 };
 

@@ -1,7 +1,8 @@
 /**
  * `plughost plugin config get <id>` and `plughost plugin config set <id> key=value ... | --file f`.
  * Values given as key=value are typed by the plugin's settings schema (numbers and booleans
- * converted) and merged into the current configuration; a --file is the whole configuration.
+ * converted, list settings gathered from repeated keys or a JSON list) and merged into the
+ * current configuration; a --file is the whole configuration.
  * Masked secrets sent back unchanged keep their stored value on the server.
  */
 import * as fs from 'node:fs';
@@ -29,13 +30,40 @@ export function typedValue(key: string, raw: string, setting: Setting | undefine
   return raw;
 }
 
+/**
+ * The items one `key=value` gives a `list` or `multiselect` setting: a JSON list
+ * (`key='["a","b"]'`) is taken whole, an empty value gives none, anything else is one item;
+ * repeating the key adds items, so an item may hold commas.
+ */
+export function listItems(key: string, raw: string): string[] {
+  if (raw === '') return [];
+  if (!raw.trimStart().startsWith('[')) return [raw];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new UsageError(`${key}=${raw}: setting ${key} is a list and the value starts with "[" but is not JSON (${(err as Error).message}); expected e.g. ${key}='["a","b"]', or ${key}=a ${key}=b`);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === 'string')) {
+    throw new UsageError(`${key}=${raw}: setting ${key} is a list; expected a JSON list of strings such as ["a","b"]`);
+  }
+  return parsed;
+}
+
 export function parseAssignments(pairs: string[], settings: Setting[]): PluginConfig {
   const config: PluginConfig = {};
   for (const pair of pairs) {
     const at = pair.indexOf('=');
     if (at <= 0) throw new UsageError(`${JSON.stringify(pair)}: expected key=value`);
     const key = pair.slice(0, at);
-    config[key] = typedValue(key, pair.slice(at + 1), settings.find((s) => s.key === key));
+    const raw = pair.slice(at + 1);
+    const setting = settings.find((s) => s.key === key);
+    if (setting?.type === 'list' || setting?.type === 'multiselect') {
+      const earlier = config[key];
+      config[key] = [...(Array.isArray(earlier) ? earlier : []), ...listItems(key, raw)];
+    } else {
+      config[key] = typedValue(key, raw, setting);
+    }
   }
   return config;
 }

@@ -118,12 +118,14 @@ describe('source maps of packed TypeScript plugins', () => {
       const info = await host.enable(id);
       expect(info.state).toBe('running');
       expect(launchedSo(fs.readFileSync(`/proc/${info.pid}/cmdline`, 'utf8').split('\0'))).toBe(true);
-      const stream = host.openHttpStream(id);
-      stream.write({ head: { method: 'GET', path: '/fail', query: '', headers: [], remote_addr: '127.0.0.1', user_id: '' } });
-      stream.end();
       const status = await new Promise<number>((resolve, reject) => {
-        stream.on('data', (part: { head?: { status: number } }) => part.head && resolve(part.head.status));
-        stream.on('error', reject);
+        const exchange = host.openHttpExchange(id, {
+          head: (head) => resolve(head.status),
+          body: () => undefined,
+          end: () => undefined,
+          fail: (failure) => reject(new Error(JSON.stringify(failure))),
+        });
+        exchange.start({ method: 'GET', path: '/fail', query: '', headers: [], remote_addr: '127.0.0.1', user_id: '' }, undefined, true);
       });
       expect(status).toBe(500);
       const logged = await waitFor(() => host.logs(id).find((r) => r.message === 'serveHTTP failed'));

@@ -124,6 +124,7 @@ describe('plugin isolation', () => {
       'PLUGHOST_PLUGIN_NETWORK',
       'PLUGHOST_INSTANCE',
       'PLUGHOST_MAX_MESSAGE_BYTES',
+      'PLUGHOST_FLOW_CONTROL_WINDOW_BYTES',
       'FROM_MANIFEST',
     ]);
     expect(Object.keys(env).filter((k) => !allowed.has(k))).toEqual([]);

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ALWAYS_IGNORED } from '../../bundle/pack-ignore';
-import { loadManifest } from '../../manifest';
+import { isGeneratedSettingsTypes, loadManifest } from '../../manifest';
 import type { InstallResult, PluginInfo, PluginLogEntry } from '../../runtime';
 import { ApiError, type AdminClient } from '../client';
 import { EXIT, err, out } from '../io';
@@ -92,6 +92,8 @@ class DevLoop {
     watcher.on('change', (_kind, name) => {
       const file = String(name ?? '');
       if (NOT_SOURCES.test(file) || ALWAYS_IGNORED.some((p) => !p.includes('*') && file.split(/[\\/]/).includes(p.replace(/\/$/, '')))) return;
+      // The Settings type pack regenerates from the manifest: a change of it follows a change already being deployed.
+      if (file.endsWith('.ts') && generated(path.join(this.dir, file))) return;
       clearTimeout(timer);
       timer = setTimeout(() => {
         out(`changed: ${file}; rebuilding`);
@@ -127,6 +129,14 @@ class DevLoop {
       if (how === 'stopped') return;
       await new Promise((r) => setTimeout(r, 1_000));
     }
+  }
+}
+
+function generated(file: string): boolean {
+  try {
+    return isGeneratedSettingsTypes(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return false;
   }
 }
 

@@ -8,6 +8,7 @@ import type { APIClient } from '../src/gen/plughost/v1/API';
 import type { PluginLogger } from '../src/protocol/plugin-log';
 import { jsonBytes, parseJsonBytes } from '../src/protocol/contract';
 import { ApiCallTooLarge, ApiStream, emptyApiResponse } from '../src/protocol/api-stream';
+import { Errors } from '../src/errors';
 import { messageTooLarge } from '../src/protocol/limits';
 import { createCluster } from './cluster';
 import type { ApiMap, HookOutcome, KVPage, KVSetOptions, KVStore, LogLevel, Logger, Manifest, PluginApi, SettingsMap } from './types';
@@ -75,7 +76,8 @@ export function createApi<Api extends ApiMap, Config extends SettingsMap>(
     try {
       return ((await stream.call({ method, request }, API_CALL_TIMEOUT_MS)) ?? emptyApiResponse(method)) as Res;
     } catch (err) {
-      if (err instanceof ApiCallTooLarge) throw new PluginApiError(method, 'RESOURCE_EXHAUSTED', err.message);
+      // The same words as a unary call refused for its size: the limit, and the option that raises it.
+      if (err instanceof ApiCallTooLarge) throw new PluginApiError(method, 'RESOURCE_EXHAUSTED', Errors.MESSAGE_TOO_LARGE('API call', err.bytes, err.limit, maxMessageBytes, err.message).message);
       throw failed(method, err as grpc.ServiceError);
     }
   };

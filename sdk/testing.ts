@@ -2,18 +2,20 @@
  * plughost/sdk/testing: runs a plugin as a real child process over real gRPC
  * against an in-memory host, so an author can test hooks, HTTP routes, KV and
  * events, and inspect what the plugin logged, published and invoked. A `.ts`
- * entry is bundled first exactly as `plughost pack` bundles it.
+ * entry is bundled first exactly as `plughost pack` bundles it. Hook calls and
+ * API calls take the streams a real host uses by default, so a plugin's tests
+ * run its production data path; options force the unary calls.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import type { HooksClient } from '../src/gen/plughost/v1/Hooks';
-import type { RunHookResponse__Output } from '../src/gen/plughost/v1/RunHookResponse';
 import type { BrokerServer } from '../src/protocol/broker';
 import { PluginClient } from '../src/protocol/client';
 import { contract, parseJsonBytes } from '../src/protocol/contract';
-import { HookStream } from '../src/protocol/hook-stream';
+import { API_STREAM_FEATURE, apiServiceDefinition } from '../src/protocol/api-stream';
+import { HookTransport } from '../src/protocol/hook-transport';
 import type { PluginLogRecord } from '../src/protocol/log-lines';
 import { callPermission } from '../src/manifest/permissions';
 import { ServeHttpCallExchange, type ExchangeReceiver, type PluginHttpExchange } from '../src/protocol/http-exchange';
@@ -52,6 +54,18 @@ export interface TestHostOptions<Api extends ApiMap = ApiMap, Config extends Set
    * `defaults.httpTransport`: 'stream' (default, as a host sends it) or 'per-request'.
    */
   httpTransport?: 'stream' | 'per-request';
+  /**
+   * How hook calls reach the plugin, as PluginHost's `defaults.hookTransport`:
+   * 'stream' (default: over RunHookBatchStream or RunHookStream when the plugin
+   * lists one, as a host sends them) or 'unary' (RunHook for every call).
+   */
+  hookTransport?: 'stream' | 'unary';
+  /**
+   * Whether the plugin is offered API.CallStream, as PluginHost's
+   * `defaults.apiTransport`: 'stream' (default: the SDK then makes its API
+   * calls over it, as under a host) or 'unary'.
+   */
+  apiTransport?: 'stream' | 'unary';
 }
 
 export interface HookCallOptions {
@@ -60,7 +74,7 @@ export interface HookCallOptions {
   values?: Record<string, string>;
   /** Runs the hook as if this plugin had called it through `api.plugins.call` (the handler's `ctx.caller`). */
   caller?: string;
-  /** "stream" sends the call over the RunHookStream fast path instead of RunHook. */
+  /** Overrides the host's `hookTransport` for this call: "stream" over the stream the plugin lists, "unary" as RunHook. */
   via?: 'unary' | 'stream';
 }
 
@@ -80,6 +94,15 @@ export interface TestHost<Hooks extends HookMap = HookMap> {
   /** A new configuration through OnConfigurationChange; it is kept only if the plugin accepts it. */
   configure(config: Partial<SettingsMap>): Promise<void>;
   deactivate(): Promise<void>;
+  /**
+   * Ends the hook stream and the API stream as a broken connection would: the
+   * calls in flight on them fail at once with UNAVAILABLE `reason`, and the
+   * next call on either side opens a new stream. For testing that a plugin
+   * rides out a break.
+   */
+  breakStreams(reason?: string): void;
+  /** Streams opened so far: hook streams by the host, API.CallStream streams by the plugin. */
+  readonly streamsOpened: { hooks: number; api: number };
   readonly config: SettingsMap;
   /** The plugin's KV as stored, read directly. */
   readonly kv: {
@@ -110,10 +133,12 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
   const output: PluginLogRecord[] = [];
   let plugin: PluginClient | undefined;
   let apiServer: BrokerServer | undefined;
-  let stream: HookStream | undefined;
+  let transports: Record<'stream' | 'unary', HookTransport> | undefined;
   let httpStream: HttpExchangeStream | undefined;
+  let host: MemoryHost | undefined;
   const cleanup = async () => {
-    stream?.close('the test host closed');
+    transports?.stream.close('the test host closed');
+    host?.apiStreams?.close('the test host closed');
     httpStream?.close('the test host closed');
     await apiServer?.close();
     await plugin?.kill();
@@ -139,7 +164,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
       });
 
     const config = { ...defaults(manifest), ...options.config } as SettingsMap;
-    const host: MemoryHost = new MemoryHost({
+    host = new MemoryHost({
       manifest,
       config,
       hostVersion: options.hostVersion ?? '0.1.0',
@@ -147,25 +172,40 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
       callPlugin: options.callPlugin,
       cluster: options.cluster,
       deliverConfiguration: (c) => configure(c),
+      maxMessageBytes,
     });
+    const memory = host;
     const configure = async (next: Partial<SettingsMap>) => {
       const merged = { ...defaults(manifest), ...next } as SettingsMap;
       await unary('OnConfigurationChange', { configuration: Buffer.from(JSON.stringify(merged)) });
-      host.config = merged;
+      memory.config = merged;
     };
     const implementedRaw = await unary<object, { methods: string[]; hooks: string[]; event_topics: string[] }>('Implemented', {});
     const implemented = { methods: implementedRaw.methods, hooks: implementedRaw.hooks, eventTopics: implementedRaw.event_topics };
     const apiId = plugin.broker.nextId();
-    apiServer = await plugin.broker.acceptAndServe(apiId, [{ definition: contract().API.service, implementation: host.implementation() }]);
+    apiServer = await plugin.broker.acceptAndServe(apiId, [{ definition: apiServiceDefinition(), implementation: memory.implementation() }]);
     await unary('OnActivate', {
       api_broker_id: apiId,
       plugin_id: manifest.id,
       manifest: Buffer.from(JSON.stringify(manifest)),
-      configuration: Buffer.from(JSON.stringify(host.config)),
+      configuration: Buffer.from(JSON.stringify(memory.config)),
       host_version: options.hostVersion ?? '0.1.0',
+      api_features: options.apiTransport === 'unary' ? [] : [API_STREAM_FEATURE],
     });
 
-    const outcome = <T>(sent: T, res: RunHookResponse__Output): HookOutcome<T> =>
+    let hookStreamsOpened = 0;
+    const transport = (streamed: boolean) =>
+      new HookTransport(hooks, {
+        streamed: streamed && (implemented.methods.includes('RunHookBatchStream') || implemented.methods.includes('RunHookStream')),
+        batched: implemented.methods.includes('RunHookBatchStream'),
+        maxMessageBytes,
+        onStreamOpened: () => void hookStreamsOpened++,
+        onStreamEnded: () => undefined,
+      });
+    transports = { stream: transport(true), unary: transport(false) };
+    const hookTransport = options.hookTransport ?? 'stream';
+
+    const outcome = <T>(sent: T, res: { payload: Buffer; rejected: boolean; reason: string }): HookOutcome<T> =>
       res.rejected
         ? { rejected: true, reason: res.reason }
         : { rejected: false, payload: parseJsonBytes<T>(res.payload, sent) };
@@ -175,11 +215,10 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
         payload: Buffer.from(JSON.stringify(payload ?? null)),
         context: { request_id: o.requestId ?? '', user_id: o.userId ?? '', values: o.values ?? {}, caller_plugin_id: o.caller ?? '' },
       };
-      if (o.via === 'stream') {
-        if (!stream?.open) stream = new HookStream(hooks);
-        return outcome(payload, await stream.call(request, hookTimeoutMs));
-      }
-      return outcome(payload, await unary<object, RunHookResponse__Output>('RunHook', request));
+      const res = await transports![o.via ?? hookTransport]
+        .call(request, hookTimeoutMs)
+        .catch((err: unknown) => Promise.reject(messageTooLarge(err, 'hook call RunHook', maxMessageBytes) ?? err));
+      return outcome(payload, res);
     };
 
     const streamed = implemented.methods.includes('ServeHTTPStream') && (options.httpTransport !== 'per-request' || !implemented.methods.includes('ServeHTTP'));
@@ -204,22 +243,29 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
       },
       configure,
       deactivate: async () => void (await unary('OnDeactivate', {})),
+      breakStreams: (reason = 'the test host broke the streams') => {
+        transports!.stream.interrupt(reason);
+        memory.apiStreams?.interrupt(reason);
+      },
+      get streamsOpened() {
+        return { hooks: hookStreamsOpened, api: memory.apiStreamsOpened };
+      },
       get config() {
-        return host.config;
+        return memory.config;
       },
       kv: {
         get: <T>(key: string) => {
-          const v = host.kv.get(key);
+          const v = memory.kv.get(key);
           return v === undefined ? undefined : (JSON.parse(v.toString('utf8')) as T);
         },
-        getBytes: (key) => host.kv.get(key),
-        set: (key, value, ttlMs) => void host.kv.set(key, Buffer.from(JSON.stringify(value)), ttlMs),
-        keys: (prefix) => host.kv.keys(prefix),
+        getBytes: (key) => memory.kv.get(key),
+        set: (key, value, ttlMs) => void memory.kv.set(key, Buffer.from(JSON.stringify(value)), ttlMs),
+        keys: (prefix) => memory.kv.keys(prefix),
       },
-      logs: host.logs,
+      logs: memory.logs,
       output,
-      published: host.published,
-      invocations: host.invocations,
+      published: memory.published,
+      invocations: memory.invocations,
       close: async () => {
         if (running) await cleanup();
       },

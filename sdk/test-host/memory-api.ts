@@ -3,10 +3,12 @@
  * contract with KV (expiry, compare-and-set, paging), configuration, log
  * capture, event capture, and Invoke and CallPlugin routed to the test's own
  * functions with the manifest's permission checks (the runtime's own rules). It follows api.proto's rules and errors so
- * a plugin tested here behaves the same under a real host.
+ * a plugin tested here behaves the same under a real host, and serves every method both unary and over
+ * API.CallStream, as the host does.
  */
 import * as grpc from '@grpc/grpc-js';
 import { Errors, PlughostError } from '../../src/errors';
+import { ApiStreamServer, type ApiDone, type ApiRun } from '../../src/protocol/api-stream-server';
 import { MemoryCluster, clusterHandlers, type CallState } from '../../src/protocol/cluster-contract';
 import { statusError } from '../../src/protocol/contract';
 import { HOST_TOPIC_PREFIX, allowsCall, allowsInvoke, callPermission, isHostTopic } from '../../src/manifest/permissions';
@@ -52,6 +54,8 @@ export interface MemoryHostOptions {
   deliverConfiguration: (config: SettingsMap) => Promise<void>;
   /** Locks and job tickets; pass one MemoryCluster to several test hosts to see them contend. */
   cluster?: MemoryCluster;
+  /** The message size limit, which CallStream keeps its answers under. */
+  maxMessageBytes: number;
 }
 
 interface Entry {
@@ -141,6 +145,11 @@ export class MemoryHost {
   /** Locks and job tickets, on this process's clock; a test may share one between hosts to run a plugin's instances side by side. */
   readonly cluster: MemoryCluster;
   config: SettingsMap;
+  /** API.CallStream streams the plugin opened, and calls it made on them. */
+  apiStreamsOpened = 0;
+  apiStreamCalls = 0;
+  /** The CallStream side of implementation(), to end its streams. */
+  apiStreams: ApiStreamServer | undefined;
 
   constructor(private readonly options: MemoryHostOptions) {
     this.config = { ...options.config };
@@ -206,15 +215,28 @@ export class MemoryHost {
       Invoke: async (req) => this.invoke(String(req.method), parse(req.payload as Buffer)),
       ...clusterHandlers(this.cluster, o.manifest.id),
     };
-    const impl: Record<string, Unary> = {};
+    const runs = new Map<string, ApiRun>();
     for (const [name, fn] of Object.entries(handlers)) {
-      impl[name] = (call, cb) => {
+      runs.set(name, (request, call, done) => {
         Promise.resolve()
-          .then(() => fn(call.request, call))
-          .then((res) => cb(null, res), (err: grpc.ServiceError | PlughostError) => cb(asServiceError(err)));
-      };
+          .then(() => fn(request, call))
+          .then((res) => done(null, res as object), (err: grpc.ServiceError | PlughostError) => done(asServiceError(err)));
+      });
     }
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const [name, run] of runs) impl[name] = ((call, cb) => run(call.request, call, cb as ApiDone)) as Unary;
+    impl.CallStream = this.streams(runs).serve;
     return impl;
+  }
+
+  /** The host's side of API.CallStream over the same methods as the unary ones; made by implementation(). */
+  private streams(runs: Map<string, ApiRun>): ApiStreamServer {
+    this.apiStreams = new ApiStreamServer(runs, {
+      maxMessageBytes: this.options.maxMessageBytes,
+      opened: { inc: () => void this.apiStreamsOpened++ },
+      calls: { inc: () => void this.apiStreamCalls++ },
+    });
+    return this.apiStreams;
   }
 
   private async invoke(method: string, args: JsonValue): Promise<{ payload: Buffer }> {

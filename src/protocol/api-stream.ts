@@ -3,7 +3,7 @@
  * the APICall/APIResult oneofs (named as the method in snake case), calls and
  * answers as frames that TurnBatch joins into one message per turn, and the
  * plugin's side of the stream (ApiStream). The host's side is
- * src/runtime/api-stream-server.ts.
+ * api-stream-server.ts.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { APIClient } from '../gen/plughost/v1/API';
@@ -90,7 +90,15 @@ export interface ApiStreamCall {
 }
 
 /** A call's encoded frame is over the message size limit: it fails alone, as its unary form would. */
-export class ApiCallTooLarge extends Error {}
+export class ApiCallTooLarge extends Error {
+  constructor(
+    message: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * The plugin's side of API.CallStream: calls batched per turn, answers
@@ -105,7 +113,7 @@ export class ApiStream extends CallStream<ApiStreamCall, object, APIStreamRespon
       batchLimit: maxMessageBytes,
       frame: (id, call, timeoutMs) => {
         const frame = m.serializeCalls({ calls: [{ call_id: id, timeout_ms: timeoutMs, [apiStreamMember(call.method)]: call.request }] });
-        if (frame.length > maxMessageBytes) throw new ApiCallTooLarge(`${call.method}: the request is ${frame.length} bytes, over the message size limit of ${maxMessageBytes} bytes`);
+        if (frame.length > maxMessageBytes) throw new ApiCallTooLarge(`${call.method}: the request is ${frame.length} bytes, over the message size limit of ${maxMessageBytes} bytes`, frame.length, maxMessageBytes);
         return frame;
       },
       answers: (msg, settle) => {

@@ -11,7 +11,7 @@ import { clusterHandlers, type CallState } from '../protocol/cluster-contract';
 import { apiServiceDefinition } from '../protocol/api-stream';
 import type { ServiceRegistration } from '../protocol/broker';
 import { jsonBytes, parseJsonBytes } from '../protocol/contract';
-import { ApiStreamServer, type ApiDone, type ApiRun, type ApiStatus } from './api-stream-server';
+import { ApiStreamServer, type ApiDone, type ApiRun, type ApiStatus } from '../protocol/api-stream-server';
 import type { LogLevel } from '../protocol/log-lines';
 import type { Store } from '../store/store';
 import { secondsSince, type RuntimeMetrics } from './metrics';

@@ -28,7 +28,7 @@ import { MemoryGuard, launchCommand, memoryLimitOf } from './memory-limit';
 import { PluginStates } from './plugin-states';
 import { RestartPolicy } from './restart-policy';
 import type { ApiService } from './api-service';
-import { HookTransport } from './hook-transport';
+import { HookTransport } from '../protocol/hook-transport';
 import { TransportWatch } from './transport-watch';
 import type { PluginLogEntry, RuntimeDefaults, StateChange } from './types';
 

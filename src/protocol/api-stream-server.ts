@@ -1,18 +1,18 @@
 /**
  * The host's side of API.CallStream for one plugin: each call on the stream
- * goes to the same run as its unary method (src/runtime/api-service.ts), is
+ * goes to the same run as its unary method (the runtime's src/runtime/api-service.ts,
+ * or the SDK's test host), is
  * answered as soon as it is done, in whatever order calls finish, and answers
  * ready in one event-loop turn leave as one message. A call is never held for
  * another: each runs on its own, and the batch is flushed every turn.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Counter } from 'prom-client';
 import type { APICall__Output } from '../gen/plughost/v1/APICall';
 import type { APIStreamRequest__Output } from '../gen/plughost/v1/APIStreamRequest';
-import { apiStreamMethod, resultFrame } from '../protocol/api-stream';
-import type { CallState } from '../protocol/cluster-contract';
-import { statusError } from '../protocol/contract';
-import { StreamAnswers, tooLargeMessage } from '../protocol/stream-answers';
+import { apiStreamMethod, resultFrame } from './api-stream';
+import type { CallState } from './cluster-contract';
+import { statusError } from './contract';
+import { StreamAnswers, tooLargeMessage } from './stream-answers';
 
 /** A failed call's gRPC status, as a unary call would end with it. */
 export interface ApiStatus {
@@ -29,9 +29,9 @@ type Duplex = grpc.ServerDuplexStream<APIStreamRequest__Output, Buffer>;
 
 export interface ApiStreamServerOptions {
   maxMessageBytes: number;
-  /** Counts streams opened and calls made on them, for /metrics. */
-  opened: Counter.Internal;
-  calls: Counter.Internal;
+  /** Count streams opened and calls made on them (the runtime's /metrics counters). */
+  opened: { inc(): void };
+  calls: { inc(): void };
 }
 
 /** A stream call is cancelled when its stream is gone or its timeout has passed, as a unary call's deadline would cancel it. */
@@ -81,8 +81,21 @@ export class ApiStreamServer {
   /** Ends every open stream with UNAVAILABLE `why` (their calls in flight fail at once on the plugin's side) and refuses new ones. */
   close(why: string): void {
     this.closed ??= statusError(grpc.status.UNAVAILABLE, why);
+    this.endOpen(this.closed);
+  }
+
+  /**
+   * Ends every open stream with UNAVAILABLE `why`, as a broken connection
+   * would, and still serves the streams the plugin opens next: the test host
+   * uses it to show that a plugin rides out a break.
+   */
+  interrupt(why: string): void {
+    this.endOpen(statusError(grpc.status.UNAVAILABLE, why));
+  }
+
+  private endOpen(err: grpc.ServiceError): void {
     // Their calls still running see `cancelled` (a waiting LockAcquire stops waiting) and their answers go nowhere.
-    for (const answers of [...this.open]) answers.fail(this.closed);
+    for (const answers of [...this.open]) answers.fail(err);
     this.open.clear();
   }
 

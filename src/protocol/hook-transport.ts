@@ -5,13 +5,14 @@
  * which every plugin serves (Go and Python plugins written from proto/, and
  * raw-contract ones, often serve only that). One per launch of a plugin: the
  * stream opens on the first hook call, opens again on the next call after it
- * broke, and closes with the launch.
+ * broke, and closes with the launch. The runtime's supervisor and the SDK's
+ * test host both send hook calls through it.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { RunHookRequest } from '../gen/plughost/v1/RunHookRequest';
 import type { RunHookResponse__Output } from '../gen/plughost/v1/RunHookResponse';
-import { callUnary, statusError, type HooksClient, type UnaryMethod } from '../protocol/contract';
-import { HookStream } from '../protocol/hook-stream';
+import { callUnary, statusError, type HooksClient, type UnaryMethod } from './contract';
+import { HookStream } from './hook-stream';
 
 /** A hook request as the dispatcher builds it. */
 export interface HookRequest extends RunHookRequest {
@@ -60,6 +61,11 @@ export class HookTransport {
   /** Fails the stream's calls in flight with `reason`, ends the stream, and refuses later calls. */
   close(reason: string): void {
     this.closed ??= statusError(grpc.status.UNAVAILABLE, reason);
+    this.interrupt(reason);
+  }
+
+  /** Ends the stream as a break would (its calls in flight fail with UNAVAILABLE `reason`); the next call opens a new one. */
+  interrupt(reason: string): void {
     this.stream?.close(reason);
     this.stream = undefined;
   }

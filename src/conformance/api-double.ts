@@ -14,6 +14,7 @@ import { LogBuffer } from '../runtime/log-buffer';
 import { RuntimeMetrics } from '../runtime/metrics';
 import type { PluginSupervisor } from '../runtime/supervisor';
 import type { PluginLogEntry } from '../runtime/types';
+import { watchCallStreams, type CallStreamRecord } from './api-stream-check';
 import { MemoryStore } from './memory-store';
 import type { ApiCallRecord, CheckId } from './types';
 
@@ -23,6 +24,8 @@ export interface ApiDouble {
   calls: ApiCallRecord[];
   /** The plugin's configuration: the manifest's defaults, or what it saved since. */
   readonly config: PluginConfig;
+  /** What came over the plugin's API.CallStream streams. */
+  streams: CallStreamRecord;
   /** Records sent through API.Log. */
   logs: PluginLogEntry[];
   /** Events sent through API.PublishEvent. */
@@ -100,8 +103,10 @@ export function createApiDouble(manifest: Manifest, hostVersion: string, maxMess
     },
   });
 
+  const watched = watchCallStreams(service.registration);
   return {
-    registration: service.registration,
+    registration: watched.registration,
+    streams: watched.record,
     calls,
     get config() {
       return subject.record.config;

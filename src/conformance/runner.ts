@@ -11,7 +11,9 @@ import { LogBuffer } from '../runtime/log-buffer';
 import { createApiDouble } from './api-double';
 import { checkCookie } from './cookie-check';
 import { checkHttpStream } from './http-stream-check';
-import { checkActivate, checkHealth, checkHook, checkHookStream, checkHttp, checkImplemented, checkShutdown, type Session } from './session-checks';
+import { checkApiStream } from './api-stream-check';
+import { checkHookBatchStream, checkHookStream } from './hook-stream-checks';
+import { checkActivate, checkHealth, checkHook, checkHttp, checkImplemented, checkShutdown, type Session } from './session-checks';
 import { planLaunch } from './target';
 import type { CheckId, CheckResult, ConformanceOptions, ConformanceReport } from './types';
 
@@ -70,7 +72,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       });
     }
     if (!client) {
-      for (const [id, t] of [['health', 'health'], ['implemented', 'Implemented'], ['activate', 'OnActivate'], ['hook', 'hooks'], ['http', 'ServeHTTP'], ['http-stream', 'ServeHTTPStream'], ['shutdown', 'Shutdown']] as const) {
+      for (const [id, t] of [['health', 'health'], ['implemented', 'Implemented'], ['activate', 'OnActivate'], ['hook', 'hooks'], ['hook-stream', 'RunHookStream'], ['hook-batch-stream', 'RunHookBatchStream'], ['http', 'ServeHTTP'], ['http-stream', 'ServeHTTPStream'], ['api-stream', 'API.CallStream'], ['shutdown', 'Shutdown']] as const) {
         skip(id, t, 'needs a successful handshake');
       }
       return report();
@@ -94,22 +96,28 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       skip('activate', 'OnActivate', 'needs the answer of Implemented');
       skip('hook', 'hooks', 'needs the answer of Implemented');
       skip('hook-stream', 'RunHookStream', 'needs the answer of Implemented');
+      skip('hook-batch-stream', 'RunHookBatchStream', 'needs the answer of Implemented');
       skip('http', 'ServeHTTP', 'needs the answer of Implemented');
       skip('http-stream', 'ServeHTTPStream', 'needs the answer of Implemented');
+      skip('api-stream', 'API.CallStream', 'needs the answer of Implemented');
     } else {
       const activate = await checkActivate(s, implemented);
       add(activate);
       if (activate.status === 'fail') {
         skip('hook', 'hooks', 'a host calls hooks only after a successful OnActivate');
         skip('hook-stream', 'RunHookStream', 'a host calls hooks only after a successful OnActivate');
+        skip('hook-batch-stream', 'RunHookBatchStream', 'a host calls hooks only after a successful OnActivate');
         skip('http', 'ServeHTTP', 'a host calls ServeHTTP only after a successful OnActivate');
         skip('http-stream', 'ServeHTTPStream', 'a host calls ServeHTTPStream only after a successful OnActivate');
+        skip('api-stream', 'API.CallStream', 'the API is used only after a successful OnActivate');
       } else {
         if (!implemented.hooks.length) skip('hook', 'hooks', 'the plugin lists no hooks');
         for (const hook of implemented.hooks) add(await checkHook(s, hook));
         add(await checkHookStream(s, implemented));
+        add(await checkHookBatchStream(s, implemented));
         add(await checkHttp(s, implemented));
         add(await checkHttpStream(s, implemented));
+        add(checkApiStream(s));
       }
     }
     add(await checkShutdown(s, implemented));

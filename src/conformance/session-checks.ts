@@ -1,8 +1,9 @@
 /**
  * The checks made over a live connection to the plugin, after the handshake:
  * health, Implemented, OnActivate with the API on the broker, a sample call of
- * each hook, ServeHTTP, and Shutdown. Each returns a CheckResult whose failure
- * says what the protocol expects and what came.
+ * each hook, ServeHTTP, and Shutdown (the hook streams: hook-stream-checks.ts).
+ * Each returns a CheckResult whose failure says what the protocol expects and
+ * what came.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ImplementedResponse__Output } from '../gen/plughost/v1/ImplementedResponse';
@@ -238,74 +239,3 @@ function exitText(info: { code: number | null; signal: string | null }): string 
   return info.signal ? `killed by ${info.signal}` : `exit code ${info.code}`;
 }
 
-
-/** Calls per hook sent at once over the stream, interleaved across hooks. */
-const STREAM_CALLS_PER_HOOK = 8;
-
-/**
- * Hooks.RunHookStream, when the plugin lists it: calls of every hook sent at
- * once and interleaved, each answered exactly once under its own call_id (a
- * response, or an error with a message); a call whose deadline (timeout_ms 1)
- * passes before the plugin can answer, after which the stream still answers;
- * and a half-close that the plugin answers by ending the stream with OK.
- */
-export async function checkHookStream(s: Session, implemented: ImplementedResponse__Output): Promise<CheckResult> {
-  const base = { id: 'hook-stream' as const, title: 'RunHookStream: interleaved calls, a call past its deadline, half-close' };
-  if (!implemented.methods.includes('RunHookStream')) {
-    return { ...base, status: 'skip', detail: 'the plugin does not list RunHookStream; hosts call its hooks by unary RunHook, which is fine' };
-  }
-  if (!implemented.hooks.length) return { ...base, status: 'skip', detail: 'the plugin lists RunHookStream but no hooks to call over it' };
-  s.api.setPhase('hook');
-  const hooks = implemented.hooks.slice(0, 4);
-  const duplex = s.hooks.RunHookStream();
-  const answers = new Map<number, number>();
-  const unknown: number[] = [];
-  const bad: string[] = [];
-  let status: grpc.StatusObject | undefined;
-  duplex.on('error', () => undefined);
-  duplex.on('status', (st: grpc.StatusObject) => { status = st; });
-  duplex.on('data', (msg: { call_id: string | number; response?: unknown; error?: string }) => {
-    const id = Number(msg.call_id);
-    answers.set(id, (answers.get(id) ?? 0) + 1);
-    if (!expected.has(id)) unknown.push(id);
-    if (msg.error !== undefined && msg.error !== '' && msg.response) bad.push(`call ${id} carries both a response and an error`);
-  });
-  const expected = new Set<number>();
-  const send = (id: number, hook: string, timeoutMs: number) => {
-    expected.add(id);
-    duplex.write({ call_id: id, timeout_ms: timeoutMs, request: { hook, payload: jsonBytes({}), context: { request_id: `conformance-${id}`, user_id: '', values: {} } } });
-  };
-  const waitFor = async (done: () => boolean, ms: number) => {
-    for (const until = Date.now() + ms; !done() && Date.now() < until && !status;) await new Promise((r) => setTimeout(r, 10));
-    return done();
-  };
-  try {
-    let id = 0;
-    for (let round = 0; round < STREAM_CALLS_PER_HOOK; round++) for (const hook of hooks) send(++id, hook, s.callTimeoutMs);
-    const interleaved = id;
-    if (!(await waitFor(() => answers.size >= interleaved, s.callTimeoutMs))) {
-      const missing = [...expected].filter((i) => !answers.has(i));
-      return { ...base, status: 'fail', detail: `${missing.length} of ${interleaved} interleaved calls got no answer`, expected: `one RunHookStreamResponse per call_id within ${s.callTimeoutMs} ms`, got: status ? `the stream ended: ${grpc.status[status.code]} ${status.details}` : `no answer for call_id ${missing.slice(0, 10).join(', ')}` };
-    }
-    // A call whose deadline is over before the plugin can act: the host gives up on it; the stream must stay usable.
-    send(++id, hooks[0], 1);
-    const late = id;
-    send(++id, hooks[0], s.callTimeoutMs);
-    const after = id;
-    if (!(await waitFor(() => answers.has(after), s.callTimeoutMs))) {
-      return { ...base, status: 'fail', detail: 'after a call with timeout_ms 1, the next call got no answer', expected: 'calls past their deadline answered late, with an error, or not at all, and the stream kept answering', got: status ? `the stream ended: ${grpc.status[status.code]} ${status.details}` : 'no answer' };
-    }
-    const twice = [...answers].filter(([, n]) => n > 1).map(([i]) => i);
-    if (unknown.length || twice.length || bad.length) {
-      return { ...base, status: 'fail', detail: 'answers do not match the calls', expected: 'each call_id answered once, with a response or an error', got: [unknown.length ? `unknown call_id ${unknown.slice(0, 5).join(', ')}` : '', twice.length ? `call_id answered twice: ${twice.slice(0, 5).join(', ')}` : '', ...bad.slice(0, 3)].filter(Boolean).join('; ') };
-    }
-    duplex.end();
-    if (!(await waitFor(() => status !== undefined, s.graceMs + s.callTimeoutMs)) || status!.code !== grpc.status.OK) {
-      return { ...base, status: 'fail', detail: 'the half-close was not answered by ending the stream', expected: `the plugin answers what is in flight, then ends the stream with OK, within ${s.graceMs + s.callTimeoutMs} ms`, got: status ? `${grpc.status[status.code]}: ${status.details}` : 'the stream stayed open' };
-    }
-    const lateNote = answers.has(late) ? 'the call past its deadline was answered anyway (hosts ignore a late answer)' : 'the call past its deadline was not answered (fine: hosts fail it at its deadline)';
-    return { ...base, status: 'pass', detail: `OK; ${interleaved} interleaved calls of ${hooks.join(', ')} each answered once, the stream kept answering after a call past its deadline, and ended with OK after the half-close`, notes: [lateNote] };
-  } finally {
-    if (!status) duplex.cancel();
-  }
-}

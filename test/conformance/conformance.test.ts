@@ -44,12 +44,19 @@ test('a plugin that keeps every rule passes every check, in order', async () => 
     ['activate', 'pass'],
     ['hook', 'pass'],
     ['hook-stream', 'pass'],
+    ['hook-batch-stream', 'pass'],
     ['http', 'pass'],
     ['http-stream', 'skip'],
+    ['api-stream', 'pass'],
     ['shutdown', 'pass'],
   ]);
-  expect(report.apiCalls).toEqual([{ method: 'KVSet', outcome: 'OK', during: 'activate' }]);
-  expect(report.checks.find((c) => c.id === 'activate')!.detail).toContain('called KVSet (OK)');
+  expect(report.apiCalls).toEqual([
+    { method: 'KVSet', outcome: 'OK', during: 'activate' },
+    { method: 'GetHostVersion', outcome: 'OK', during: 'activate' },
+  ]);
+  expect(report.checks.find((c) => c.id === 'activate')!.detail).toContain('called KVSet (OK), GetHostVersion (OK)');
+  expect(report.checks.find((c) => c.id === 'hook-batch-stream')!.detail).toMatch(/^OK; 8 interleaved calls of Sample \(5 a message\) each answered once/);
+  expect(report.checks.find((c) => c.id === 'api-stream')!.detail).toBe('2 calls in 1 messages on 1 stream, each naming its method under its own call_id; 2 answered by id');
 });
 
 const broken: Array<[string, CheckId, RegExp, RegExp]> = [
@@ -60,8 +67,10 @@ const broken: Array<[string, CheckId, RegExp, RegExp]> = [
   ['activate-fails', 'activate', /OnActivate to return OK \(the API is served on broker id 1\)/, /UNAVAILABLE: no API on broker id 101/],
   ['hook-unimplemented', 'hook', /handle every hook listed/, /UNIMPLEMENTED: unknown hook Sample/],
   ['stream-never-ends', 'hook-stream', /ends the stream with OK/, /the stream stayed open/],
+  ['batch-answers-one', 'hook-batch-stream', /for every call of every RunHookBatch/, /^no answer for call_id 2, 3, 4, 5, 7, 8$/],
   ['http-no-head', 'http', /head\.status 100-599/, /without head/],
   ['http-stream-no-credit', 'http-stream', /body only within the credit granted/, /exchange a: the plugin sent more response body than the host granted/],
+  ['api-stream-reused-id', 'api-stream', /a call_id that no other call in flight on the same stream has/, /^call_id 1 came again on stream 1 while the call with that id was still in flight$/],
   ['ignores-shutdown', 'shutdown', /exits with code 0 within the grace period/, /still running 1000 ms after Shutdown/],
 ];
 
@@ -95,6 +104,9 @@ test('the TypeScript hello example, packed, conforms', async () => {
   expect(report.checks.filter((c) => c.id === 'hook').map((c) => c.title)).toEqual(['RunHook "NoteWillBeSaved" with payload {}', 'RunHook "NoteSaved" with payload {}']);
   // The SDK offers ServeHTTPStream beside ServeHTTP: both are checked.
   expect(report.checks.filter((c) => c.id.startsWith('http')).map((c) => [c.id, c.status])).toEqual([['http', 'pass'], ['http-stream', 'pass']]);
+  // Both hook streams, and the API over CallStream (its onActivate logs, its hooks use KV).
+  expect(report.checks.filter((c) => c.id.endsWith('-stream') && !c.id.startsWith('http')).map((c) => [c.id, c.status])).toEqual([['hook-stream', 'pass'], ['hook-batch-stream', 'pass'], ['api-stream', 'pass']]);
+  expect(report.apiCalls.length).toBeGreaterThan(0);
 });
 
 const python = pythonPeer();
@@ -107,6 +119,9 @@ describeWith(python, 'Python example (Debian python3-grpcio)')('the Python examp
     expect(report.apiCalls.filter((c) => c.during === 'activate').map((c) => c.method)).toEqual(['KVGet', 'KVSet', 'Log']);
     expect(report.checks.find((c) => c.id === 'http')!.detail).toMatch(/^200, \d+ body bytes \(application\/json\)$/);
     expect(report.checks.find((c) => c.id === 'http-stream')!.status).toBe('skip');
+    // Unary API calls and unary hooks only: the stream checks skip, saying why.
+    expect(report.checks.find((c) => c.id === 'api-stream')!.detail).toMatch(/^the plugin made its \d+ API calls unary, which is fine/);
+    expect(report.checks.find((c) => c.id === 'hook-batch-stream')!.status).toBe('skip');
   });
 });
 
@@ -130,12 +145,12 @@ describe('the plughost conformance command', () => {
     const text = cli(NODE, path.join(FIXTURES, 'good.js'));
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/PASS {2}refuses to run without PLUGHOST_PLUGIN=plughost/);
-    expect(text.stdout).toMatch(/9 passed, 0 failed, 1 skipped .*: the plugin conforms/);
+    expect(text.stdout).toMatch(/11 passed, 0 failed, 1 skipped .*: the plugin conforms/);
     const json = cli('--json', NODE, path.join(FIXTURES, 'good.js'));
     expect(json.status).toBe(0);
     const report = JSON.parse(json.stdout) as ConformanceReport;
     expect(report.ok).toBe(true);
-    expect(report.checks).toHaveLength(10);
+    expect(report.checks).toHaveLength(12);
   });
 
   test('exits 1 and shows expected and got for a failing plugin', () => {

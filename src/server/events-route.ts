@@ -17,6 +17,7 @@ import { Errors } from '../errors';
 import type { PluginHost } from '../runtime';
 import type { PluginInfo, PluginLogEntry, StateChange } from '../runtime/types';
 import type { AdminAuthenticator } from './auth';
+import { follow } from './host-followers';
 import { nonJson, responses, TicketSchema } from './schemas';
 
 /** A comment line this often keeps proxies from closing a quiet stream and notices dead peers. */
@@ -221,16 +222,9 @@ function followHost(host: PluginHost, stream: EventStream, logsOf?: string): voi
     if (logsOf === ALL_LOGS || logsOf === pluginId) then(() => stream.send('log', { pluginId, level, message, fields, time, source }));
   };
 
-  host.on('state', onState);
-  host.on('installed', onInstalled);
-  host.on('removed', onRemoved);
-  host.on('config', onConfig);
-  if (logsOf) host.on('log', onLog);
+  const stops = [follow(host, 'state', onState), follow(host, 'installed', onInstalled), follow(host, 'removed', onRemoved), follow(host, 'config', onConfig)];
+  if (logsOf) stops.push(follow(host, 'log', onLog));
   stream.onClose(() => {
-    host.off('log', onLog);
-    host.off('state', onState);
-    host.off('installed', onInstalled);
-    host.off('removed', onRemoved);
-    host.off('config', onConfig);
+    for (const stop of stops) stop();
   });
 }

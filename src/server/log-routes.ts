@@ -15,6 +15,7 @@ import type { PluginHost } from '../runtime';
 import type { PluginLogEntry } from '../runtime/types';
 import { levelAtLeast, type LogLevel } from '../protocol/log-lines';
 import { DEFAULT_HEARTBEAT_MS, EventStreams } from './events-route';
+import { follow } from './host-followers';
 import { IdParams, LogQuerySchema, LogRecordSchema, nonJson, responses } from './schemas';
 
 /** Records sent before the live ones when the stream's `limit` is not given. */
@@ -67,11 +68,9 @@ export async function logRoutes(untyped: FastifyInstance, options: LogRoutesOpti
       reply.raw.end();
     };
     // Subscribed in the same turn as the buffer is read: no record can fall between the two.
-    host.on('log', onLog);
-    host.on('removed', onRemoved);
+    const stops = [follow(host, 'log', onLog), follow(host, 'removed', onRemoved)];
     stream.onClose(() => {
-      host.off('log', onLog);
-      host.off('removed', onRemoved);
+      for (const stop of stops) stop();
     });
     for (const entry of recent(host, id, limit ?? DEFAULT_BACKLOG, level)) stream.send('log', entry);
     stream.send('ready', { pluginId: id, nodeId: host.nodeId });

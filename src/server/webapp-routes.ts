@@ -16,6 +16,7 @@ import type { PluginInfo } from '../runtime/types';
 import { adminConsole, webAsset } from './admin-console';
 import type { AdminAuthenticator } from './auth';
 import { DEFAULT_HEARTBEAT_MS, EventStreams, eventRoutes, type EventStream } from './events-route';
+import { follow } from './host-followers';
 import { nonJson, WebappBundleSchema } from './schemas';
 
 /** Hex digits of the content's SHA-256 in a bundle URL: 80 bits, plenty to tell versions apart. */
@@ -230,9 +231,8 @@ function followBundles(host: PluginHost, stream: EventStream, list: () => Promis
       .catch(() => undefined);
   };
   refresh();
-  const events = ['state', 'installed', 'removed'] as const;
-  for (const e of events) host.on(e, refresh);
+  const stops = (['state', 'installed', 'removed'] as const).map((e) => follow(host, e, refresh));
   stream.onClose(() => {
-    for (const e of events) host.off(e, refresh);
+    for (const stop of stops) stop();
   });
 }

@@ -121,3 +121,52 @@ test('--once deploys and exits; a server without --allow-inspect refuses the ins
     work.cleanup();
   }
 }, 180_000);
+
+test('a TypeScript plugin: a settings change deploys once (the Settings type pack rewrites does not deploy again); a stale copy of the type deploys and is refreshed', async () => {
+  const work = tempDir();
+  const settingsOf = (keys: string[]) => ({ settings: keys.map((key) => ({ key, type: 'text', default: key })) });
+  const writeTs = (dir: string, keys: string[], answer: string) => {
+    fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'plugin.json'), JSON.stringify({ id: ID, name: 'Dev loop', version: '1.0.0', server: { runtime: 'node', entry: 'src/plugin.ts' }, settings_schema: settingsOf(keys) }));
+    fs.writeFileSync(path.join(dir, 'src', 'plugin.ts'), `import type { Settings } from './settings';
+const { definePlugin } = require(${JSON.stringify(SDK)});
+definePlugin({ serveHTTP: (_r: Request, ctx: { config: Settings }) => Response.json({ answer: ${JSON.stringify(answer)}, config: ctx.config }) });
+`);
+  };
+  try {
+    const dir = path.join(work.dir, 'plugin');
+    writeTs(dir, ['a'], 'first');
+    const { cli } = cliRunner(() => ({ url: '', token: TOKEN }));
+    expect((await cli(['types', dir])).status).toBe(0);
+    const settingsFile = path.join(dir, 'src', 'settings.ts');
+    const stale = fs.readFileSync(settingsFile, 'utf8');
+    await serveOnce(['--data-dir', path.join(work.dir, 'data'), '--port', '0'], { PLUGHOST_ADMIN_TOKEN: TOKEN }, async (url) => {
+      const dev = startDev(url, dir);
+      const changed = () => [...dev.text().matchAll(/changed: (\S+); rebuilding/g)].map((m) => m[1]);
+      const deploys = () => dev.text().match(/running: com\.test\.dev 1\.0\.0/g)?.length ?? 0;
+      try {
+        await dev.waitFor(/running: com\.test\.dev 1\.0\.0/, 'the first deploy');
+
+        // The manifest gains a setting: pack rewrites src/settings.ts during the deploy, which must not deploy again.
+        fs.writeFileSync(path.join(dir, 'plugin.json'), JSON.stringify({ id: ID, name: 'Dev loop', version: '1.0.0', server: { runtime: 'node', entry: 'src/plugin.ts' }, settings_schema: settingsOf(['a', 'b']) }));
+        await until(() => deploys() === 2, `the redeploy after the manifest change; dev printed:\n${dev.text()}`, 60_000);
+        expect(fs.readFileSync(settingsFile, 'utf8')).toContain('  b: string;');
+
+        // An old copy of the generated type (as a checkout would bring back): out of step with the manifest, so it deploys, and pack refreshes it.
+        fs.writeFileSync(settingsFile, stale);
+        await until(() => deploys() === 3, `the redeploy after the stale type; dev printed:\n${dev.text()}`, 60_000);
+        expect(fs.readFileSync(settingsFile, 'utf8')).toContain('  b: string;');
+
+        // A sentinel change: any deploy the rewrites had caused would have come before it.
+        writeTs(dir, ['a', 'b'], 'sentinel');
+        await until(async () => (await answerOf(url)) === 'sentinel', `the sentinel deploy; dev printed:\n${dev.text()}`, 60_000);
+        await until(() => deploys() === 4, 'the sentinel deploy reported', 60_000);
+        expect(changed()).toEqual(['plugin.json', path.join('src', 'settings.ts'), expect.stringMatching(/^(plugin\.json|src\/plugin\.ts)$/)]);
+      } finally {
+        expect(await stopDev(dev.child)).toBe(0);
+      }
+    });
+  } finally {
+    work.cleanup();
+  }
+}, 240_000);

@@ -10,11 +10,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ALWAYS_IGNORED } from '../../bundle/pack-ignore';
-import { isGeneratedSettingsTypes, loadManifest } from '../../manifest';
+import { loadManifest } from '../../manifest';
 import type { InstallResult, PluginInfo, PluginLogEntry } from '../../runtime';
 import { ApiError, type AdminClient } from '../client';
 import { EXIT, err, out } from '../io';
 import * as pack from './pack';
+import { settingsTypesInStep } from './types';
 import { invocation, noMore } from './plugin/context';
 import { formatLog } from './plugin/logs';
 import { describeState } from './plugin/manage';
@@ -92,8 +93,9 @@ class DevLoop {
     watcher.on('change', (_kind, name) => {
       const file = String(name ?? '');
       if (NOT_SOURCES.test(file) || ALWAYS_IGNORED.some((p) => !p.includes('*') && file.split(/[\\/]/).includes(p.replace(/\/$/, '')))) return;
-      // The Settings type pack regenerates from the manifest: a change of it follows a change already being deployed.
-      if (file.endsWith('.ts') && generated(path.join(this.dir, file))) return;
+      // The Settings type as pack has just written it from the manifest: the manifest's change is being deployed
+      // already. A generated file out of step with the manifest (an old copy checked out) still deploys, so pack refreshes it.
+      if (file.endsWith('.ts') && settingsTypesInStep(this.dir, path.join(this.dir, file))) return;
       clearTimeout(timer);
       timer = setTimeout(() => {
         out(`changed: ${file}; rebuilding`);
@@ -129,14 +131,6 @@ class DevLoop {
       if (how === 'stopped') return;
       await new Promise((r) => setTimeout(r, 1_000));
     }
-  }
-}
-
-function generated(file: string): boolean {
-  try {
-    return isGeneratedSettingsTypes(fs.readFileSync(file, 'utf8'));
-  } catch {
-    return false;
   }
 }
 

@@ -17,9 +17,14 @@ export const DEFAULT_SETTINGS_TYPES_FILE = path.join('src', 'settings.ts');
 
 export type TypesOutcome = 'written' | 'unchanged';
 
+/** The file's text that `loaded` makes. */
+function wantedSource(loaded: LoadedManifest): string {
+  return settingsTypeSource(loaded.manifest.settings_schema, path.basename(loaded.file));
+}
+
 /** Writes the type into `file` unless it already says the same; a hand-written file there is refused. */
 export function writeSettingsTypes(loaded: LoadedManifest, file: string): TypesOutcome {
-  const wanted = settingsTypeSource(loaded.manifest.settings_schema, path.basename(loaded.file));
+  const wanted = wantedSource(loaded);
   const current = readIfPresent(file);
   if (current === wanted) return 'unchanged';
   if (current !== undefined && !isGeneratedSettingsTypes(current)) throw Errors.SETTINGS_TYPES_HAND_WRITTEN(file);
@@ -39,6 +44,20 @@ export function refreshSettingsTypes(dir: string, loaded: LoadedManifest): strin
   return writeSettingsTypes(loaded, file) === 'written' ? file : undefined;
 }
 
+/**
+ * For `plughost dev`: whether `file` is the generated type exactly as the manifest in `dir`
+ * makes it now, i.e. what pack has just written. A stale or hand-written file, or a manifest
+ * that does not load, is not.
+ */
+export function settingsTypesInStep(dir: string, file: string): boolean {
+  try {
+    const current = readIfPresent(file);
+    return current !== undefined && isGeneratedSettingsTypes(current) && current === wantedSource(loadManifest(dir));
+  } catch {
+    return false;
+  }
+}
+
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: 'string', short: 'o' }, check: { type: 'boolean' } } });
   const dir = onePositional(positionals, 'plugin folder');
@@ -46,9 +65,8 @@ export async function run(args: string[]): Promise<number> {
   const file = path.resolve(dir, values.out ?? DEFAULT_SETTINGS_TYPES_FILE);
   const shown = path.relative(process.cwd(), file) || file;
   if (values.check) {
-    const wanted = settingsTypeSource(loaded.manifest.settings_schema, path.basename(loaded.file));
     const current = readIfPresent(file);
-    if (current !== wanted) {
+    if (current !== wantedSource(loaded)) {
       const how = `plughost types ${dir}${values.out ? ` --out ${values.out}` : ''}`;
       err(Errors.SETTINGS_TYPES_STALE(shown, path.relative(process.cwd(), loaded.file), how, current === undefined).message);
       return EXIT.failed;

@@ -1,7 +1,7 @@
 /**
  * `plughost init` as a new author runs it: the built CLI in a child process, then real npm in
  * the new project (`npm install --offline`: plughost and its toolchain are `file:` links to this
- * checkout, so no registry is involved), its `npm test`, `npm run build` and `npm run deploy`
+ * checkout, @plughost/sdk a tarball packed from it, its few dependencies from npm's cache), its `npm test`, `npm run build` and `npm run deploy`
  * into a real server on a loopback port, whose PluginHost then answers the plugin's route and hook.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -94,11 +94,11 @@ describe('plughost init', () => {
     expect(JSON.parse(fs.readFileSync(path.join(work, 'my_first-plugin', 'plugin.json'), 'utf8'))).toMatchObject({ id: 'com.example.my-first-plugin', name: 'My first plugin' });
   });
 
-  it('--plughost writes another spec (a bare path as file:), and the tools then come from the registry at plughost\'s versions', async () => {
-    await ok(plughost(['init', 'tarball', '--id', 'com.acme.tarball', '--name', 'T', '--plughost', '../plughost-0.1.0.tgz'], work), 'init --plughost');
+  it('--plughost and --sdk write other specs (a bare path as file:), and the tools then come from the registry at plughost\'s versions', async () => {
+    await ok(plughost(['init', 'tarball', '--id', 'com.acme.tarball', '--name', 'T', '--plughost', '../plughost-0.1.0.tgz', '--sdk', '../plughost-sdk-0.1.0.tgz'], work), 'init --plughost --sdk');
     const own = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).devDependencies;
     expect(JSON.parse(fs.readFileSync(path.join(work, 'tarball', 'package.json'), 'utf8')).devDependencies).toEqual({
-      plughost: 'file:../plughost-0.1.0.tgz', typescript: own.typescript, esbuild: own.esbuild, '@types/node': own['@types/node'],
+      plughost: 'file:../plughost-0.1.0.tgz', '@plughost/sdk': 'file:../plughost-sdk-0.1.0.tgz', typescript: own.typescript, esbuild: own.esbuild, '@types/node': own['@types/node'],
     });
   });
 
@@ -165,6 +165,8 @@ describe('plughost init', () => {
       const pkg = JSON.parse(fs.readFileSync(path.join(dir(), 'package.json'), 'utf8'));
       expect(pkg.devDependencies).toEqual({
         plughost: `file:${ROOT}`,
+        // The SDK's own package, packed from this checkout's build: what an author who installs the SDK alone has.
+        '@plughost/sdk': `file:${path.join(ROOT, 'dist', 'packages', 'plughost-sdk-0.1.0.tgz')}`,
         typescript: `file:${path.join(ROOT, 'node_modules', 'typescript')}`,
         esbuild: `file:${path.join(ROOT, 'node_modules', 'esbuild')}`,
         '@types/node': `file:${path.join(ROOT, 'node_modules', '@types', 'node')}`,
@@ -172,6 +174,10 @@ describe('plughost init', () => {
       expect(fs.readFileSync(path.join(dir(), 'src', 'settings.ts'), 'utf8')).toContain('  blocked_words: string[];\n');
 
       await ok(npm(['install', '--offline', '--no-audit', '--no-fund'], dir()), 'npm install --offline');
+      // The code imports the SDK package it installed, not the host's copy of it.
+      expect(fs.readFileSync(path.join(dir(), 'src', 'plugin.ts'), 'utf8')).toContain("from '@plughost/sdk';");
+      expect(fs.readFileSync(path.join(dir(), 'test', 'plugin.test.ts'), 'utf8')).toContain("from '@plughost/sdk/testing';");
+      expect(JSON.parse(fs.readFileSync(path.join(dir(), 'node_modules', '@plughost', 'sdk', 'package.json'), 'utf8')).name).toBe('@plughost/sdk');
       const tested = await ok(npm(['test'], dir()), 'npm test');
       expect(tested).toMatch(/^# pass 5$/m);
       expect(tested).toMatch(/^# fail 0$/m);

@@ -7,8 +7,12 @@
  * plughost is not on a registry yet, so the project's package.json points at this very
  * installation (`file:<its folder>`) unless `--plughost` names another spec; when that folder
  * is a checkout with its own build tools, they are linked too, so `npm install` needs no
- * download.
+ * download. The plugin's code imports the SDK from its own package, `@plughost/sdk`, as an
+ * author who installs the SDK alone writes it; plughost stays a dependency for its CLI (types,
+ * pack, dev, plugin add). From a checkout, init packs that package (scripts/pack-sdk.js) and
+ * points at the tarball; `--sdk` names another spec.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
@@ -20,7 +24,7 @@ import { EXIT, UsageError, onePositional, out } from '../io';
 import { writeSettingsTypes } from './types';
 
 export const usage =
-  'plughost init <dir> [--id ID] [--name NAME] [--lang typescript|python|go] [--plughost SPEC] [--force] [--yes]   make a plugin project that tests, builds and deploys at once';
+  'plughost init <dir> [--id ID] [--name NAME] [--lang typescript|python|go] [--plughost SPEC] [--sdk SPEC] [--force] [--yes]   make a plugin project that tests, builds and deploys at once';
 
 const LANGS = ['typescript', 'python', 'go'] as const;
 type Lang = (typeof LANGS)[number];
@@ -58,6 +62,7 @@ export async function run(args: string[]): Promise<number> {
       name: { type: 'string' },
       lang: { type: 'string', default: 'typescript' },
       plughost: { type: 'string' },
+      sdk: { type: 'string' },
       force: { type: 'boolean' },
       yes: { type: 'boolean', short: 'y' },
     },
@@ -70,7 +75,7 @@ export async function run(args: string[]): Promise<number> {
   if (!root) throw new Error('cannot find the folder plughost is installed in (no package.json above it)');
   const identity = await chooseIdentity(dir, values, process.stdin.isTTY === true && values.yes !== true);
   fs.mkdirSync(dir, { recursive: true });
-  if (lang === 'typescript') writeTypeScriptProject(dir, root, identity, values.plughost);
+  if (lang === 'typescript') writeTypeScriptProject(dir, root, identity, { plughost: values.plughost, sdk: values.sdk });
   else copyStarter(dir, root, lang, identity);
   out(`created ${identity.id} (${identity.name}) in ${dir}, ${lang}`);
   out(nextSteps(dir, lang));
@@ -135,7 +140,13 @@ function checkId(id: string): string {
   return id;
 }
 
-function writeTypeScriptProject(dir: string, root: string, identity: Identity, plughostSpec: string | undefined): void {
+/** The specs of the project's plughost and @plughost/sdk dependencies, as given on the command line. */
+interface Specs {
+  plughost?: string;
+  sdk?: string;
+}
+
+function writeTypeScriptProject(dir: string, root: string, identity: Identity, specs: Specs): void {
   const manifest: Manifest = {
     id: identity.id,
     name: identity.name,
@@ -150,21 +161,22 @@ function writeTypeScriptProject(dir: string, root: string, identity: Identity, p
     },
   };
   writeManifest(dir, manifest);
-  writeJson(path.join(dir, 'package.json'), packageJson(dir, root, identity, plughostSpec));
+  writeJson(path.join(dir, 'package.json'), packageJson(dir, root, identity, specs));
   copyTemplate(dir, path.join(root, 'templates', 'typescript'), TS_TEMPLATE_FILES, identity);
   writeSettingsTypes(loadManifest(dir), path.join(dir, 'src', 'settings.ts'));
 }
 
 /**
- * The project's package.json. plughost comes from `spec` (default: this installation's folder);
- * the toolchain is linked from that folder's node_modules when it has it (a checkout), else
- * taken from the registry at the versions plughost itself is built with.
+ * The project's package.json. plughost comes from `specs.plughost` (default: this installation's
+ * folder), @plughost/sdk from `specs.sdk` (default: see sdkSpec); the toolchain is linked from
+ * plughost's folder's node_modules when it has it (a checkout), else taken from the registry at
+ * the versions plughost itself is built with.
  */
-function packageJson(dir: string, root: string, identity: Identity, spec: string | undefined): object {
-  const plughost = normalizeSpec(spec ?? root);
+function packageJson(dir: string, root: string, identity: Identity, specs: Specs): object {
+  const plughost = normalizeSpec(specs.plughost ?? root);
   const linkedFrom = plughost.startsWith('file:') ? path.resolve(dir, plughost.slice('file:'.length)) : undefined;
-  const own = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string> };
-  const devDependencies: Record<string, string> = { plughost };
+  const own = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string; devDependencies?: Record<string, string> };
+  const devDependencies: Record<string, string> = { plughost, '@plughost/sdk': specs.sdk ? normalizeSpec(specs.sdk) : sdkSpec(root, own.version) };
   for (const tool of TOOLCHAIN) {
     const local = linkedFrom && path.join(linkedFrom, 'node_modules', tool);
     devDependencies[tool] = local && fs.existsSync(path.join(local, 'package.json')) ? `file:${local}` : own.devDependencies?.[tool] ?? '*';
@@ -187,6 +199,18 @@ function packageJson(dir: string, root: string, identity: Identity, spec: string
     // npm 11 runs a dependency's install script only when allowed: esbuild's checks its platform binary.
     allowScripts: { esbuild: true },
   };
+}
+
+/**
+ * @plughost/sdk at this installation's version: in a checkout (it has scripts/pack-sdk.js), the
+ * package packed from its build into dist/packages, packed again each time so it is never older
+ * than the build; in an installed plughost, the published package of the same version.
+ */
+function sdkSpec(root: string, version: string): string {
+  const script = path.join(root, 'scripts', 'pack-sdk.js');
+  if (!fs.existsSync(script)) return `^${version}`;
+  const tarball = execFileSync(process.execPath, [script, '--out', path.join(root, 'dist', 'packages')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  return `file:${tarball}`;
 }
 
 /** A bare path (`../plughost`, `/tmp/plughost-0.1.0.tgz`) as npm's `file:` spec; anything else as given. */

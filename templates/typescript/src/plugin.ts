@@ -3,7 +3,7 @@
  * tidies a note or rejects one that holds a blocked word. `plughost pack` bundles this file
  * (and everything it imports) into one script the host runs with its own node.
  */
-import { definePlugin } from 'plughost/sdk';
+import { definePlugin } from '@plughost/sdk';
 import type { Settings } from './settings';
 import type { Hooks } from './types';
 

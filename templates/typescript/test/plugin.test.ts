@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { createTestHost, type TestHost } from 'plughost/sdk/testing';
+import { createTestHost, type TestHost } from '@plughost/sdk/testing';
 import type { Settings } from '../src/settings';
 import type { Hooks } from '../src/types';
 

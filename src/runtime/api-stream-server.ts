@@ -32,6 +32,11 @@ export interface ApiStreamServerOptions {
   /** Counts streams opened and calls made on them, for /metrics. */
   opened: Counter.Internal;
   calls: Counter.Internal;
+  /**
+   * Runs the calls of one message: the store's batch(), so their KV writes
+   * share one commit, each still answered alone and only after it.
+   */
+  batch(work: () => void): void;
 }
 
 /** A stream call is cancelled when its stream is gone or its timeout has passed, as a unary call's deadline would cancel it. */
@@ -69,13 +74,15 @@ export class ApiStreamServer {
     );
     this.open.add(answers);
     this.options.opened.inc();
-    call.on('data', (message: APIStreamRequest__Output) => {
-      for (const c of message.calls) {
-        answers.begin();
-        this.options.calls.inc();
-        this.run(c, answers);
-      }
-    });
+    call.on('data', (message: APIStreamRequest__Output) =>
+      this.options.batch(() => {
+        for (const c of message.calls) {
+          answers.begin();
+          this.options.calls.inc();
+          this.run(c, answers);
+        }
+      }),
+    );
   };
 
   /** Ends every open stream with UNAVAILABLE `why` (their calls in flight fail at once on the plugin's side) and refuses new ones. */

@@ -197,6 +197,11 @@ export class PostgresStore implements Store {
     return rows.map(toObserved);
   }
 
+  /** Each call takes its own pooled connection and commits alone: work runs as it is. */
+  batch(work: () => void): void {
+    work();
+  }
+
   async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {
     const { rows } = await this.query<{ value: Buffer }>('kvGet',
       `SELECT value FROM plughost_kv WHERE plugin_id = $1 AND key = $2 AND ${LIVE}`, [pluginId, keyBytes(key)]);

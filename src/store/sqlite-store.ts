@@ -199,7 +199,7 @@ export class SqliteStore implements Store {
   private readonly stmt: ReturnType<typeof prepareStatements>;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** Inside batch(): KV writes join `tx`, begun at the first one. */
+  /** Inside batch(): KV calls (but kvList) join `tx`, begun at the first one. */
   private batching = false;
   private tx: BatchTransaction | undefined;
   private readonly begin: Database.Statement;
@@ -367,7 +367,7 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * One transaction (BEGIN IMMEDIATE, begun by the first KV write) for the
+   * One transaction (BEGIN IMMEDIATE, begun by the first KV call) for the
    * KV calls `work` makes, committed when it returns: one WAL append and
    * commit for many writes. A write that fails undoes only itself (its
    * statement, or the savepoint of a compare-and-set); every call's promise
@@ -388,6 +388,7 @@ export class SqliteStore implements Store {
 
   async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {
     this.assertOpenKv('kvGet');
+    this.joinBatch(true);
     return this.settled(this.stmt.kvGet.get({ pluginId, key, now: this.now() })?.value);
   }
 
@@ -614,12 +615,18 @@ export class SqliteStore implements Store {
     if (this.closed) throw Errors.STORE_CLOSED(this.file, method);
   }
 
-  /** Inside batch(), a KV write runs in the batch's transaction, begun here by the first. */
-  private joinBatch(): void {
+  /** Inside batch(), a KV call runs in the batch's transaction, begun here by the first: reads too, which then need no read lock of their own. */
+  private joinBatch(read = false): void {
     if (!this.batching) return;
     if (this.tx && !this.db.inTransaction) this.abandon(this.tx, 'an earlier write of the batch failed and SQLite rolled back its transaction');
     if (this.tx) return;
-    this.begin.run();
+    try {
+      this.begin.run();
+    } catch (err) {
+      // Another connection holds the write lock past the busy timeout: a read goes on without it, as reads in WAL mode do.
+      if (read) return;
+      throw err;
+    }
     this.tx = new BatchTransaction();
   }
 

@@ -10,8 +10,11 @@
  * SQLite file afterwards. Reports p50/p99, errors, lost, rates and host RSS per
  * phase; exits 1 when anything failed or was lost. Not a pass/fail test of speed.
  *
+ * The plugins are SDK plugins (bench/fixtures/load/plugin.js), so the runs go over the streamed
+ * data path; --raw installs raw-plugin.js instead, the same on the raw contract with unary calls.
+ *
  *   node bench/load.js [--plugins 50] [--hooks 100000] [--inflight 256] [--kv-rate 10000]
- *                      [--kv-seconds 30] [--http-requests 20000] [--http-concurrency 64] [--json]
+ *                      [--kv-seconds 30] [--http-requests 20000] [--http-concurrency 64] [--raw] [--json]
  */
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -31,10 +34,11 @@ const WATCHDOG_MS = 15 * 60_000;
 const KV_MAX_INFLIGHT = 1024;
 
 function parseArgs(argv) {
-  const opts = { ...DEFAULTS, json: false };
+  const opts = { ...DEFAULTS, json: false, raw: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--json') opts.json = true;
+    else if (arg === '--raw') opts.raw = true;
     else {
       const key = arg.replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
       const value = Number(argv[++i]);
@@ -94,7 +98,7 @@ async function setUp(opts, work) {
     const id = ids[i];
     const src = path.join(work, `src-${id}`);
     fs.mkdirSync(src);
-    fs.writeFileSync(path.join(src, 'main.js'), `require(${JSON.stringify(path.join(__dirname, 'fixtures', 'load', 'plugin.js'))});\n`);
+    fs.writeFileSync(path.join(src, 'main.js'), `require(${JSON.stringify(path.join(__dirname, 'fixtures', 'load', opts.raw ? 'raw-plugin.js' : 'plugin.js'))});\n`);
     fs.writeFileSync(path.join(src, 'plugin.json'), JSON.stringify({ id, name: id, version: '1.0.0', server: { runtime: 'node', entry: 'main.js' }, limits: { hook_timeout_ms: 30_000 } }));
     const bundle = path.join(work, `${id}.tar.gz`);
     await packBundle(src, bundle);
@@ -231,7 +235,7 @@ async function main() {
     const report = { options: opts, plugins: ids.length, pluginsRunningWithoutRestart: stillRunning, rssMiB: rss, results, node: process.version, cpus: os.cpus().length };
     if (opts.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
-      console.log(`${ids.length} plugins, ${stillRunning} still running with no restart; host RSS MiB: start ${rss.start}, after setup ${rss.afterSetup}, end ${rss.end}`);
+      console.log(`${ids.length} plugins (${opts.raw ? "raw contract, unary calls" : "SDK, streamed data path"}), ${stillRunning} still running with no restart; host RSS MiB: start ${rss.start}, after setup ${rss.afterSetup}, end ${rss.end}`);
       console.log(
         table(
           'load (loopback; p50/p99 in ms)',

@@ -80,6 +80,11 @@ export class MemoryStore implements Store {
     return [...(this.observed.get(pluginId)?.values() ?? [])].sort((a, b) => byteOrder(a.nodeId, b.nodeId)).map((r) => ({ ...r }));
   }
 
+  /** Memory has no transactions to share: the calls run as they come. */
+  batch(work: () => void): void {
+    work();
+  }
+
   async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {
     return this.live(pluginId, key)?.value;
   }

@@ -32,6 +32,12 @@ export interface ApiStreamServerOptions {
   /** Count streams opened and calls made on them (the runtime's /metrics counters). */
   opened: { inc(): void };
   calls: { inc(): void };
+  /**
+   * Runs the calls of one message: the store's batch(), so their KV writes
+   * share one commit, each still answered alone and only after it. Absent,
+   * the calls just run in turn.
+   */
+  batch?(work: () => void): void;
 }
 
 /** A stream call is cancelled when its stream is gone or its timeout has passed, as a unary call's deadline would cancel it. */
@@ -69,13 +75,16 @@ export class ApiStreamServer {
     );
     this.open.add(answers);
     this.options.opened.inc();
-    call.on('data', (message: APIStreamRequest__Output) => {
-      for (const c of message.calls) {
-        answers.begin();
-        this.options.calls.inc();
-        this.run(c, answers);
-      }
-    });
+    const batch = this.options.batch ?? ((work: () => void) => work());
+    call.on('data', (message: APIStreamRequest__Output) =>
+      batch(() => {
+        for (const c of message.calls) {
+          answers.begin();
+          this.options.calls.inc();
+          this.run(c, answers);
+        }
+      }),
+    );
   };
 
   /** Ends every open stream with UNAVAILABLE `why` (their calls in flight fail at once on the plugin's side) and refuses new ones. */

@@ -29,6 +29,8 @@ export function apiStreamMember(method: string): string {
 interface StreamMethods {
   /** Oneof member → unary method name. */
   byMember: Map<string, string>;
+  /** Unary method → its oneof member, computed once (every call on the plugin's side needs it). */
+  memberOf: Map<string, string>;
   /** Unary method → its response with every field at its default (what an unset APIResult oneof means). */
   empty: Map<string, object>;
   serializeCalls(message: object): Buffer;
@@ -42,15 +44,19 @@ function streamMethods(): StreamMethods {
   if (methods) return methods;
   const service = contract().API.service as unknown as Record<string, grpc.MethodDefinition<object, object>>;
   const byMember = new Map<string, string>();
+  const memberOf = new Map<string, string>();
   const empty = new Map<string, object>();
   for (const [name, def] of Object.entries(service)) {
     if (def.requestStream || def.responseStream) continue;
-    byMember.set(apiStreamMember(name), name);
+    const member = apiStreamMember(name);
+    byMember.set(member, name);
+    memberOf.set(name, member);
     empty.set(name, Object.freeze(def.responseDeserialize(Buffer.alloc(0))));
   }
   const stream = service.CallStream;
   methods = {
     byMember,
+    memberOf,
     empty,
     serializeCalls: stream.requestSerialize,
     serializeResults: stream.responseSerialize,
@@ -112,7 +118,7 @@ export class ApiStream extends CallStream<ApiStreamCall, object, APIStreamRespon
       what: 'the API stream to the host',
       batchLimit: maxMessageBytes,
       frame: (id, call, timeoutMs) => {
-        const frame = m.serializeCalls({ calls: [{ call_id: id, timeout_ms: timeoutMs, [apiStreamMember(call.method)]: call.request }] });
+        const frame = m.serializeCalls({ calls: [{ call_id: id, timeout_ms: timeoutMs, [m.memberOf.get(call.method) ?? apiStreamMember(call.method)]: call.request }] });
         if (frame.length > maxMessageBytes) throw new ApiCallTooLarge(`${call.method}: the request is ${frame.length} bytes, over the message size limit of ${maxMessageBytes} bytes`, frame.length, maxMessageBytes);
         return frame;
       },

@@ -189,6 +189,7 @@ export function apiService(host: ApiHost, plugin: PluginSupervisor, options: Api
     maxMessageBytes: options.maxMessageBytes,
     opened: host.metrics.apiStreamsOpened.labels({ plugin: id }),
     calls: host.metrics.apiStreamCalls.labels({ plugin: id }),
+    batch: (work) => store.batch(work),
   });
   implementation.CallStream = streams.serve;
   return { registration: { definition: apiServiceDefinition(), implementation }, close: (why) => streams.close(why) };

@@ -53,6 +53,43 @@ const LISTEN_BACKOFF_MAX_MS = 5_000;
 const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
 const LIVE = `(expires_at IS NULL OR expires_at > ${NOW_MS})`;
 
+/**
+ * A statement the server parses and plans once per pooled connection and
+ * then only binds and runs: for the KV calls a plugin makes at a high rate.
+ * An unnamed statement is parsed and planned on every call, which costs
+ * more than the work of a one-row KV read (on loopback: about 150 µs
+ * against 35 µs, the latter about a SELECT 1). The names are plughost's own
+ * in each session.
+ */
+interface Prepared {
+  name: string;
+  text: string;
+}
+
+const EXPIRY = `CASE WHEN $4::bigint IS NULL THEN NULL ELSE ${NOW_MS} + $4::bigint END`;
+const KV = {
+  get: { name: 'plughost_kv_get', text: `SELECT value FROM plughost_kv WHERE plugin_id = $1 AND key = $2 AND ${LIVE}` },
+  set: {
+    name: 'plughost_kv_set',
+    text: `INSERT INTO plughost_kv (plugin_id, key, value, expires_at) VALUES ($1, $2, $3, ${EXPIRY})
+      ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+  },
+  // Insert, or take over a row whose value has expired; a live row stays. One
+  // statement, so racing writers never see a duplicate-key error: one wins.
+  setIfAbsent: {
+    name: 'plughost_kv_set_if_absent',
+    text: `INSERT INTO plughost_kv (plugin_id, key, value, expires_at) VALUES ($1, $2, $3, ${EXPIRY})
+      ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+      WHERE plughost_kv.expires_at IS NOT NULL AND plughost_kv.expires_at <= ${NOW_MS}`,
+  },
+  // A concurrent writer's row lock makes this wait, then re-check the value it compares.
+  setIfEqual: {
+    name: 'plughost_kv_set_if_equal',
+    text: `UPDATE plughost_kv SET value = $3, expires_at = ${EXPIRY} WHERE plugin_id = $1 AND key = $2 AND value = $5 AND ${LIVE}`,
+  },
+  delete: { name: 'plughost_kv_delete', text: `DELETE FROM plughost_kv WHERE plugin_id = $1 AND key = $2 RETURNING ${LIVE} AS live` },
+} satisfies Record<string, Prepared>;
+
 interface PluginRow {
   id: string;
   manifest: string;
@@ -197,41 +234,29 @@ export class PostgresStore implements Store {
     return rows.map(toObserved);
   }
 
+  /** Each call takes its own pooled connection and commits alone: work runs as it is. */
+  batch(work: () => void): void {
+    work();
+  }
+
   async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {
-    const { rows } = await this.query<{ value: Buffer }>('kvGet',
-      `SELECT value FROM plughost_kv WHERE plugin_id = $1 AND key = $2 AND ${LIVE}`, [pluginId, keyBytes(key)]);
+    const { rows } = await this.query<{ value: Buffer }>('kvGet', KV.get, [pluginId, keyBytes(key)]);
     return rows[0]?.value;
   }
 
   async kvSet(pluginId: string, key: string, value: Buffer, options: KvSetOptions = {}): Promise<boolean> {
     const ttl = ttlOf(options.ttlMs);
     const params = [pluginId, keyBytes(key), value, ttl];
-    const expiry = `CASE WHEN $4::bigint IS NULL THEN NULL ELSE ${NOW_MS} + $4::bigint END`;
     if (!options.compare) {
-      await this.query('kvSet',
-        `INSERT INTO plughost_kv (plugin_id, key, value, expires_at) VALUES ($1, $2, $3, ${expiry})
-         ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`, params);
+      await this.query('kvSet', KV.set, params);
       return true;
     }
-    if (options.compare.expected === null) {
-      // Insert, or take over a row whose value has expired; a live row stays. One
-      // statement, so racing writers never see a duplicate-key error: one wins.
-      const { rowCount } = await this.query('kvSet',
-        `INSERT INTO plughost_kv (plugin_id, key, value, expires_at) VALUES ($1, $2, $3, ${expiry})
-         ON CONFLICT (plugin_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
-         WHERE plughost_kv.expires_at IS NOT NULL AND plughost_kv.expires_at <= ${NOW_MS}`, params);
-      return rowCount === 1;
-    }
-    // A concurrent writer's row lock makes this wait, then re-check the value it compares.
-    const { rowCount } = await this.query('kvSet',
-      `UPDATE plughost_kv SET value = $3, expires_at = ${expiry}
-       WHERE plugin_id = $1 AND key = $2 AND value = $5 AND ${LIVE}`, [...params, options.compare.expected]);
-    return rowCount === 1;
+    if (options.compare.expected === null) return (await this.query('kvSet', KV.setIfAbsent, params)).rowCount === 1;
+    return (await this.query('kvSet', KV.setIfEqual, [...params, options.compare.expected])).rowCount === 1;
   }
 
   async kvDelete(pluginId: string, key: string): Promise<boolean> {
-    const { rows } = await this.query<{ live: boolean }>('kvDelete',
-      `DELETE FROM plughost_kv WHERE plugin_id = $1 AND key = $2 RETURNING ${LIVE} AS live`, [pluginId, keyBytes(key)]);
+    const { rows } = await this.query<{ live: boolean }>('kvDelete', KV.delete, [pluginId, keyBytes(key)]);
     return rows[0]?.live === true;
   }
 
@@ -486,10 +511,10 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async query<R extends object = Record<string, unknown>>(method: string, sql: string, params: unknown[] = []) {
+  private async query<R extends object = Record<string, unknown>>(method: string, sql: string | Prepared, params: unknown[] = []) {
     if (this.closed) throw Errors.STORE_CLOSED(this.where, method);
     try {
-      return await this.pool.query<R>(sql, params);
+      return await (typeof sql === 'string' ? this.pool.query<R>(sql, params) : this.pool.query<R>({ ...sql, values: params }));
     } catch (err) {
       throw asStoreError(err, this.where);
     }

@@ -45,6 +45,25 @@ const SWEEP_BATCH = 1_000;
 
 const SYNCHRONOUS: Record<Durability, string> = { 'process-crash': 'NORMAL', 'power-loss': 'FULL' };
 
+/**
+ * The open transaction of a batch: the KV calls made in it settle when it
+ * commits (or fail with it when SQLite rolled it back).
+ */
+class BatchTransaction {
+  readonly committed: Promise<void>;
+  resolve!: () => void;
+  reject!: (err: Error) => void;
+
+  constructor() {
+    this.committed = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Every call that joined holds its own promise off this one; a transaction whose writes all failed has no other listener.
+    this.committed.catch(() => undefined);
+  }
+}
+
 interface PluginRow {
   id: string;
   manifest: string;
@@ -180,6 +199,12 @@ export class SqliteStore implements Store {
   private readonly stmt: ReturnType<typeof prepareStatements>;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Inside batch(): KV calls (but kvList) join `tx`, begun at the first one. */
+  private batching = false;
+  private tx: BatchTransaction | undefined;
+  private readonly begin: Database.Statement;
+  private readonly commit: Database.Statement;
+  private readonly rollback: Database.Statement;
 
   private readonly updateTx: (id: string, patch: PluginPatch, now: number) => PluginRecord;
   private readonly deletePluginTx: (id: string) => void;
@@ -231,6 +256,9 @@ export class SqliteStore implements Store {
     this.durability = durability;
     this.now = now;
     this.stmt = prepareStatements(db);
+    this.begin = db.prepare('BEGIN IMMEDIATE');
+    this.commit = db.prepare('COMMIT');
+    this.rollback = db.prepare('ROLLBACK');
     const s = this.stmt;
 
     this.updateTx = db.transaction((id: string, patch: PluginPatch, at: number): PluginRecord => {
@@ -338,29 +366,60 @@ export class SqliteStore implements Store {
     return this.stmt.listObserved.all(pluginId).map(toObserved);
   }
 
+  /**
+   * One transaction (BEGIN IMMEDIATE, begun by the first KV call) for the
+   * KV calls `work` makes, committed when it returns: one WAL append and
+   * commit for many writes. A write that fails undoes only itself (its
+   * statement, or the savepoint of a compare-and-set); every call's promise
+   * settles after the commit, so an acknowledged write is a committed one,
+   * as docs/durability.md promises. Any other store method called inside
+   * commits what is open first and runs alone.
+   */
+  batch(work: () => void): void {
+    if (this.batching) return work();
+    this.batching = true;
+    try {
+      work();
+    } finally {
+      this.batching = false;
+      this.endBatch();
+    }
+  }
+
   async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {
-    this.assertOpen('kvGet');
-    return this.stmt.kvGet.get({ pluginId, key, now: this.now() })?.value;
+    this.assertOpenKv('kvGet');
+    this.joinBatch(true);
+    return this.settled(this.stmt.kvGet.get({ pluginId, key, now: this.now() })?.value);
   }
 
   async kvSet(pluginId: string, key: string, value: Buffer, options: KvSetOptions = {}): Promise<boolean> {
-    this.assertOpen('kvSet');
+    this.assertOpenKv('kvSet');
     const now = this.now();
     const expiresAt = expiryOf(options.ttlMs, now);
-    if (!options.compare) {
-      this.stmt.kvUpsert.run({ pluginId, key, value, expiresAt });
-      return true;
+    this.joinBatch();
+    try {
+      if (!options.compare) {
+        this.stmt.kvUpsert.run({ pluginId, key, value, expiresAt });
+        return this.settled(true);
+      }
+      return this.settled(this.casTx(pluginId, key, value, expiresAt, options.compare.expected, now));
+    } catch (err) {
+      throw this.failedInBatch(err);
     }
-    return this.casTx(pluginId, key, value, expiresAt, options.compare.expected, now);
   }
 
   async kvDelete(pluginId: string, key: string): Promise<boolean> {
-    this.assertOpen('kvDelete');
-    return this.stmt.kvDelete.get({ pluginId, key, now: this.now() })?.live === 1;
+    this.assertOpenKv('kvDelete');
+    this.joinBatch();
+    try {
+      return this.settled(this.stmt.kvDelete.get({ pluginId, key, now: this.now() })?.live === 1);
+    } catch (err) {
+      throw this.failedInBatch(err);
+    }
   }
 
   async kvList(pluginId: string, prefix: string, limit: number, after?: string): Promise<KvPage> {
-    this.assertOpen('kvList');
+    this.assertOpenKv('kvList');
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw Errors.STORE_BAD_ARGUMENT('limit', limit, 'a whole number of keys, 1 or more');
     }
@@ -375,12 +434,17 @@ export class SqliteStore implements Store {
     const rows = upper === null ? this.stmt.kvListOpen.all(params) : this.stmt.kvListBounded.all({ ...params, upper });
     const more = rows.length > limit;
     const keys = rows.slice(0, limit).map((r) => r.key);
-    return { keys, next: more ? keys[keys.length - 1] : null };
+    return this.settled({ keys, next: more ? keys[keys.length - 1] : null });
   }
 
   async kvDeleteAll(pluginId: string): Promise<number> {
-    this.assertOpen('kvDeleteAll');
-    return this.deleteAllTx(pluginId, this.now());
+    this.assertOpenKv('kvDeleteAll');
+    this.joinBatch();
+    try {
+      return this.settled(this.deleteAllTx(pluginId, this.now()));
+    } catch (err) {
+      throw this.failedInBatch(err);
+    }
   }
 
   async sweepExpired(): Promise<number> {
@@ -511,6 +575,7 @@ export class SqliteStore implements Store {
   /** Stops the sweep timer and closes the database. A second call does nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.endBatch();
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.db.close();
@@ -540,8 +605,68 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** Every method but the KV ones: a batch's open transaction is committed first, so this method's writes are acknowledged by their own commit. */
   private assertOpen(method: string): void {
     if (this.closed) throw Errors.STORE_CLOSED(this.file, method);
+    if (this.tx) this.endBatch();
+  }
+
+  private assertOpenKv(method: string): void {
+    if (this.closed) throw Errors.STORE_CLOSED(this.file, method);
+  }
+
+  /** Inside batch(), a KV call runs in the batch's transaction, begun here by the first: reads too, which then need no read lock of their own. */
+  private joinBatch(read = false): void {
+    if (!this.batching) return;
+    if (this.tx && !this.db.inTransaction) this.abandon(this.tx, 'an earlier write of the batch failed and SQLite rolled back its transaction');
+    if (this.tx) return;
+    try {
+      this.begin.run();
+    } catch (err) {
+      // Another connection holds the write lock past the busy timeout: a read goes on without it, as reads in WAL mode do.
+      if (read) return;
+      throw err;
+    }
+    this.tx = new BatchTransaction();
+  }
+
+  /** `value` once the open batch transaction (if any) has committed: what was read or written in it is not acknowledged before. */
+  private settled<T>(value: T): T | Promise<T> {
+    const tx = this.tx;
+    return tx ? tx.committed.then(() => value) : value;
+  }
+
+  /**
+   * After a write failed inside a batch: SQLite rolls back the whole
+   * transaction on some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY,
+   * SQLITE_NOMEM); then the calls that joined it fail too, and the next write
+   * begins a new one.
+   */
+  private failedInBatch(err: unknown): unknown {
+    if (this.tx && !this.db.inTransaction) this.abandon(this.tx, (err as Error).message);
+    return err;
+  }
+
+  private abandon(tx: BatchTransaction, why: string): void {
+    this.tx = undefined;
+    tx.reject(Errors.STORE_BATCH_ROLLED_BACK(this.file, why));
+  }
+
+  private endBatch(): void {
+    const tx = this.tx;
+    if (!tx) return;
+    this.tx = undefined;
+    if (!this.db.inTransaction) {
+      tx.reject(Errors.STORE_BATCH_ROLLED_BACK(this.file, 'a write of the batch failed and SQLite rolled back its transaction'));
+      return;
+    }
+    try {
+      this.commit.run();
+      tx.resolve();
+    } catch (err) {
+      if (this.db.inTransaction) this.rollback.run();
+      tx.reject(Errors.STORE_BATCH_ROLLED_BACK(this.file, (err as Error).message));
+    }
   }
 }
 

@@ -177,6 +177,15 @@ export interface Store {
   /** Every node's row for the plugin, by node id. */
   listObserved(pluginId: string): Promise<ObservedRecord[]>;
 
+  /**
+   * Runs `work` (synchronously), letting the KV calls it makes share one
+   * transaction where the store can: one commit for a whole CallStream
+   * message instead of one per write. Each call still has its own result or
+   * error (a call that fails undoes nothing of the others), and every promise
+   * of a call made inside settles only after that commit.
+   */
+  batch(work: () => void): void;
+
   kvGet(pluginId: string, key: string): Promise<Buffer | undefined>;
   /** Returns false only when a compare did not match (nothing written). */
   kvSet(pluginId: string, key: string, value: Buffer, options?: KvSetOptions): Promise<boolean>;

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { PluginHost } from '../../src/runtime';
 import type { ApiTransportMode } from '../../src/runtime/types';
+import { SqliteStore } from '../../src/store';
 import { fixtureBundle, type FixtureOptions } from './fixtures';
 import { tempDir, until } from '../helpers';
 
@@ -114,6 +115,30 @@ test('500 kv.set + kv.get pairs in flight at once from one plugin all come back 
   expect(await hook(h, ID, 'Many', { n: 500 })).toEqual({ wrong: [] });
   expect(await counter(h, 'apiStreamCalls', ID)).toBe(1000);
   expect(await counter(h, 'apiStreamsOpened', ID)).toBe(1);
+});
+
+test('the calls of one message share a commit: good writes are kept and answered, refused ones fail alone with their own reason', async () => {
+  const h = await hostWith('stream', [sdkPlugin]);
+  const before = await counter(h, 'apiStreamCalls', ID);
+  const outcomes = await hook(h, ID, 'Mixed');
+  expect(await counter(h, 'apiStreamCalls', ID)).toBe(before + 6);
+  expect(outcomes).toEqual([
+    { value: true },
+    { error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('KVSet') } },
+    { value: true },
+    { error: { code: 'INVALID_ARGUMENT', message: expect.stringMatching(/KVSet: .*1048576/) } },
+    // mixed-0 was written by the first call of the same message.
+    { value: false },
+    { value: true },
+  ]);
+  // Read from the file over a second connection: committed, not only visible to the host's own.
+  const file = SqliteStore.open({ file: path.join(work!.dir, 'data', 'plughost.db'), sweepIntervalMs: 0 });
+  try {
+    const got = await Promise.all(['mixed-0', 'mixed-1', 'mixed-2', 'mixed-big'].map((k) => file.kvGet(ID, k)));
+    expect(got.map((v) => v?.toString())).toEqual(['0', '1', '2', undefined]);
+  } finally {
+    await file.close();
+  }
 });
 
 test('a slow integrator method does not hold back KV calls made after it', async () => {

@@ -315,6 +315,87 @@ describe('SqliteStore', () => {
     });
   });
 
+  describe('batches (the KV calls of one CallStream message)', () => {
+    /** How each promise came out: its value, or its error's code or message. */
+    const outcome = (p: Promise<unknown>): Promise<unknown> =>
+      p.then((value) => ({ value }), (err: Error & { code?: string }) => ({ error: err.code ?? err.message }));
+
+    it('commits the calls in one transaction, seen by others only at its end; a failing call fails alone', async () => {
+      await store.kvSet('p', 'old', b('kept'));
+      const other = new Database(file, { readonly: true });
+      const visible = (): number => (other.prepare("SELECT count(*) AS n FROM kv WHERE plugin_id = 'p'").get() as { n: number }).n;
+      try {
+        const calls: Promise<unknown>[] = [];
+        let seenInside = -1;
+        store.batch(() => {
+          calls.push(store.kvSet('p', 'a', b('1')));
+          calls.push(store.kvSet('p', 'bad-ttl', b('x'), { ttlMs: -5 }));
+          // A statement SQLite refuses (value NOT NULL): rolled back alone, the transaction goes on.
+          calls.push(store.kvSet('p', 'null', null as unknown as Buffer));
+          calls.push(store.kvSet('p', 'a', b('2'), { compare: { expected: null } }));
+          calls.push(store.kvSet('p', 'a', b('3'), { compare: { expected: b('1') } }));
+          calls.push(store.kvGet('p', 'a'));
+          calls.push(store.kvDelete('p', 'old'));
+          calls.push(store.kvSet('p', 'z', b('last')));
+          seenInside = visible();
+        });
+        // Nothing of the batch was visible to another connection before its end: one transaction.
+        expect(seenInside).toBe(1);
+        expect(visible()).toBe(2);
+        const outcomes = await Promise.all(calls.map(outcome));
+        expect(outcomes).toEqual([
+          { value: true },
+          { error: Errors.STORE_BAD_ARGUMENT.code },
+          { error: 'SQLITE_CONSTRAINT_NOTNULL' },
+          { value: false },
+          { value: true },
+          { value: b('3') },
+          { value: true },
+          { value: true },
+        ]);
+        expect(await store.kvGet('p', 'a')).toEqual(b('3'));
+        expect(await store.kvGet('p', 'z')).toEqual(b('last'));
+        expect(await store.kvGet('p', 'old')).toBeUndefined();
+        expect(await store.kvGet('p', 'null')).toBeUndefined();
+      } finally {
+        other.close();
+      }
+    });
+
+    it('commits what is open before any other method, which is acknowledged by its own commit', async () => {
+      const calls: Promise<unknown>[] = [];
+      store.batch(() => {
+        calls.push(store.kvSet('p', 'k', b('v')));
+        calls.push(store.putPlugin(record('com.example.one')));
+        calls.push(store.kvSet('p', 'k2', b('v2')));
+      });
+      expect(await Promise.all(calls)).toEqual([true, 1, true]);
+      expect(await store.getPlugin('com.example.one')).toBeDefined();
+      expect([await store.kvGet('p', 'k'), await store.kvGet('p', 'k2')]).toEqual([b('v'), b('v2')]);
+    });
+
+    it('fails every call of a transaction SQLite rolled back, and the calls after it begin a new one', async () => {
+      await store.kvSet('p', 'fill', Buffer.alloc(100));
+      const db = (store as unknown as { db: Database.Database }).db;
+      const pages = db.pragma('page_count', { simple: true }) as number;
+      // A full database (SQLITE_FULL) is one of the errors on which SQLite rolls back the whole transaction.
+      db.pragma(`max_page_count = ${pages}`);
+      const calls: Promise<unknown>[] = [];
+      store.batch(() => {
+        calls.push(store.kvSet('p', 'small', b('s')));
+        calls.push(store.kvSet('p', 'huge', Buffer.alloc(256 * 1024)));
+        db.pragma('max_page_count = 1000000');
+        calls.push(store.kvSet('p', 'after', b('a')));
+      });
+      const outcomes = await Promise.all(calls.map(outcome));
+      expect(outcomes[0]).toEqual({ error: Errors.STORE_BATCH_ROLLED_BACK.code });
+      expect(outcomes[1]).toEqual({ error: 'SQLITE_FULL' });
+      expect(outcomes[2]).toEqual({ value: true });
+      expect(await store.kvGet('p', 'small')).toBeUndefined();
+      expect(await store.kvGet('p', 'after')).toEqual(b('a'));
+    });
+  });
+
   describe('listing by prefix', () => {
     const tricky = [
       'a', 'a%', 'a%b', 'a_', 'a_b', 'ab', 'abc', 'ab\u0000', 'ab\u{10FFFF}', 'ab\u{10FFFF}z', 'ac', 'aa',

@@ -45,7 +45,8 @@ export class StreamAnswers {
   answer(callId: number, frame: Buffer): void {
     this.inFlight--;
     if (this.gone) return;
-    this.batch.push(frame.length > this.limit ? this.tooLarge(callId, frame.length) : frame);
+    // The last call in flight answered: no other answer can join this turn's message, so it goes now.
+    this.batch.push(frame.length > this.limit ? this.tooLarge(callId, frame.length) : frame, this.inFlight === 0);
     if (this.inFlight === 0 && this.halfClosed) this.finish();
   }
 

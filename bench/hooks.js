@@ -12,7 +12,10 @@
  *   handler changes the payload) over unary RunHook, RunHookStream (one call
  *   per message) and RunHookBatchStream (calls ready in one turn share a
  *   message), from three hosts running the same bundles;
- * - the 10-plugin filter chain on each host, and its ratio to the 1-plugin filter.
+ * - the 10-plugin filter chain on each host, and its ratio to the 1-plugin filter;
+ *   beside it, on the default host, what a step costs without the chain's code:
+ *   ten callHook calls in a row to the one plugin, and one to each of the ten
+ *   chain plugins (per step, sequential p50 only).
  *
  * Every side is measured alike: 200 sequential calls of warm-up, `n` sequential
  * calls for p50 and p99, then `total` calls with 64 in flight for calls/s
@@ -129,6 +132,19 @@ async function run(options = {}) {
       ...HOSTS.map((h) => ({ key: `filter.${h.key}`, what: `hook through PluginHost, 1-plugin filter, ${h.what}`, run: () => measure(() => hosts[h.key].filter('Filter', PAYLOAD), n, total) })),
       ...HOSTS.map((h) => ({ key: `chain.${h.key}`, what: `${CHAIN}-plugin filter chain, ${h.what}`, run: () => measure(() => hosts[h.key].filter('Chain', PAYLOAD), chainN, chainTotal) })),
     ];
+    const solo = HOOK_PLUGINS.find((p) => p.role === 'solo').id;
+    const chainIds = HOOK_PLUGINS.filter((p) => p.role === 'chain').map((p) => p.id);
+    const batched = hosts.batched;
+    const steps = [
+      { key: 'steps.same', what: `${CHAIN} callHook calls in a row to the one plugin, per call [batched]`, calls: () => Array(CHAIN).fill(solo), hook: 'Filter' },
+      { key: 'steps.distinct', what: `${CHAIN} callHook calls, one to each chain plugin, per call [batched]`, calls: () => chainIds, hook: 'Chain' },
+    ];
+    for (const st of steps) {
+      const tenCalls = async () => {
+        for (const id of st.calls()) await batched.callHook(id, st.hook, PAYLOAD);
+      };
+      sides.push({ key: st.key, what: st.what, perStep: true, run: async () => ({ ...(await sequential(tenCalls, chainN, WARMUP)), perSecond: NaN }) });
+    }
     const runs = Object.fromEntries(sides.map((s) => [s.key, []]));
     for (let r = 0; r < opts.rounds; r++) {
       for (const side of sides) {
@@ -141,16 +157,20 @@ async function run(options = {}) {
       sides.map((s) => [s.key, { p50: median(runs[s.key].map((x) => x.p50_us)), p99: median(runs[s.key].map((x) => x.p99_us)), perSecond: median(runs[s.key].map((x) => x.perSecond)) }]),
     );
     const go = m.go;
-    const rows = sides.map((s) => ({
-      what: s.what,
-      p50_us: m[s.key].p50,
-      p99_us: m[s.key].p99,
-      calls_per_s: m[s.key].perSecond,
-      p50_vs_go: round(m[s.key].p50 / go.p50, 2),
-      p99_vs_go: round(m[s.key].p99 / go.p99, 2),
-      calls_per_s_vs_go: round(m[s.key].perSecond / go.perSecond, 2),
-    }));
     const blank = { p99_us: '', calls_per_s: '', p50_vs_go: '', p99_vs_go: '', calls_per_s_vs_go: '' };
+    const rows = sides.map((s) =>
+      s.perStep
+        ? { ...blank, what: s.what, p50_us: round(m[s.key].p50 / CHAIN) }
+        : {
+            what: s.what,
+            p50_us: m[s.key].p50,
+            p99_us: m[s.key].p99,
+            calls_per_s: m[s.key].perSecond,
+            p50_vs_go: round(m[s.key].p50 / go.p50, 2),
+            p99_vs_go: round(m[s.key].p99 / go.p99, 2),
+            calls_per_s_vs_go: round(m[s.key].perSecond / go.perSecond, 2),
+          },
+    );
     for (const h of HOSTS) rows.push({ ...blank, what: `chain p50 ÷ 1-plugin filter p50, ${h.what} (aim ≤ 10)`, p50_us: `${round(m[`chain.${h.key}`].p50 / m[`filter.${h.key}`].p50, 2)}×` });
     for (const h of HOSTS) rows.push({ ...blank, what: `1-plugin filter p50 ÷ floor p50 (bidi stream echo), ${h.what}`, p50_us: `${round(m[`filter.${h.key}`].p50 / m['floor.stream'].p50, 2)}×` });
     return {

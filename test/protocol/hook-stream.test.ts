@@ -71,7 +71,7 @@ describe('over gRPC', () => {
     client = new (contract().Hooks)(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as HooksClient;
     stream = new HookStream(client, undefined, LIMIT);
     // Every message the caller receives passes through here: the stream's own duplex, read beside HookStream.
-    (stream as unknown as { duplex: grpc.ClientDuplexStream<unknown, { results: unknown[] }> }).duplex.on('data', (m) => answered.push(m.results.length));
+    (stream as unknown as { duplex: grpc.ClientDuplexStream<unknown, unknown[]> }).duplex.on('data', (answers) => answered.push(answers.length));
   });
 
   afterEach(() => {

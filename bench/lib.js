@@ -55,4 +55,17 @@ function table(title, columns, rows) {
   return [`\n${title}`, line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
 }
 
-module.exports = { percentile, median, sequential, throughput, round, unary, table };
+/** A bidirectional stream of raw bytes, no codec: bench/fixtures/bare-server.js echoes each message back, so it measures grpc-js and HTTP/2 alone. */
+const RAW_STREAM = {
+  Stream: {
+    path: '/bare.Raw/Stream',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (b) => b,
+    requestDeserialize: (b) => b,
+    responseSerialize: (b) => b,
+    responseDeserialize: (b) => b,
+  },
+};
+
+module.exports = { RAW_STREAM, percentile, median, sequential, throughput, round, unary, table };

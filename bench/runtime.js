@@ -46,13 +46,13 @@ const PLUGINS = [
   { id: 'bench.hung', role: 'hung', limits: { hook_timeout_ms: HUNG_DEADLINE_MS } },
 ];
 
-async function buildBundles(work) {
+async function buildBundles(work, plugins = PLUGINS) {
   const packed = path.join(work, 'packed.tar.gz');
   execFileSync(process.execPath, [path.join(ROOT, 'bin', 'plughost.js'), 'pack', FIXTURE, '-o', packed], { stdio: 'pipe' });
   const template = (await extractBundle(packed, path.join(work, 'template'))).path;
   const base = JSON.parse(fs.readFileSync(path.join(template, 'plugin.json'), 'utf8'));
   const bundles = [];
-  for (const p of PLUGINS) {
+  for (const p of plugins) {
     const dir = path.join(work, `src-${p.id}`);
     fs.cpSync(template, dir, { recursive: true });
     const manifest = { ...base, id: p.id, env: { BENCH_ROLE: p.role }, ...(p.limits ? { limits: p.limits } : {}) };
@@ -73,10 +73,10 @@ async function startBare() {
   };
 }
 
-async function startHost(work, bundles, hookTransport) {
-  const host = await PluginHost.open({ dataDir: path.join(work, `data-${hookTransport}`), logger: pino({ level: 'silent' }), defaults: { hookTransport } });
+async function startHost(work, bundles, hookTransport, plugins = PLUGINS, label = hookTransport) {
+  const host = await PluginHost.open({ dataDir: path.join(work, `data-${label}`), logger: pino({ level: 'silent' }), defaults: { hookTransport } });
   for (const bundle of bundles) await host.install(bundle);
-  await Promise.all(PLUGINS.map((p) => host.enable(p.id)));
+  await Promise.all(plugins.map((p) => host.enable(p.id)));
   return host;
 }
 
@@ -192,7 +192,7 @@ async function run(options = {}) {
   }
 }
 
-module.exports = { run };
+module.exports = { run, buildBundles, startHost, startBare, PLUGINS, CHAIN, PAYLOAD };
 
 if (require.main === module) {
   const { table } = require('./lib');

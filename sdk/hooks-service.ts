@@ -12,12 +12,12 @@ import type { OnConfigurationChangeRequest__Output } from '../src/gen/plughost/v
 import type { OnEventRequest__Output } from '../src/gen/plughost/v1/OnEventRequest';
 import type { RunHookRequest__Output } from '../src/gen/plughost/v1/RunHookRequest';
 import type { RunHookResponse } from '../src/gen/plughost/v1/RunHookResponse';
-import type { RunHookBatch__Output } from '../src/gen/plughost/v1/RunHookBatch';
 import type { RunHookStreamRequest__Output } from '../src/gen/plughost/v1/RunHookStreamRequest';
 import type { RunHookStreamResponse } from '../src/gen/plughost/v1/RunHookStreamResponse';
 import { API_STREAM_FEATURE } from '../src/protocol/api-stream';
 import type { BrokerConnection, ServiceRegistration } from '../src/protocol/broker';
 import { contract, jsonBytes, parseJsonBytes, statusError } from '../src/protocol/contract';
+import { decodeHookCalls, encodeHookAnswer, type HookStreamAnswer } from '../src/protocol/hook-codec';
 import { bodyPartBytes } from '../src/protocol/limits';
 import type { ServeContext } from '../src/protocol/server';
 import { StreamAnswers, tooLargeMessage, withRawAnswers } from '../src/protocol/stream-answers';
@@ -97,7 +97,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
   };
 
   /** One call of a hook stream, answered with its response or its failure's message and code. */
-  const streamCall = (msg: RunHookStreamRequest__Output): Promise<RunHookStreamResponse> => {
+  const streamCall = (msg: RunHookStreamRequest__Output): Promise<HookStreamAnswer> => {
     const req = msg.request;
     if (!req) return Promise.resolve({ call_id: msg.call_id, error: 'RunHookStreamRequest has no request' });
     return runHook(req).then(
@@ -189,12 +189,13 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
     RunHookBatchStream: (call) => {
       const limit = serve.maxMessageBytes;
       const answers = new StreamAnswers(call as unknown as grpc.ServerDuplexStream<unknown, Buffer>, limit, (callId, bytes) =>
-        batchFrame({ call_id: String(callId), error: tooLargeMessage(bytes, limit), error_code: grpc.status.RESOURCE_EXHAUSTED }),
+        encodeHookAnswer({ call_id: String(callId), error: tooLargeMessage(bytes, limit), error_code: grpc.status.RESOURCE_EXHAUSTED }),
       );
-      call.on('data', (msg: RunHookBatch__Output) => {
-        for (const c of msg.calls) {
+      // Read by decodeHookCalls (the service definition below): the calls themselves.
+      call.on('data', (calls: RunHookStreamRequest__Output[]) => {
+        for (const c of calls) {
           answers.begin();
-          void streamCall(c).then((res) => pending.settle().then(() => answers.answer(Number(c.call_id), batchFrame(res))));
+          void streamCall(c).then((res) => pending.settle().then(() => answers.answer(Number(c.call_id), encodeHookAnswer(res))));
         }
       });
     },
@@ -226,7 +227,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
       serveHttpStream(call, httpHandler, { windowBytes: serve.flowControlWindowBytes, maxMessageBytes: serve.maxMessageBytes });
     },
   };
-  return { definition: withRawAnswers(contract().Hooks.service, 'RunHookBatchStream'), implementation: implementation as unknown as grpc.UntypedServiceImplementation };
+  return { definition: withRawAnswers(contract().Hooks.service, 'RunHookBatchStream', decodeHookCalls), implementation: implementation as unknown as grpc.UntypedServiceImplementation };
 }
 
 /**
@@ -234,17 +235,13 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
  * end the stream, and every call on it: that call fails alone instead, with
  * RESOURCE_EXHAUSTED naming the limit, as unary RunHook would fail it.
  */
-function streamAnswer(callId: string, response: RunHookResponse, limit: number): RunHookStreamResponse {
+function streamAnswer(callId: string, response: RunHookResponse, limit: number): HookStreamAnswer {
   // At least the encoded size: payload bytes, reason at UTF-8's most, and the tags, lengths and call id.
   const size = (response.payload?.length ?? 0) + 3 * (response.reason?.length ?? 0) + 32;
   if (size <= limit) return { call_id: callId, response };
   return { call_id: callId, error: `the hook's response is larger than ${limit} bytes, the message size limit`, error_code: grpc.status.RESOURCE_EXHAUSTED };
 }
 
-/** One answer as a frame of RunHookBatchResult.results. */
-function batchFrame(res: RunHookStreamResponse): Buffer {
-  return (contract().Hooks.service as unknown as Record<string, grpc.MethodDefinition<object, object>>).RunHookBatchStream.responseSerialize({ results: [res] });
-}
 
 function toStatus(err: unknown): grpc.ServiceError {
   if (err && typeof err === 'object' && typeof (err as { code?: unknown }).code === 'number' && 'details' in err) return err as grpc.ServiceError;

@@ -105,7 +105,8 @@ export class CallStream<Req, Res, In> {
     });
     if (deadline < this.timerAt) this.arm(deadline);
     this.calls++;
-    if (this.batch) this.batch.push(frame as Buffer);
+    // A call alone in flight goes at once; calls made while others are in flight wait for the turn's end together.
+    if (this.batch) this.batch.push(frame as Buffer, this.waiting.size === 1);
     else this.duplex.write(frame);
     return answered;
   }

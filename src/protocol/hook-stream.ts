@@ -3,16 +3,16 @@
  * RunHook calls over one long-lived stream to a plugin, matched by call_id;
  * CallStream does the rest. RunHookStream carries one call per message;
  * RunHookBatchStream carries every call ready in one turn per message, as the
- * frames of RunHookBatch.calls laid end to end.
+ * frames of RunHookBatch.calls laid end to end, written and read by
+ * hook-codec.ts rather than protobufjs.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { HooksClient } from '../gen/plughost/v1/Hooks';
-import type { RunHookBatchResult__Output } from '../gen/plughost/v1/RunHookBatchResult';
 import type { RunHookRequest } from '../gen/plughost/v1/RunHookRequest';
 import type { RunHookResponse__Output } from '../gen/plughost/v1/RunHookResponse';
 import type { RunHookStreamResponse__Output } from '../gen/plughost/v1/RunHookStreamResponse';
 import { CallStream, type CallStreamShape, type Settle } from './call-stream';
-import { contract } from './contract';
+import { decodeHookAnswers, encodeHookCall, type HookAnswer } from './hook-codec';
 
 /** An answer with neither `response` nor `error` (proto3 omits an all-default response): "unchanged". */
 const UNCHANGED: RunHookResponse__Output = Object.freeze({ payload: Buffer.alloc(0), rejected: false, reason: '' });
@@ -28,8 +28,6 @@ const SINGLE: CallStreamShape<RunHookRequest, RunHookResponse__Output, RunHookSt
   answers: settleOne,
 };
 
-type BatchMethod = grpc.MethodDefinition<object, RunHookBatchResult__Output>;
-
 export class HookStream extends CallStream<RunHookRequest, RunHookResponse__Output, unknown> {
   /**
    * `batchLimit` (the message size limit) opens RunHookBatchStream instead of
@@ -40,16 +38,15 @@ export class HookStream extends CallStream<RunHookRequest, RunHookResponse__Outp
       super(hooks.RunHookStream() as grpc.ClientDuplexStream<unknown, unknown>, SINGLE as CallStreamShape<RunHookRequest, RunHookResponse__Output, unknown>, onEnded);
       return;
     }
-    const method = (contract().Hooks.service as unknown as Record<string, BatchMethod>).RunHookBatchStream;
-    const shape: CallStreamShape<RunHookRequest, RunHookResponse__Output, RunHookBatchResult__Output> = {
+    const shape: CallStreamShape<RunHookRequest, RunHookResponse__Output, HookAnswer[]> = {
       what: 'the hook stream to the plugin',
       batchLimit,
-      frame: (id, request, timeoutMs) => method.requestSerialize({ calls: [{ call_id: id, request, timeout_ms: timeoutMs }] }),
-      answers: (msg, settle) => {
-        for (const r of msg.results) settleOne(r, settle);
+      frame: encodeHookCall,
+      answers: (answers, settle) => {
+        for (const a of answers) settle(a.callId, a.response ?? UNCHANGED, a.error, a.code);
       },
     };
-    const duplex = (hooks as unknown as grpc.Client).makeBidiStreamRequest(BATCH_PATH, (bytes: Buffer) => bytes, method.responseDeserialize);
+    const duplex = (hooks as unknown as grpc.Client).makeBidiStreamRequest(BATCH_PATH, (bytes: Buffer) => bytes, decodeHookAnswers);
     super(duplex as grpc.ClientDuplexStream<unknown, unknown>, shape as CallStreamShape<RunHookRequest, RunHookResponse__Output, unknown>, onEnded);
   }
 }

@@ -45,7 +45,8 @@ export class StreamAnswers {
   answer(callId: number, frame: Buffer): void {
     this.inFlight--;
     if (this.gone) return;
-    this.batch.push(frame.length > this.limit ? this.tooLarge(callId, frame.length) : frame);
+    // The last call in flight answered: no other answer can join this turn's message, so it goes now.
+    this.batch.push(frame.length > this.limit ? this.tooLarge(callId, frame.length) : frame, this.inFlight === 0);
     if (this.inFlight === 0 && this.halfClosed) this.finish();
   }
 
@@ -77,9 +78,10 @@ export function tooLargeMessage(bytes: number, limit: number): string {
 
 /**
  * `service` with `method`'s answers written as they are: a StreamAnswers
- * stream writes the bytes its TurnBatch made, already encoded.
+ * stream writes the bytes its TurnBatch made, already encoded. `readCalls`,
+ * when given, reads the incoming messages in place of the proto's own decoder.
  */
-export function withRawAnswers(service: grpc.ServiceDefinition, method: string): grpc.ServiceDefinition {
+export function withRawAnswers(service: grpc.ServiceDefinition, method: string, readCalls?: (bytes: Buffer) => unknown): grpc.ServiceDefinition {
   const def = (service as Record<string, grpc.MethodDefinition<unknown, unknown>>)[method];
-  return { ...service, [method]: { ...def, responseSerialize: (bytes: unknown) => bytes as Buffer } };
+  return { ...service, [method]: { ...def, responseSerialize: (bytes: unknown) => bytes as Buffer, ...(readCalls ? { requestDeserialize: readCalls } : {}) } };
 }

@@ -20,6 +20,11 @@ export class HookDispatcher {
 
   /** Calls one plugin's hook, timed and under its deadline. `callerId` is the calling plugin's id, '' when the host calls. */
   async run(plugin: PluginSupervisor, hook: string, payload: unknown, context: HookCallContext = {}, callerId = ''): Promise<RunHookResponse__Output> {
+    return this.runBytes(plugin, hook, jsonBytes(payload), context, callerId);
+  }
+
+  /** run() with the payload already encoded: a filter chain hands each plugin's answer to the next as the bytes it got. */
+  private async runBytes(plugin: PluginSupervisor, hook: string, payload: Buffer, context: HookCallContext, callerId: string): Promise<RunHookResponse__Output> {
     const transport = plugin.hookTransport;
     if (!plugin.running || !transport) throw Errors.PLUGIN_NOT_RUNNING(plugin.id, plugin.state);
     if (!plugin.implemented.hooks.has(hook)) throw Errors.HOOK_NOT_IMPLEMENTED(plugin.id, hook);
@@ -27,7 +32,7 @@ export class HookDispatcher {
     const started = performance.now();
     try {
       const res = await transport.call(
-        { hook, payload: jsonBytes(payload), context: { request_id: context.requestId ?? '', user_id: context.userId ?? '', values: context.values ?? {}, caller_plugin_id: callerId } },
+        { hook, payload, context: { request_id: context.requestId ?? '', user_id: context.userId ?? '', values: context.values ?? {}, caller_plugin_id: callerId } },
         plugin.hookTimeoutMs,
       );
       (res.rejected ? series.rejected : series.ok).observe(secondsSince(started));
@@ -59,17 +64,21 @@ export class HookDispatcher {
     const chain = plugins.filter((p) => p.running && p.implemented.hooks.has(hook)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const steps: FilterStep[] = [];
     let current = payload;
+    let bytes: Buffer | undefined;
     for (const p of chain) {
       const started = Date.now();
       try {
-        const res = await this.run(p, hook, current, context);
+        bytes ??= jsonBytes(payload);
+        const res = await this.runBytes(p, hook, bytes, context ?? {}, '');
         const durationMs = Date.now() - started;
         if (res.rejected) {
           steps.push({ pluginId: p.id, outcome: 'rejected', durationMs });
           return { rejected: true, reason: res.reason || `rejected by ${p.id}`, by: p.id, payload: current, steps };
         }
         if (res.payload.length > 0) {
+          // Parsed here so that an answer that is not JSON fails its own step (and is skipped); the next plugin gets the bytes as they came.
           current = parseJsonBytes<P>(res.payload, current);
+          bytes = res.payload;
           steps.push({ pluginId: p.id, outcome: 'changed', durationMs });
         } else {
           steps.push({ pluginId: p.id, outcome: 'unchanged', durationMs });

@@ -151,6 +151,18 @@ test('filter: a chain in plugin-id order; rejection stops it; failures are skipp
   expect(open2.rejected).toBe(false);
 });
 
+test('filter: each plugin gets the bytes the one before it answered, as they were; an answer that is not JSON fails its step and the next plugin gets the bytes before it', async () => {
+  const h = await open();
+  await installed(h, { id: 'com.test.r1', env: { HOOKS: 'Raw' } });
+  await installed(h, { id: 'com.test.r2', env: { HOOKS: 'Raw', BAD_JSON: '1' } });
+  await installed(h, { id: 'com.test.r3', env: { HOOKS: 'Raw' } });
+  const first = JSON.stringify({ got: ['{"start":true}'] }, null, 1);
+  const out = await h.filter('Raw', { start: true });
+  expect(out.steps.map((s) => [s.pluginId, s.outcome])).toEqual([['com.test.r1', 'changed'], ['com.test.r2', 'failed'], ['com.test.r3', 'changed']]);
+  // r3 got r1's indented bytes, not a re-encoding of them.
+  expect(out).toMatchObject({ rejected: false, payload: { got: ['{"start":true}', first] } });
+});
+
 test('Invoke: allowed by permissions, denied otherwise with the reason; the caller is known from the connection', async () => {
   const h = await open();
   await installed(h, { id: 'com.test.perm', permissions: ['notes.count'] });

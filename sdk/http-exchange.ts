@@ -143,8 +143,12 @@ export class PluginExchange {
       else await pumpReader(body.getReader(), (chunk) => writer!.write(chunk), () => this.cancelled, WHOLE_CHUNKS);
     } catch (err) {
       await body.cancel().catch(() => undefined);
-      // A client that went away closes the channel too: that is no failure of the handler's.
-      if (!this.cancelled) sink.abort(`the response body of ${this.head.path} over a side channel failed${writer ? ` after ${writer.written} bytes` : ''}: ${(err as Error).message}`);
+      if (this.cancelled) return;
+      // The host closes the channel when the client goes away, and its cancel frame may come after
+      // this: the exchange is over either way, so the handler sees the abort now and the host is told.
+      const why = `the response body of ${this.head.path} over a side channel failed${writer ? ` after ${writer.written} bytes` : ''}: ${(err as Error).message}`;
+      this.cancel(why);
+      sink.abort(why);
       return;
     }
     if (!this.cancelled) sink.endChannel!(writer);

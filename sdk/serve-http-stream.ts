@@ -234,8 +234,11 @@ class ServedExchange implements ResponseSink, BodyFeed {
       socketPath,
       (chunk) => this.exchange.body?.push(chunk),
       (err) => {
-        if (err) this.exchange.body?.fail(err);
-        else this.exchange.body?.end();
+        if (!err) return this.exchange.body?.end();
+        // A truncated body ends the exchange: the host closes the channel when the client goes away
+        // (its cancel frame may come after), so the handler sees the abort and its read fails now.
+        this.abort(`the request body's side channel failed: ${err.message}`);
+        this.exchange.cancel(err.message);
       },
     );
   }

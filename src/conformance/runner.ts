@@ -10,6 +10,7 @@ import type { PluginLogRecord } from '../protocol/log-lines';
 import { LogBuffer } from '../runtime/log-buffer';
 import { createApiDouble } from './api-double';
 import { checkCookie } from './cookie-check';
+import { checkHttpSideChannel } from './http-side-channel-check';
 import { checkHttpStream } from './http-stream-check';
 import { checkActivate, checkHealth, checkHook, checkHookStream, checkHttp, checkImplemented, checkShutdown, type Session } from './session-checks';
 import { planLaunch } from './target';
@@ -70,7 +71,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       });
     }
     if (!client) {
-      for (const [id, t] of [['health', 'health'], ['implemented', 'Implemented'], ['activate', 'OnActivate'], ['hook', 'hooks'], ['http', 'ServeHTTP'], ['http-stream', 'ServeHTTPStream'], ['shutdown', 'Shutdown']] as const) {
+      for (const [id, t] of [['health', 'health'], ['implemented', 'Implemented'], ['activate', 'OnActivate'], ['hook', 'hooks'], ['http', 'ServeHTTP'], ['http-stream', 'ServeHTTPStream'], ['http-side-channel', 'HTTP side channels'], ['shutdown', 'Shutdown']] as const) {
         skip(id, t, 'needs a successful handshake');
       }
       return report();
@@ -96,6 +97,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       skip('hook-stream', 'RunHookStream', 'needs the answer of Implemented');
       skip('http', 'ServeHTTP', 'needs the answer of Implemented');
       skip('http-stream', 'ServeHTTPStream', 'needs the answer of Implemented');
+      skip('http-side-channel', 'HTTP side channels', 'needs the answer of Implemented');
     } else {
       const activate = await checkActivate(s, implemented);
       add(activate);
@@ -104,12 +106,14 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
         skip('hook-stream', 'RunHookStream', 'a host calls hooks only after a successful OnActivate');
         skip('http', 'ServeHTTP', 'a host calls ServeHTTP only after a successful OnActivate');
         skip('http-stream', 'ServeHTTPStream', 'a host calls ServeHTTPStream only after a successful OnActivate');
+        skip('http-side-channel', 'HTTP side channels', 'a host calls ServeHTTPStream only after a successful OnActivate');
       } else {
         if (!implemented.hooks.length) skip('hook', 'hooks', 'the plugin lists no hooks');
         for (const hook of implemented.hooks) add(await checkHook(s, hook));
         add(await checkHookStream(s, implemented));
         add(await checkHttp(s, implemented));
         add(await checkHttpStream(s, implemented));
+        add(await checkHttpSideChannel(s, implemented));
       }
     }
     add(await checkShutdown(s, implemented));

@@ -46,6 +46,7 @@ test('a plugin that keeps every rule passes every check, in order', async () => 
     ['hook-stream', 'pass'],
     ['http', 'pass'],
     ['http-stream', 'skip'],
+    ['http-side-channel', 'skip'],
     ['shutdown', 'pass'],
   ]);
   expect(report.apiCalls).toEqual([{ method: 'KVSet', outcome: 'OK', during: 'activate' }]);
@@ -62,6 +63,7 @@ const broken: Array<[string, CheckId, RegExp, RegExp]> = [
   ['stream-never-ends', 'hook-stream', /ends the stream with OK/, /the stream stayed open/],
   ['http-no-head', 'http', /head\.status 100-599/, /without head/],
   ['http-stream-no-credit', 'http-stream', /body only within the credit granted/, /exchange a: the plugin sent more response body than the host granted/],
+  ['side-channel-truncated', 'http-side-channel', /body_channel_bytes equal to the bytes sent/, /the upload: .*truncated body: the side channel carried 2096153 bytes, the sender counted 2097153/],
   ['ignores-shutdown', 'shutdown', /exits with code 0 within the grace period/, /still running 1000 ms after Shutdown/],
 ];
 
@@ -74,6 +76,14 @@ describe.each(broken)('broken plugin %s', (name, check, expected, got) => {
     expect(failure.expected).toMatch(expected);
     expect(failure.got).toMatch(got);
   });
+});
+
+test('a plugin on the raw protocol that takes side channels passes their check: the upload echoed byte for byte, the cancel left nothing', async () => {
+  const report = await runConformance(fixture('side-channel-good'));
+  expectConforms(report);
+  const check = report.checks.find((c) => c.id === 'http-side-channel')!;
+  expect(check.status).toBe('pass');
+  expect(check.detail).toMatch(/^POST \/ answered 200 with 2097153 body bytes \(the upload echoed byte for byte\); an upload cancelled after \d+ of 67108864 bytes left nothing behind; GET \/ after it answered 200$/);
 });
 
 test('a plugin that throws at import fails the cookie check: exiting 1 is not a refusal', async () => {
@@ -94,7 +104,7 @@ test('the TypeScript hello example, packed, conforms', async () => {
   expect(report.pluginId).toBe('com.example.hello');
   expect(report.checks.filter((c) => c.id === 'hook').map((c) => c.title)).toEqual(['RunHook "NoteWillBeSaved" with payload {}', 'RunHook "NoteSaved" with payload {}']);
   // The SDK offers ServeHTTPStream beside ServeHTTP: both are checked.
-  expect(report.checks.filter((c) => c.id.startsWith('http')).map((c) => [c.id, c.status])).toEqual([['http', 'pass'], ['http-stream', 'pass']]);
+  expect(report.checks.filter((c) => c.id.startsWith('http')).map((c) => [c.id, c.status])).toEqual([['http', 'pass'], ['http-stream', 'pass'], ['http-side-channel', 'pass']]);
 });
 
 const python = pythonPeer();
@@ -130,12 +140,12 @@ describe('the plughost conformance command', () => {
     const text = cli(NODE, path.join(FIXTURES, 'good.js'));
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/PASS {2}refuses to run without PLUGHOST_PLUGIN=plughost/);
-    expect(text.stdout).toMatch(/9 passed, 0 failed, 1 skipped .*: the plugin conforms/);
+    expect(text.stdout).toMatch(/9 passed, 0 failed, 2 skipped .*: the plugin conforms/);
     const json = cli('--json', NODE, path.join(FIXTURES, 'good.js'));
     expect(json.status).toBe(0);
     const report = JSON.parse(json.stdout) as ConformanceReport;
     expect(report.ok).toBe(true);
-    expect(report.checks).toHaveLength(10);
+    expect(report.checks).toHaveLength(11);
   });
 
   test('exits 1 and shows expected and got for a failing plugin', () => {

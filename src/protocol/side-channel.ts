@@ -21,6 +21,13 @@ export const DEFAULT_SIDE_CHANNEL_MIN_BYTES = 1024 * 1024;
 /** How long a listener waits for the other side to connect before the exchange fails. */
 export const SIDE_CHANNEL_CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * Stream buffering on both ends of a channel socket. At Node's 16 KiB default a piped 64 KiB
+ * chunk fills the buffer at once, so every chunk paused and resumed the source (the client's
+ * connection) and the pipe ran in lockstep with the reader.
+ */
+const CHANNEL_HIGH_WATER_BYTES = 1024 * 1024;
+
 /** A name the peer gave: a plain file name, so it cannot point outside the socket folder. */
 const CHANNEL_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,39}$/;
 
@@ -62,7 +69,7 @@ export class ChannelListener {
     private readonly failed: (err: Error) => void,
   ) {
     const socketPath = path.join(dir, this.name);
-    this.server = net.createServer((socket) => this.accept(socket));
+    this.server = net.createServer({ highWaterMark: CHANNEL_HIGH_WATER_BYTES }, (socket) => this.accept(socket));
     this.server.on('error', (err) => this.shut(new Error(`side channel ${socketPath}: ${err.message}`)));
     this.server.listen(socketPath);
     try {
@@ -124,7 +131,8 @@ export class ChannelReader {
     private readonly data: (chunk: Buffer) => void,
     private readonly done: (err: Error | null) => void,
   ) {
-    this.socket = net.createConnection(socketPath);
+    // Node takes highWaterMark on a connection too (its types miss it).
+    this.socket = net.createConnection({ path: socketPath, highWaterMark: CHANNEL_HIGH_WATER_BYTES } as net.IpcNetConnectOpts);
     this.socket.on('data', (chunk: Buffer) => {
       this.received += chunk.length;
       if (this.expected >= 0 && this.received > this.expected) return this.finish(this.mismatch());

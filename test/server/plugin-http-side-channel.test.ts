@@ -16,6 +16,7 @@ const { bytesAt } = require('../fixtures/server/side-channel-plugin.js') as { by
 
 const ID = 'com.test.sidechannel';
 const UNLISTED = 'com.test.sidechannel.unlisted';
+const DEAF = 'com.test.sidechannel.deaf';
 const MiB = 1024 * 1024;
 
 type Channels = { listened: number; connected: number };
@@ -69,7 +70,7 @@ describe('plugin HTTP side channels', () => {
 
   beforeAll(async () => {
     server = await testServer({ hostOptions: { defaults: { restartBackoffMs: 100 } } });
-    for (const [id, extra] of [[ID, {}], [UNLISTED, { env: { SIDE_FIXTURE_MODE: 'unlisted' } }]] as const) {
+    for (const [id, extra] of [[ID, {}], [UNLISTED, { env: { SIDE_FIXTURE_MODE: 'unlisted' } }], [DEAF, { env: { SIDE_FIXTURE_MODE: 'deaf' } }]] as const) {
       expect((await upload(server.url, await pluginBundle(server.work, id, 'server/side-channel-plugin.js', extra))).status).toBe(201);
       expect((await fetch(`${server.url}/api/v1/plugins/${id}/enable`, { method: 'POST', headers: AUTH })).status).toBe(200);
     }
@@ -164,6 +165,17 @@ describe('plugin HTTP side channels', () => {
     const bytes = 9 * MiB;
     expect(await download(route(`/produce?bytes=${bytes}&seed=6`, UNLISTED))).toEqual({ status: 200, bytes, sha256: sha(bytesAt(6, 0, bytes)), contentLength: String(bytes) });
     expect(await channels(UNLISTED)).toEqual(before);
+  });
+
+  test("a plugin that never reaches the request's channel: the exchange fails with the host's 502, and the listener's file is gone", async () => {
+    const res = await post(route('/hash?tag=deaf', DEAF), randomBytes(3 * MiB));
+    expect(res.status).toBe(502);
+    expect(JSON.stringify(res.json)).toMatch(/side channel/);
+    expect((await hook<{ files: string[] }>('SocketDir', DEAF)).files).toEqual([]);
+    expect((await channels(DEAF)).connected).toBe(1);
+    // The plugin keeps serving what stays on the stream.
+    const small = randomBytes(1000);
+    expect(await post(route('/hash', DEAF), small)).toEqual({ status: 200, json: { bytes: small.length, sha256: sha(small) } });
   });
 
   test('the plugin killed mid-download: the client sees an aborted body, never a short complete one', async () => {

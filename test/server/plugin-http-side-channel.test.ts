@@ -8,6 +8,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as path from 'node:path';
+import pino from 'pino';
+import { Errors } from '../../src/errors';
+import { PluginHost } from '../../src/runtime';
+import { tempDir } from '../helpers';
 import { AUTH, pluginBundle, pollUntil as until, testServer, upload, type TestServer } from './helpers';
 
 // The fixture's download bytes, recomputed here.
@@ -220,4 +225,17 @@ describe('plugin HTTP with defaults.httpSideChannel false', () => {
     expect((await download(route(`/produce?bytes=${bytes}&seed=8`))).sha256).toBe(sha(bytesAt(8, 0, bytes)));
     expect((await server.host.callHook(ID, 'Channels', {})).payload).toEqual({ listened: 0, connected: 0 });
   });
+});
+
+test('a side-channel size that is not a whole number from 1 to 2^32-1 is refused when the host opens, naming the option', async () => {
+  const work = tempDir();
+  try {
+    for (const bad of [0, 1.5, 2 ** 32]) {
+      await expect(
+        PluginHost.open({ dataDir: path.join(work.dir, 'data'), logger: pino({ level: 'silent' }), defaults: { httpSideChannelMinBytes: bad } }),
+      ).rejects.toMatchObject({ code: Errors.HOST_BAD_OPTION.code, message: expect.stringContaining('defaults.httpSideChannelMinBytes') });
+    }
+  } finally {
+    work.cleanup();
+  }
 });

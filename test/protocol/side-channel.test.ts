@@ -123,7 +123,7 @@ test('a writer whose reader went away rejects instead of waiting forever', async
   let failed: Error | undefined;
   // Bounded: the reader destroys its end on the first chunk, so a write soon meets the closed socket.
   for (let i = 0; i < 1_000 && !failed; i++) {
-    await writer.write(Buffer.alloc(256 * 1024)).catch((err: Error) => (failed = err));
+    await Promise.resolve(writer.write(Buffer.alloc(256 * 1024))).catch((err: Error) => (failed = err));
     await new Promise((r) => setImmediate(r));
   }
   expect(failed).toBeDefined();

@@ -19,6 +19,7 @@ import type { BrokerConnection, ServiceRegistration } from '../src/protocol/brok
 import { contract, jsonBytes, parseJsonBytes, statusError } from '../src/protocol/contract';
 import { decodeHookCalls, encodeHookAnswer, type HookStreamAnswer } from '../src/protocol/hook-codec';
 import { bodyPartBytes } from '../src/protocol/limits';
+import { SIDE_CHANNEL_CAPABILITY } from '../src/protocol/side-channel';
 import type { ServeContext } from '../src/protocol/server';
 import { StreamAnswers, tooLargeMessage, withRawAnswers } from '../src/protocol/stream-answers';
 import { PendingLogs, createApi } from './api-client';
@@ -41,10 +42,12 @@ interface Active {
 }
 
 /** The lists ImplementedResponse carries, derived from what the definition has. */
-export function implementedOf(def: Definition): ImplementedResponse {
+export function implementedOf(def: Definition, sideChannel = false): ImplementedResponse {
   const methods = ['OnActivate', 'OnConfigurationChange'];
   if (def.onDeactivate) methods.push('OnDeactivate');
   if (def.serveHTTP) methods.push('ServeHTTP', 'ServeHTTPStream');
+  // Side channels live in the host's socket folder: without one there are none.
+  if (def.serveHTTP && sideChannel) methods.push(SIDE_CHANNEL_CAPABILITY);
   const hooks = Object.keys(def.hooks ?? {}).filter((h) => typeof def.hooks?.[h] === 'function');
   if (hooks.length) methods.push('RunHookStream', 'RunHookBatchStream');
   const eventTopics = Object.keys(def.events ?? {});
@@ -56,7 +59,7 @@ export function implementedOf(def: Definition): ImplementedResponse {
 export function hooksService(def: Definition, serve: ServeContext): ServiceRegistration {
   const pending = new PendingLogs();
   let active: Active | undefined;
-  const implemented = implementedOf(def);
+  const implemented = implementedOf(def, serve.socketDir !== null);
 
   const needActive = (): Active => {
     if (!active) throw statusError(grpc.status.FAILED_PRECONDITION, 'the plugin has not been activated yet (OnActivate first)');
@@ -224,7 +227,7 @@ export function hooksService(def: Definition, serve: ServeContext): ServiceRegis
         call.destroy(statusError(grpc.status.UNIMPLEMENTED, 'ServeHTTPStream is not available: the plugin serves no HTTP'));
         return;
       }
-      serveHttpStream(call, httpHandler, { windowBytes: serve.flowControlWindowBytes, maxMessageBytes: serve.maxMessageBytes });
+      serveHttpStream(call, httpHandler, { windowBytes: serve.flowControlWindowBytes, maxMessageBytes: serve.maxMessageBytes, socketDir: serve.socketDir });
     },
   };
   return { definition: withRawAnswers(contract().Hooks.service, 'RunHookBatchStream', decodeHookCalls), implementation: implementation as unknown as grpc.UntypedServiceImplementation };

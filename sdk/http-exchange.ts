@@ -9,7 +9,8 @@
  */
 import type { HTTPRequestHead__Output } from '../src/gen/plughost/v1/HTTPRequestHead';
 import type { HTTPResponseHead } from '../src/gen/plughost/v1/HTTPResponseHead';
-import { type BodyFeed, StreamedBody, pumpReader, toHeaderList, wholeBody } from './http-stream';
+import type { ChannelWriter } from '../src/protocol/side-channel';
+import { type BodyFeed, StreamedBody, knownBodyLength, pumpReader, toHeaderList, wholeBody } from './http-stream';
 import { type RequestHandle, requestFor } from './lazy-request';
 
 /** How a response leaves the plugin; each method splits bodies as its transport needs. */
@@ -22,6 +23,12 @@ export interface ResponseSink {
   end(): void;
   /** The response cannot be completed (its body failed): the host answers 502 or cuts the connection. */
   abort(message: string): void;
+  /** A body known to be at least this large goes over a side channel (headOverChannel); absent or 0: never. */
+  readonly channelMinBytes?: number;
+  /** Sends the head naming a side channel; resolves once the host connected to it, rejects when it did not in time. */
+  headOverChannel?(head: HTTPResponseHead): Promise<ChannelWriter>;
+  /** The body went over the side channel whole: the socket is half-closed and the end carries its count. */
+  endChannel?(writer: ChannelWriter): void;
 }
 
 /** The author's side of an exchange. */
@@ -81,6 +88,15 @@ export class PluginExchange {
     if (!response.body) return void this.sink.head(head, undefined, true);
     // A string or bytes body: head and body in as few parts as the sink allows, no web stream.
     const whole = wholeBody(response);
+    const channelMin = this.sink.channelMinBytes ?? 0;
+    if (channelMin > 0) {
+      const length = knownBodyLength(response, whole);
+      if (length >= channelMin) {
+        // The length is known: the client gets it, as it would from a body sent in one part.
+        if (!response.headers.has('content-length')) head.headers!.push({ name: 'content-length', values: [String(length)] });
+        return this.overChannel(head, response.body, whole);
+      }
+    }
     if (whole) {
       await this.sink.head(head, Buffer.from(whole.buffer, whole.byteOffset, whole.byteLength), true);
       return;
@@ -116,7 +132,31 @@ export class PluginExchange {
     }
     if (!this.cancelled) sink.end();
   }
+
+  /** A large body: the head names a side channel, and the body goes over it as raw bytes once the host connected. */
+  private async overChannel(head: HTTPResponseHead, body: ReadableStream<Uint8Array>, whole: Uint8Array | null): Promise<void> {
+    const sink = this.sink;
+    let writer: ChannelWriter | undefined;
+    try {
+      writer = await sink.headOverChannel!(head);
+      if (whole) await writer.write(whole);
+      else await pumpReader(body.getReader(), (chunk) => writer!.write(chunk), () => this.cancelled, WHOLE_CHUNKS);
+    } catch (err) {
+      await body.cancel().catch(() => undefined);
+      if (this.cancelled) return;
+      // The host closes the channel when the client goes away, and its cancel frame may come after
+      // this: the exchange is over either way, so the handler sees the abort now and the host is told.
+      const why = `the response body of ${this.head.path} over a side channel failed${writer ? ` after ${writer.written} bytes` : ''}: ${(err as Error).message}`;
+      this.cancel(why);
+      sink.abort(why);
+      return;
+    }
+    if (!this.cancelled) sink.endChannel!(writer);
+  }
 }
+
+/** Socket writes need no splitting: the whole chunk at once. */
+const WHOLE_CHUNKS = Number.MAX_SAFE_INTEGER;
 
 function nextTurn(): Promise<undefined> {
   return new Promise((resolve) => setImmediate(resolve, undefined));

@@ -166,6 +166,20 @@ export function wholeBody(response: Response): Uint8Array | null {
   return null;
 }
 
+/**
+ * How many bytes a Response's body has, when that is known before reading it: its bytes
+ * or Blob (undici knows their length), else a Content-Length header the handler set; -1
+ * for a stream of unknown length.
+ */
+export function knownBodyLength(response: Response, whole: Uint8Array | null): number {
+  if (whole) return whole.byteLength;
+  const state = stateSymbol === undefined ? findStateSymbol(response) : stateSymbol;
+  const length = state ? (response as unknown as Record<symbol, { body?: { length?: unknown } | null } | undefined>)[state]?.body?.length : undefined;
+  if (typeof length === 'number') return length;
+  const declared = response.headers.get('content-length');
+  return declared !== null && /^\d+$/.test(declared) ? Number(declared) : -1;
+}
+
 let stateSymbol: symbol | null | undefined;
 function findStateSymbol(response: Response): symbol | null {
   const sym = Object.getOwnPropertySymbols(response).find((s) => s.description === 'state') ?? null;

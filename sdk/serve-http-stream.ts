@@ -17,6 +17,7 @@ import type { HTTPStreamResponse } from '../src/gen/plughost/v1/HTTPStreamRespon
 import { CreditGate, CreditWindow } from '../src/protocol/exchange-credit';
 import { FrameBatcher, headerBytes } from '../src/protocol/frame-batch';
 import { bodyPartBytes } from '../src/protocol/limits';
+import { ChannelListener, ChannelReader, ChannelWriter, SIDE_CHANNEL_CONNECT_TIMEOUT_MS, channelCount, channelPath } from '../src/protocol/side-channel';
 import { type HttpHandler, PluginExchange, type ResponseSink } from './http-exchange';
 import type { BodyFeed } from './http-stream';
 
@@ -27,6 +28,8 @@ export interface HttpStreamOptions {
   windowBytes: number;
   /** The connection's gRPC message limit (PLUGHOST_MAX_MESSAGE_BYTES). */
   maxMessageBytes: number;
+  /** The host's socket folder for side channels (PLUGIN_UNIX_SOCKET_DIR); null: none, bodies stay on the stream. */
+  socketDir: string | null;
 }
 
 /** Serves every exchange the host sends on `call`. */
@@ -37,6 +40,7 @@ export function serveHttpStream(call: StreamCall, handler: HttpHandler, options:
 class ExchangeTable {
   readonly batcher: FrameBatcher<HTTPResponseFrame>;
   readonly partBytes: number;
+  readonly socketDir: string | null;
   private readonly exchanges = new Map<number, ServedExchange>();
   private halfClosed = false;
 
@@ -46,6 +50,7 @@ class ExchangeTable {
     private readonly options: HttpStreamOptions,
   ) {
     this.partBytes = bodyPartBytes(options.maxMessageBytes);
+    this.socketDir = options.socketDir;
     this.batcher = new FrameBatcher(call, this.partBytes, responseFrameBytes);
     call.on('data', (batch: HTTPStreamRequest__Output) => {
       for (const frame of batch.frames) this.frame(frame);
@@ -87,10 +92,16 @@ class ExchangeTable {
 /** One exchange: request frames in against our credit, response frames out against the host's. */
 class ServedExchange implements ResponseSink, BodyFeed {
   readonly partBytes: number;
+  /** From the host's head: a response body this large may go over a side channel (0: not on this exchange). */
+  readonly channelMinBytes: number;
   private readonly exchange: PluginExchange;
   private readonly sendCredit = new CreditGate();
   private readonly receiveCredit: CreditWindow;
   private over = false;
+  /** The request body's side channel, while it is read. */
+  private requestChannel: ChannelReader | undefined;
+  /** The response body's side channel, from the head until the body is written. */
+  private responseChannel: ChannelListener | undefined;
 
   constructor(
     private readonly table: ExchangeTable,
@@ -100,13 +111,15 @@ class ServedExchange implements ResponseSink, BodyFeed {
     windowBytes: number,
   ) {
     this.partBytes = table.partBytes;
+    this.channelMinBytes = table.socketDir ? first.response_channel_min_bytes : 0;
     this.receiveCredit = new CreditWindow(windowBytes);
     this.exchange = new PluginExchange(first.head!, this, windowBytes, this, handler);
   }
 
   /** The head frame: the first grant for a body that follows goes out with the next batch, and the handler runs. */
   start(first: HTTPRequestFrame__Output): void {
-    if (!first.end) this.grant(this.receiveCredit.grant());
+    if (first.body_channel && this.table.socketDir) this.readBody(this.table.socketDir, first.body_channel);
+    else if (!first.end) this.grant(this.receiveCredit.grant());
     this.frame(first);
     void this.exchange.run();
   }
@@ -115,6 +128,14 @@ class ServedExchange implements ResponseSink, BodyFeed {
     if (frame.credit > 0) this.sendCredit.grant(frame.credit);
     if (frame.cancel) return this.cancel('the client went away');
     const bytes = frame.body.length;
+    if (this.requestChannel) {
+      if (bytes > 0) {
+        this.abort('the host sent body frames for a request on a side channel');
+        return this.exchange.cancel('the host broke the rules of side channels');
+      }
+      if (frame.end) this.requestChannel.expect(channelCount(frame.body_channel_bytes));
+      return;
+    }
     if (bytes > 0) {
       if (!this.receiveCredit.received(bytes)) {
         this.abort('the host sent more request body than the plugin granted');
@@ -135,11 +156,13 @@ class ServedExchange implements ResponseSink, BodyFeed {
   // ---- BodyFeed: the handler's reads grant credit again ----
 
   taken(bytes: number): void {
+    if (this.requestChannel) return this.requestChannel.resume();
     if (!this.over && bytes > 0) this.grant(this.receiveCredit.consumed(bytes));
   }
 
   full(): void {
-    // Nothing to pause: the host cannot send more than the credit, which the queue holds.
+    // On the stream nothing needs pausing (the host cannot send beyond the credit the queue holds); a side channel's socket does.
+    this.requestChannel?.pause();
   }
 
   // ---- ResponseSink ----
@@ -183,6 +206,43 @@ class ServedExchange implements ResponseSink, BodyFeed {
     this.finish();
   }
 
+  headOverChannel(head: HTTPResponseHead): Promise<ChannelWriter> {
+    return new Promise((resolve, reject) => {
+      if (this.over) return reject(new Error('the exchange is over'));
+      const channel = new ChannelListener(this.table.socketDir!, SIDE_CHANNEL_CONNECT_TIMEOUT_MS, (socket) => resolve(new ChannelWriter(socket)), reject);
+      this.responseChannel = channel;
+      this.table.batcher.push({ exchange_id: this.id, head, body_channel: channel.name });
+    });
+  }
+
+  endChannel(writer: ChannelWriter): void {
+    if (this.over) return;
+    // The socket flushes and closes on its own: finish() must not destroy it.
+    this.responseChannel = undefined;
+    this.table.batcher.push({ exchange_id: this.id, end: true, body_channel_bytes: writer.end() });
+    this.finish();
+  }
+
+  /** The host named a side channel for the request body: it comes from there, held back by the socket's own window. */
+  private readBody(dir: string, name: string): void {
+    const socketPath = channelPath(dir, name);
+    if (!socketPath) {
+      this.abort(`the host named a side channel that is not a plain socket name: ${JSON.stringify(name.slice(0, 64))}`);
+      return this.exchange.cancel('the host broke the rules of side channels');
+    }
+    this.requestChannel = new ChannelReader(
+      socketPath,
+      (chunk) => this.exchange.body?.push(chunk),
+      (err) => {
+        if (!err) return this.exchange.body?.end();
+        // A truncated body ends the exchange: the host closes the channel when the client goes away
+        // (its cancel frame may come after), so the handler sees the abort and its read fails now.
+        this.abort(`the request body's side channel failed: ${err.message}`);
+        this.exchange.cancel(err.message);
+      },
+    );
+  }
+
   /** Sends `chunk` as the host's credit comes in; ends the exchange after when `end`. */
   private async rest(chunk: Buffer, end: boolean): Promise<void> {
     while (chunk.length > 0) {
@@ -210,6 +270,8 @@ class ServedExchange implements ResponseSink, BodyFeed {
     if (this.over) return;
     this.over = true;
     this.sendCredit.close();
+    this.requestChannel?.destroy();
+    this.responseChannel?.close();
     this.table.release(this.id);
   }
 }

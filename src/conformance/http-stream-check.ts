@@ -9,7 +9,7 @@
  */
 import type { ImplementedResponse__Output } from '../gen/plughost/v1/ImplementedResponse';
 import type { ExchangeFailure, ExchangeReceiver } from '../protocol/http-exchange';
-import { HttpExchangeStream } from '../protocol/http-exchange-stream';
+import { HttpExchangeStream, type SideChannelOptions } from '../protocol/http-exchange-stream';
 import { MIN_FLOW_CONTROL_WINDOW_BYTES, DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/limits';
 import { raceTimeout } from '../protocol/process';
 import { describe, type Session } from './session-checks';
@@ -35,13 +35,7 @@ export async function checkHttpStream(s: Session, implemented: ImplementedRespon
     `for each exchange a first HTTPResponseFrame with head.status 100-599, body only within the credit granted ` +
     `(65536 bytes at first, more in credit frames), then a frame with end, within ${s.callTimeoutMs} ms; ` +
     `a cancelled exchange must not hold up the others`;
-  let broke: string | null = null;
-  const stream = new HttpExchangeStream({
-    open: () => s.hooks.ServeHTTPStream(),
-    windowBytes: MIN_FLOW_CONTROL_WINDOW_BYTES,
-    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-    onBroken: (message) => (broke = message),
-  });
+  const { stream, broke } = checkStream(s, MIN_FLOW_CONTROL_WINDOW_BYTES);
   try {
     const exchange = (tag: string, cancel = false): Promise<Outcome> =>
       new Promise((resolve) => {
@@ -65,7 +59,7 @@ export async function checkHttpStream(s: Session, implemented: ImplementedRespon
     };
     const outcomes = await raceTimeout(run(), s.callTimeoutMs);
     if (!outcomes) {
-      return { ...base, status: 'fail', detail: 'not every exchange ended', expected, got: `no end to every exchange within ${s.callTimeoutMs} ms${broke ? ` (${broke})` : ''}` };
+      return { ...base, status: 'fail', detail: 'not every exchange ended', expected, got: `no end to every exchange within ${s.callTimeoutMs} ms${broke() ? ` (${broke()})` : ''}` };
     }
     const failed = outcomes.map((o, i) => ('failed' in o ? `exchange ${['a', 'b', 'c', 'after-cancel'][i]}: ${o.failed}` : null)).filter((x) => x !== null);
     if (failed.length) return { ...base, status: 'fail', detail: 'an exchange failed', expected, got: failed.join('; ') };
@@ -78,7 +72,21 @@ export async function checkHttpStream(s: Session, implemented: ImplementedRespon
   }
 }
 
-function failureText(f: ExchangeFailure): string {
+/** The host's own exchange code on the plugin's ServeHTTPStream, as a check drives it; broke() says how the stream broke, if it did. */
+export function checkStream(s: Session, windowBytes: number, sideChannel?: SideChannelOptions): { stream: HttpExchangeStream; broke: () => string | null } {
+  let broke: string | null = null;
+  const stream = new HttpExchangeStream({
+    open: () => s.hooks.ServeHTTPStream(),
+    windowBytes,
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+    onBroken: (message) => (broke = message),
+    sideChannel,
+  });
+  return { stream, broke: () => broke };
+}
+
+/** An exchange's failure as a check reports it. */
+export function failureText(f: ExchangeFailure): string {
   if (f.kind === 'headless') return 'a body frame before any head';
   if (f.kind === 'ended-headless') return 'the end before any head';
   return f.message;

@@ -10,6 +10,7 @@ import type { PluginLogRecord } from '../protocol/log-lines';
 import { LogBuffer } from '../runtime/log-buffer';
 import { createApiDouble } from './api-double';
 import { checkCookie } from './cookie-check';
+import { checkHttpSideChannel } from './http-side-channel-check';
 import { checkHttpStream } from './http-stream-check';
 import { checkApiStream } from './api-stream-check';
 import { checkHookBatchStream, checkHookStream } from './hook-stream-checks';
@@ -72,7 +73,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       });
     }
     if (!client) {
-      for (const [id, t] of [['health', 'health'], ['implemented', 'Implemented'], ['activate', 'OnActivate'], ['hook', 'hooks'], ['hook-stream', 'RunHookStream'], ['hook-batch-stream', 'RunHookBatchStream'], ['http', 'ServeHTTP'], ['http-stream', 'ServeHTTPStream'], ['api-stream', 'API.CallStream'], ['shutdown', 'Shutdown']] as const) {
+      for (const [id, t] of [['health', 'health'], ['implemented', 'Implemented'], ['activate', 'OnActivate'], ['hook', 'hooks'], ['hook-stream', 'RunHookStream'], ['hook-batch-stream', 'RunHookBatchStream'], ['http', 'ServeHTTP'], ['http-stream', 'ServeHTTPStream'], ['http-side-channel', 'HTTP side channels'], ['api-stream', 'API.CallStream'], ['shutdown', 'Shutdown']] as const) {
         skip(id, t, 'needs a successful handshake');
       }
       return report();
@@ -99,6 +100,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
       skip('hook-batch-stream', 'RunHookBatchStream', 'needs the answer of Implemented');
       skip('http', 'ServeHTTP', 'needs the answer of Implemented');
       skip('http-stream', 'ServeHTTPStream', 'needs the answer of Implemented');
+      skip('http-side-channel', 'HTTP side channels', 'needs the answer of Implemented');
       skip('api-stream', 'API.CallStream', 'needs the answer of Implemented');
     } else {
       const activate = await checkActivate(s, implemented);
@@ -109,6 +111,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
         skip('hook-batch-stream', 'RunHookBatchStream', 'a host calls hooks only after a successful OnActivate');
         skip('http', 'ServeHTTP', 'a host calls ServeHTTP only after a successful OnActivate');
         skip('http-stream', 'ServeHTTPStream', 'a host calls ServeHTTPStream only after a successful OnActivate');
+        skip('http-side-channel', 'HTTP side channels', 'a host calls ServeHTTPStream only after a successful OnActivate');
         skip('api-stream', 'API.CallStream', 'the API is used only after a successful OnActivate');
       } else {
         if (!implemented.hooks.length) skip('hook', 'hooks', 'the plugin lists no hooks');
@@ -117,6 +120,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
         add(await checkHookBatchStream(s, implemented));
         add(await checkHttp(s, implemented));
         add(await checkHttpStream(s, implemented));
+        add(await checkHttpSideChannel(s, implemented));
         add(checkApiStream(s));
       }
     }

@@ -2,7 +2,7 @@
 import type { PluginLogRecord } from '../protocol/log-lines';
 
 /** The checks, in the order they run. */
-export const CHECK_IDS = ['cookie', 'handshake', 'health', 'implemented', 'activate', 'hook', 'hook-stream', 'hook-batch-stream', 'http', 'http-stream', 'api-stream', 'shutdown'] as const;
+export const CHECK_IDS = ['cookie', 'handshake', 'health', 'implemented', 'activate', 'hook', 'hook-stream', 'hook-batch-stream', 'http', 'http-stream', 'http-side-channel', 'api-stream', 'shutdown'] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
 
 export type CheckStatus = 'pass' | 'fail' | 'skip';

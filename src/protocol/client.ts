@@ -329,6 +329,11 @@ export class PluginClient {
     return { protocol: 'grpc', protocolVersion: this.protocolVersion, network: this.network, address: this.address, pid: this.pid };
   }
 
+  /** The plugin's private socket folder (PLUGIN_UNIX_SOCKET_DIR); null for a reattached plugin. */
+  get socketDir(): string | null {
+    return this.internals.socketDir;
+  }
+
   /** The exit status once the process is gone, else null. */
   get exitStatus(): ExitInfo | null {
     return this.exitInfo;

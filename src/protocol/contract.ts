@@ -13,8 +13,8 @@ export type ApiCtor = ApiProto['plughost']['v1']['API'];
 export type { HooksClient } from '../gen/plughost/v1/Hooks';
 export type { APIClient } from '../gen/plughost/v1/API';
 
-/** Hooks methods a plugin may list in ImplementedResponse.methods. */
-export const LIFECYCLE_METHODS = ['OnActivate', 'OnDeactivate', 'OnConfigurationChange', 'ServeHTTP', 'ServeHTTPStream', 'RunHookStream', 'RunHookBatchStream', 'OnEvent'] as const;
+/** What a plugin may list in ImplementedResponse.methods: Hooks methods, and "HTTPSideChannel" (a capability of ServeHTTPStream, side-channel.ts). */
+export const LIFECYCLE_METHODS = ['OnActivate', 'OnDeactivate', 'OnConfigurationChange', 'ServeHTTP', 'ServeHTTPStream', 'RunHookStream', 'RunHookBatchStream', 'OnEvent', 'HTTPSideChannel'] as const;
 export type LifecycleMethod = (typeof LIFECYCLE_METHODS)[number];
 
 let loaded: { Hooks: HooksCtor; API: ApiCtor } | undefined;

@@ -8,6 +8,8 @@
  * on the first exchange and again after it broke; a stream that breaks fails
  * every exchange on it at once.
  */
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type * as grpc from '@grpc/grpc-js';
 import type { HTTPRequestFrame } from '../gen/plughost/v1/HTTPRequestFrame';
 import type { HTTPRequestHead } from '../gen/plughost/v1/HTTPRequestHead';
@@ -18,6 +20,7 @@ import { CreditGate, CreditWindow } from './exchange-credit';
 import { FrameBatcher, headerBytes } from './frame-batch';
 import type { ExchangeReceiver, PluginHttpExchange } from './http-exchange';
 import { bodyPartBytes } from './limits';
+import { ChannelListener, ChannelReader, SIDE_CHANNEL_CONNECT_TIMEOUT_MS, channelCount, channelPath } from './side-channel';
 
 export type ServeHttpStreamCall = grpc.ClientDuplexStream<HTTPStreamRequest, HTTPStreamResponse__Output>;
 
@@ -33,6 +36,15 @@ export interface HttpExchangeStreamOptions {
   maxMessageBytes: number;
   /** A stream broke (the plugin ended it, or the connection failed); `message` says how. */
   onBroken?: (message: string) => void;
+  /** Side channels for large bodies (side-channel.ts), when the plugin lists them and the host allows them. */
+  sideChannel?: SideChannelOptions;
+}
+
+export interface SideChannelOptions {
+  /** The plugin's private socket folder (PLUGIN_UNIX_SOCKET_DIR). */
+  dir: string;
+  /** Bodies from this size go over a side channel, both ways. */
+  minBytes: number;
 }
 
 /** Every ServeHTTPStream exchange with one plugin process. */
@@ -90,6 +102,7 @@ class StreamCall {
   readonly batcher: FrameBatcher<HTTPRequestFrame>;
   readonly partBytes: number;
   readonly windowBytes: number;
+  readonly sideChannel: SideChannelOptions | undefined;
   private readonly call: ServeHttpStreamCall;
   private nextId = 1;
   private over = false;
@@ -101,6 +114,7 @@ class StreamCall {
   ) {
     this.partBytes = bodyPartBytes(options.maxMessageBytes);
     this.windowBytes = options.windowBytes;
+    this.sideChannel = options.sideChannel;
     this.call = options.open();
     this.batcher = new FrameBatcher(this.call, this.partBytes, requestFrameBytes);
     this.call.on('data', (batch: HTTPStreamResponse__Output) => {
@@ -164,6 +178,10 @@ class StreamExchange implements PluginHttpExchange {
   private over = false;
   private held = false;
   private heldBytes = 0;
+  /** The request body's side channel, while the host listens or sends on it. */
+  private requestChannel: ChannelListener | undefined;
+  /** The response body's side channel, while the host reads it. */
+  private responseChannel: ChannelReader | undefined;
 
   constructor(
     private readonly stream: StreamCall,
@@ -174,9 +192,12 @@ class StreamExchange implements PluginHttpExchange {
     this.receiveCredit = new CreditWindow(stream.windowBytes);
   }
 
+  get bodyChannelMinBytes(): number {
+    return this.stream.sideChannel?.minBytes ?? 0;
+  }
+
   start(head: HTTPRequestHead, body: Buffer | undefined, end: boolean): boolean {
-    // The first grant rides on the head, so a response may use the whole window at once.
-    const frame: HTTPRequestFrame = { exchange_id: this.id, head, credit: this.receiveCredit.grant() };
+    const frame = this.headFrame(head);
     if (body && body.length > 0) {
       const n = Math.min(body.length, this.sendCredit.bytes, this.stream.partBytes);
       frame.body = n === body.length ? body : body.subarray(0, n);
@@ -187,6 +208,23 @@ class StreamExchange implements PluginHttpExchange {
     else if (end) this.endQueued = true;
     this.stream.batcher.push(frame);
     return this.queued.length === 0;
+  }
+
+  startWithBodyChannel(head: HTTPRequestHead, body: Readable): void {
+    const frame = this.headFrame(head);
+    const channel = new ChannelListener(
+      this.stream.sideChannel!.dir,
+      SIDE_CHANNEL_CONNECT_TIMEOUT_MS,
+      (socket) => this.sendBody(body, socket),
+      (err) => {
+        if (this.over) return;
+        this.stream.batcher.push({ exchange_id: this.id, cancel: true });
+        this.fail(`the request body's side channel failed: ${err.message}`);
+      },
+    );
+    this.requestChannel = channel;
+    frame.body_channel = channel.name;
+    this.stream.batcher.push(frame);
   }
 
   write(chunk: Buffer): boolean {
@@ -214,10 +252,12 @@ class StreamExchange implements PluginHttpExchange {
 
   hold(): void {
     this.held = true;
+    this.responseChannel?.pause();
   }
 
   release(): void {
     this.held = false;
+    if (this.responseChannel) return this.responseChannel.resume();
     const bytes = this.heldBytes;
     this.heldBytes = 0;
     if (bytes > 0 && !this.over) this.grant(this.receiveCredit.consumed(bytes));
@@ -233,8 +273,14 @@ class StreamExchange implements PluginHttpExchange {
     if (frame.head && !this.started) {
       this.started = true;
       this.receiver.head(frame.head);
+      if (frame.body_channel && this.stream.sideChannel && !this.over) return this.readBody(frame);
     }
     const bytes = frame.body.length;
+    if (this.responseChannel) {
+      if (bytes > 0) return this.refuse({ kind: 'error', message: 'the plugin sent body frames for a response on a side channel' });
+      if (frame.end) this.responseChannel.expect(channelCount(frame.body_channel_bytes));
+      return;
+    }
     if (bytes > 0) {
       if (!this.started) return this.refuse({ kind: 'headless' });
       if (!this.receiveCredit.received(bytes)) return this.refuse({ kind: 'error', message: 'the plugin sent more response body than the host granted' });
@@ -245,6 +291,8 @@ class StreamExchange implements PluginHttpExchange {
     }
     if (frame.end) {
       if (!this.started) return this.refuse({ kind: 'ended-headless' });
+      // A count for a side channel the host did not take: the body went where nobody read it.
+      if (channelCount(frame.body_channel_bytes) > 0) return this.refuse({ kind: 'error', message: 'the plugin counted body bytes on a side channel the host did not offer' });
       this.finish();
       this.receiver.end();
     }
@@ -255,6 +303,7 @@ class StreamExchange implements PluginHttpExchange {
     if (this.over) return;
     this.over = true;
     this.sendCredit.close();
+    this.closeChannels();
     this.receiver.fail({ kind: 'error', message });
     this.closed(this);
   }
@@ -279,6 +328,59 @@ class StreamExchange implements PluginHttpExchange {
     listener?.();
   }
 
+  /** The head frame: the first grant rides on it, so a response may use the whole window at once. */
+  private headFrame(head: HTTPRequestHead): HTTPRequestFrame {
+    const frame: HTTPRequestFrame = { exchange_id: this.id, head, credit: this.receiveCredit.grant() };
+    const minBytes = this.bodyChannelMinBytes;
+    if (minBytes > 0) frame.response_channel_min_bytes = minBytes;
+    return frame;
+  }
+
+  /** The plugin connected to the request body's side channel: the body goes over it, then the end with its count. */
+  private sendBody(body: Readable, socket: Socket): void {
+    let sent = 0;
+    body.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+    });
+    body.once('end', () => {
+      if (!this.over) this.stream.batcher.push({ exchange_id: this.id, end: true, body_channel_bytes: sent });
+    });
+    socket.once('close', () => {
+      // The exchange ended before the body did (an early answer, a cancel): drain the rest so the client's connection stays usable.
+      if (body.readableEnded) return;
+      body.unpipe(socket);
+      body.resume();
+    });
+    socket.on('error', () => undefined);
+    body.pipe(socket);
+  }
+
+  /** The response head named a side channel: its body comes from there, held back by the socket's own window. */
+  private readBody(frame: HTTPResponseFrame__Output): void {
+    const socketPath = channelPath(this.stream.sideChannel!.dir, frame.body_channel);
+    if (!socketPath) return this.refuse({ kind: 'error', message: `the plugin named a side channel that is not a plain socket name: ${JSON.stringify(frame.body_channel.slice(0, 64))}` });
+    const reader = new ChannelReader(
+      socketPath,
+      (chunk) => {
+        if (!this.over) this.receiver.body(chunk);
+      },
+      (err) => {
+        if (this.over) return;
+        if (err) return this.refuse({ kind: 'error', message: err.message });
+        this.finish();
+        this.receiver.end();
+      },
+    );
+    this.responseChannel = reader;
+    if (this.held) reader.pause();
+    if (frame.end) reader.expect(channelCount(frame.body_channel_bytes));
+  }
+
+  private closeChannels(): void {
+    this.requestChannel?.close();
+    this.responseChannel?.destroy();
+  }
+
   private grant(credit: number): void {
     if (credit > 0) this.stream.batcher.push({ exchange_id: this.id, credit });
   }
@@ -300,6 +402,7 @@ class StreamExchange implements PluginHttpExchange {
     this.over = true;
     this.queued = [];
     this.sendCredit.close();
+    this.closeChannels();
     this.stream.release(this.id);
     this.closed(this);
   }

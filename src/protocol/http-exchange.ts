@@ -5,6 +5,7 @@
  * http-exchange-stream.ts). The front sends the request through a
  * PluginHttpExchange and hears the response through an ExchangeReceiver.
  */
+import type { Readable } from 'node:stream';
 import type * as grpc from '@grpc/grpc-js';
 import type { HTTPRequestHead } from '../gen/plughost/v1/HTTPRequestHead';
 import type { HTTPRequestPart } from '../gen/plughost/v1/HTTPRequestPart';
@@ -42,6 +43,16 @@ export interface PluginHttpExchange {
   end(): void;
   /** The client went away (or the host gives up): the plugin is told, and nothing more reaches the receiver. */
   cancel(): void;
+  /**
+   * Request bodies from this many bytes may go over a side channel (startWithBodyChannel);
+   * 0 when this exchange has none (per-request ServeHTTP, the option off, a plugin without it).
+   */
+  readonly bodyChannelMinBytes: number;
+  /**
+   * Sends the head naming a side channel, then `body` over it as raw bytes once the plugin
+   * connected, and the end with the byte count. Only when bodyChannelMinBytes > 0.
+   */
+  startWithBodyChannel(head: HTTPRequestHead, body: Readable): void;
   /** The receiver cannot take response bytes now: the plugin is held back until release(). */
   hold(): void;
   release(): void;
@@ -51,6 +62,7 @@ type ServeHttpCall = grpc.ClientDuplexStream<HTTPRequestPart, HTTPResponsePart__
 
 /** An exchange over a ServeHTTP stream of its own, opened by the caller; `closed` runs once when the call is over. */
 export class ServeHttpCallExchange implements PluginHttpExchange {
+  readonly bodyChannelMinBytes = 0;
   private started = false;
   private over = false;
 
@@ -75,6 +87,10 @@ export class ServeHttpCallExchange implements PluginHttpExchange {
     }
     if (end) this.call.end();
     return ok;
+  }
+
+  startWithBodyChannel(): void {
+    throw new Error('ServeHTTP has no side channel');
   }
 
   write(chunk: Buffer): boolean {

@@ -34,6 +34,8 @@ export interface ServeContext {
   maxMessageBytes: number;
   /** The flow-control window the host chose (PLUGHOST_FLOW_CONTROL_WINDOW_BYTES): the credit of each ServeHTTPStream exchange's request body. */
   flowControlWindowBytes: number;
+  /** The host's private socket folder for this plugin (PLUGIN_UNIX_SOCKET_DIR), where HTTP side channels live; null when the host gave none. */
+  socketDir: string | null;
 }
 
 export interface ServePluginOptions {
@@ -99,7 +101,7 @@ async function serve(
   const flowControlWindowBytes = flowControlWindowFromEnv();
 
   const broker = new GrpcBroker({ tls, listen: spec, socketPrefix: `p${process.pid}-b`, maxMessageBytes });
-  const ctx: ServeContext = { protocolVersion, broker, log, maxMessageBytes, flowControlWindowBytes };
+  const ctx: ServeContext = { protocolVersion, broker, log, maxMessageBytes, flowControlWindowBytes, socketDir: process.env[ENV.unixSocketDir] || null };
   const stdio = new StdioCapture();
   const server = new grpc.Server(messageSizeOptions(maxMessageBytes));
   const std = standardServices();

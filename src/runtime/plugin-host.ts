@@ -15,6 +15,7 @@ import { Errors, isError, type PlughostError } from '../errors';
 import { validateConfig, maskSecrets } from '../manifest';
 import { callUnary, jsonBytes, parseJsonBytes } from '../protocol/contract';
 import { killMarkedWithPrefix } from '../protocol/process';
+import { DEFAULT_SIDE_CHANNEL_MIN_BYTES } from '../protocol/side-channel';
 import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, DEFAULT_MAX_MESSAGE_BYTES, checkFlowControlWindow, checkMaxMessageBytes } from '../protocol/limits';
 import { PostgresStore } from '../store/postgres-store';
 import { SqliteStore } from '../store/sqlite-store';
@@ -70,6 +71,8 @@ export const DEFAULTS: RuntimeDefaults = {
   logBytesPerSecond: 1024 * 1024,
   httpDrainMs: 5_000,
   httpTransport: 'stream',
+  httpSideChannel: true,
+  httpSideChannelMinBytes: DEFAULT_SIDE_CHANNEL_MIN_BYTES,
   flowControlWindowBytes: DEFAULT_FLOW_CONTROL_WINDOW_BYTES,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   memoryLimitMb: 0,
@@ -162,6 +165,9 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     checkMaxMessageBytes(this.defaults.maxMessageBytes, 'defaults.maxMessageBytes');
     this.codeCachePreload = this.defaults.codeCache ? writeCodeCachePreload(path.join(options.dataDir, 'runtime')) : undefined;
     checkFlowControlWindow(this.defaults.flowControlWindowBytes, 'defaults.flowControlWindowBytes');
+    const minBytes = this.defaults.httpSideChannelMinBytes;
+    // The plugin is told it per exchange in a uint32 field.
+    if (!Number.isInteger(minBytes) || minBytes < 1 || minBytes > 0xffff_ffff) throw Errors.HOST_BAD_OPTION('defaults.httpSideChannelMinBytes', minBytes, 'a whole number of bytes from 1 to 4294967295');
     this.api = options.api ?? ({} as A);
   }
 

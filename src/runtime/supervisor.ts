@@ -19,7 +19,8 @@ import type { PluginLogRecord } from '../protocol/log-lines';
 import type { PluginRecord, PluginState } from '../store/store';
 import type { ImplementedResponse__Output } from '../gen/plughost/v1/ImplementedResponse';
 import { ServeHttpCallExchange, type ExchangeReceiver, type PluginHttpExchange } from '../protocol/http-exchange';
-import { HttpExchangeStream } from '../protocol/http-exchange-stream';
+import { HttpExchangeStream, type SideChannelOptions } from '../protocol/http-exchange-stream';
+import { SIDE_CHANNEL_CAPABILITY } from '../protocol/side-channel';
 import { LogBuffer } from './log-buffer';
 import { LogRateLimiter } from './log-limiter';
 import { validateConfig } from '../manifest';
@@ -181,6 +182,7 @@ export class PluginSupervisor {
         windowBytes: this.host.defaults.flowControlWindowBytes,
         maxMessageBytes: this.host.defaults.maxMessageBytes,
         onBroken: (message) => this.log('warn', `${message}; the next request opens a new stream`),
+        sideChannel: this.sideChannel(),
       });
       exchange = this.httpStream.open(receiver, this.httpExchangeClosed);
     } else {
@@ -188,6 +190,14 @@ export class PluginSupervisor {
     }
     this.httpExchanges.add(exchange);
     return exchange;
+  }
+
+  /** Side channels for large bodies: when the plugin lists them, the host allows them and the plugin has a socket folder. */
+  private sideChannel(): SideChannelOptions | undefined {
+    const { httpSideChannel, httpSideChannelMinBytes } = this.host.defaults;
+    const dir = this.client?.socketDir;
+    if (!httpSideChannel || !dir || !this.implemented.methods.has(SIDE_CHANNEL_CAPABILITY)) return undefined;
+    return { dir, minBytes: httpSideChannelMinBytes };
   }
 
   /**

@@ -74,6 +74,15 @@ export interface RuntimeDefaults {
    */
   httpTransport: 'stream' | 'per-request';
   /**
+   * Large plugin HTTP bodies over one-use unix sockets beside ServeHTTPStream, with plugins that
+   * list "HTTPSideChannel" (docs/protocol.md): request bodies of a known length from
+   * `httpSideChannelMinBytes` on, and responses the plugin knows to be that large. false keeps
+   * every body on the stream. Default true.
+   */
+  httpSideChannel: boolean;
+  /** The body size from which a side channel is used, both ways (plugins are told per exchange). Default 1 MiB. */
+  httpSideChannelMinBytes: number;
+  /**
    * HTTP/2 flow-control window on both ends of a plugin's connection, and the credit each side
    * of a ServeHTTPStream exchange keeps open; the plugin is given the same value. Default 8 MiB.
    */

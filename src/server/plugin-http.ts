@@ -81,12 +81,20 @@ function requestHead(request: FastifyRequest, pathBelow: string, userId: string)
 /**
  * Streams the request to the plugin: the head at once, with the first body bytes when the
  * client has already sent them, then the body as it comes, pausing while the exchange pushes
- * back. A request without a body is the head alone, marked complete.
+ * back. A request without a body is the head alone, marked complete. A body of a known
+ * length from the exchange's side-channel size on travels over a side channel instead.
  */
 function sendRequest(raw: IncomingMessage, exchange: PluginHttpExchange, head: HTTPRequestHead): void {
   const length = raw.headers['content-length'];
   if (length === '0' || (length === undefined && raw.headers['transfer-encoding'] === undefined)) {
     exchange.start(head, undefined, true);
+    return;
+  }
+  // A large body of known length goes over a side channel as raw bytes, when the exchange has one.
+  const minBytes = exchange.bodyChannelMinBytes;
+  if (minBytes > 0 && length !== undefined && Number(length) >= minBytes) {
+    raw.on('error', () => exchange.cancel());
+    exchange.startWithBodyChannel(head, raw);
     return;
   }
   // Body bytes already buffered: the first chunk travels with the head. Otherwise the plugin

@@ -47,6 +47,7 @@ test('a plugin that keeps every rule passes every check, in order', async () => 
     ['hook-batch-stream', 'pass'],
     ['http', 'pass'],
     ['http-stream', 'skip'],
+    ['http-side-channel', 'skip'],
     ['api-stream', 'pass'],
     ['shutdown', 'pass'],
   ]);
@@ -71,6 +72,7 @@ const broken: Array<[string, CheckId, RegExp, RegExp]> = [
   ['http-no-head', 'http', /head\.status 100-599/, /without head/],
   ['http-stream-no-credit', 'http-stream', /body only within the credit granted/, /exchange a: the plugin sent more response body than the host granted/],
   ['api-stream-reused-id', 'api-stream', /a call_id that no other call in flight on the same stream has/, /^call_id 1 came again on stream 1 while the call with that id was still in flight$/],
+  ['side-channel-truncated', 'http-side-channel', /body_channel_bytes equal to the bytes sent/, /the upload: .*truncated body: the side channel carried 2096153 bytes, the sender counted 2097153/],
   ['ignores-shutdown', 'shutdown', /exits with code 0 within the grace period/, /still running 1000 ms after Shutdown/],
 ];
 
@@ -83,6 +85,14 @@ describe.each(broken)('broken plugin %s', (name, check, expected, got) => {
     expect(failure.expected).toMatch(expected);
     expect(failure.got).toMatch(got);
   });
+});
+
+test('a plugin on the raw protocol that takes side channels passes their check: the upload echoed byte for byte, the cancel left nothing', async () => {
+  const report = await runConformance(fixture('side-channel-good'));
+  expectConforms(report);
+  const check = report.checks.find((c) => c.id === 'http-side-channel')!;
+  expect(check.status).toBe('pass');
+  expect(check.detail).toMatch(/^POST \/ answered 200 with 2097153 body bytes \(the upload echoed byte for byte\); an upload cancelled after \d+ of 67108864 bytes left nothing behind; GET \/ after it answered 200$/);
 });
 
 test('a plugin that throws at import fails the cookie check: exiting 1 is not a refusal', async () => {
@@ -103,6 +113,7 @@ test('the TypeScript hello example, packed, conforms', async () => {
   expect(report.pluginId).toBe('com.example.hello');
   expect(report.checks.filter((c) => c.id === 'hook').map((c) => c.title)).toEqual(['RunHook "NoteWillBeSaved" with payload {}', 'RunHook "NoteSaved" with payload {}']);
   // The SDK offers ServeHTTPStream beside ServeHTTP: both are checked.
+  expect(report.checks.filter((c) => c.id.startsWith('http')).map((c) => [c.id, c.status])).toEqual([['http', 'pass'], ['http-stream', 'pass'], ['http-side-channel', 'pass']]);
   expect(report.checks.filter((c) => c.id.startsWith('http')).map((c) => [c.id, c.status])).toEqual([['http', 'pass'], ['http-stream', 'pass']]);
   // Both hook streams, and the API over CallStream (its onActivate logs, its hooks use KV).
   expect(report.checks.filter((c) => c.id.endsWith('-stream') && !c.id.startsWith('http')).map((c) => [c.id, c.status])).toEqual([['hook-stream', 'pass'], ['hook-batch-stream', 'pass'], ['api-stream', 'pass']]);
@@ -145,12 +156,12 @@ describe('the plughost conformance command', () => {
     const text = cli(NODE, path.join(FIXTURES, 'good.js'));
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/PASS {2}refuses to run without PLUGHOST_PLUGIN=plughost/);
-    expect(text.stdout).toMatch(/11 passed, 0 failed, 1 skipped .*: the plugin conforms/);
+    expect(text.stdout).toMatch(/11 passed, 0 failed, 2 skipped .*: the plugin conforms/);
     const json = cli('--json', NODE, path.join(FIXTURES, 'good.js'));
     expect(json.status).toBe(0);
     const report = JSON.parse(json.stdout) as ConformanceReport;
     expect(report.ok).toBe(true);
-    expect(report.checks).toHaveLength(12);
+    expect(report.checks).toHaveLength(13);
   });
 
   test('exits 1 and shows expected and got for a failing plugin', () => {

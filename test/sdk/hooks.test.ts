@@ -18,8 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => host.close());
 
-test('Implemented lists what the definition has, RunHookStream when there are hooks and ServeHTTPStream beside ServeHTTP', () => {
-  expect(host.implemented.methods.sort()).toEqual(['OnActivate', 'OnConfigurationChange', 'OnDeactivate', 'OnEvent', 'RunHookBatchStream', 'RunHookStream', 'ServeHTTP', 'ServeHTTPStream']);
+test('Implemented lists what the definition has, RunHookStream when there are hooks and ServeHTTPStream (with side channels) beside ServeHTTP', () => {
+  expect(host.implemented.methods.sort()).toEqual(['HTTPSideChannel', 'OnActivate', 'OnConfigurationChange', 'OnDeactivate', 'OnEvent', 'RunHookBatchStream', 'RunHookStream', 'ServeHTTP', 'ServeHTTPStream']);
   expect(host.implemented.hooks).toContain('Upper');
   expect(host.implemented.eventTopics).toEqual(['notes.*', 'exact']);
 });

@@ -51,3 +51,15 @@ export async function upload(url: string, bundle: string, query = '', headers: R
   form.append('plugin', new Blob([fs.readFileSync(bundle)]), path.basename(bundle));
   return fetch(`${url}/api/v1/plugins${query}`, { method: 'POST', headers, body: form });
 }
+
+/** Polls `read` every 50 ms until `done` says so; fails after `tries`, naming what it saw last. */
+export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, tries = 200): Promise<T> {
+  let last: T | undefined;
+  for (let i = 0; i < tries; i++) {
+    last = await read();
+    if (done(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what}: still ${JSON.stringify(last)}`);
+}
+

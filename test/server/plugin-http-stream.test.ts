@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
-import { AUTH, pluginBundle, testServer, upload, type TestServer } from './helpers';
+import { AUTH, pluginBundle, pollUntil as until, testServer, upload, type TestServer } from './helpers';
 
 // The fixture's download bytes, recomputed here.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -18,17 +18,6 @@ const WINDOW = 256 * 1024;
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const expectedDownload = (seed: number, bytes: number) => sha(bytesAt(seed, 0, bytes));
-
-/** Polls `read` every 50 ms until `done` says so; fails after `tries`, naming what it saw last. */
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, tries = 200): Promise<T> {
-  let last: T | undefined;
-  for (let i = 0; i < tries; i++) {
-    last = await read();
-    if (done(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what}: still ${JSON.stringify(last)}`);
-}
 
 /** A GET that reads nothing after the head until `resume()`; `bytes()` says how much arrived. */
 function pausedDownload(url: string): Promise<{ res: http.IncomingMessage; req: http.ClientRequest; bytes(): number; rest(): Promise<Buffer> }> {

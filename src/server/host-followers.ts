@@ -38,8 +38,9 @@ export function follow<E extends keyof FollowedEvents>(host: PluginHost, event: 
     const followers = new Set<Listener>();
     fanout = {
       followers,
+      // Over a copy, as EventEmitter does: a follower added while an event is being delivered starts with the next one.
       dispatch: (...args) => {
-        for (const f of followers) f(...args);
+        for (const f of [...followers]) f(...args);
       },
     };
     events.set(event, fanout);

@@ -307,6 +307,61 @@ browserTest('enable with a required setting unset: the error names it by label a
   expect(await page.evaluate(() => document.activeElement?.closest('li')?.getAttribute('data-plugin-id'))).toBe(KEYED);
 });
 
+browserTest('a slow feed and a stale list answer: the action error and the state stay as the feed left them', async () => {
+  const LAGGED = 'com.example.lagged';
+  // A second page whose feed delivers every host event 1.5 s late, so the GET
+  // that finds the "failed" state answers before the feed brings the states
+  // that led there; and whose list reload after the feed's "ready" answers 4 s
+  // late, with the plugin as it was before the enable.
+  const slow = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
+    await slow.addInitScript(() => {
+      const Real = window.EventSource;
+      window.EventSource = class extends Real {
+        addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void {
+          if (type === 'open' || type === 'error' || typeof listener !== 'function') return super.addEventListener(type, listener, options);
+          super.addEventListener(type, (e) => setTimeout(() => listener.call(this, e), 1_500), options);
+        }
+      };
+    });
+    let holdList = false;
+    let staleAnswered!: () => void;
+    const stale = new Promise<void>((resolve) => (staleAnswered = resolve));
+    await slow.route((url) => url.pathname === '/api/v1/plugins', async (route) => {
+      if (!holdList || route.request().method() !== 'GET') return route.continue();
+      holdList = false;
+      const response = await route.fetch();
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      await route.fulfill({ response });
+      staleAnswered();
+    });
+    const settings = { settings: [{ key: 'token', type: 'secret', display_name: 'Token', required: true }] };
+    const bundle = await webappBundle(server.work, LAGGED, '1.0.0', 'export default function activate() {}\n', { name: 'Lagged', settings_schema: settings });
+    await slow.goto(`${server.url}/admin`);
+    await slow.fill('#token', TOKEN);
+    await slow.click('#login-form button');
+    await slow.waitForSelector('#live:has-text("live")');
+    holdList = true;
+    await server.host.install(bundle);
+    const lagged = slow.locator(`li.row[data-plugin-id="${LAGGED}"]`);
+    await lagged.waitFor();
+    await lagged.locator('button.toggle').click();
+    await lagged.locator('[data-action="enable"]').click();
+    await lagged.locator('.action-error li').waitFor();
+    // The feed catches up: the row reaches the state the error left behind, and the error is still there.
+    await lagged.locator('[data-field="state"]:text-is("failed to start")').waitFor();
+    await stale;
+    // The stale list answer is painted in the turn it arrives; one more round trip to the page comes after it.
+    await slow.evaluate(() => new Promise((resolve) => setTimeout(resolve, 100)));
+    expect(await lagged.locator('[data-field="state"]').textContent()).toBe('failed to start');
+    expect(await lagged.locator('.action-error').textContent()).toBe('Enable failed: these settings need a value.Token: required');
+  } finally {
+    await slow.close();
+    await server.host.remove(LAGGED).catch(() => undefined);
+  }
+  await row(LAGGED).waitFor({ state: 'detached' });
+});
+
 browserTest('logs: the last 1,000 lines, older ones on demand, level filter, fields, host lines followed live', async () => {
   const bundle = await pluginBundle(server.work, CHATTY, 'web/chatty-plugin.js', { name: 'Chatty', env: { LINES: '1200' } });
   await server.host.install(bundle);

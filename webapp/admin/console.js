@@ -16,6 +16,19 @@ let stopEvents = null;
 let nodeId = null;
 /** id → the timer of the refresh that follows its state changes. */
 const settling = new Map();
+/**
+ * How many state events the feed has brought for each plugin. A GET answered
+ * after a state event it was asked before is older than that event: its state
+ * and last error give way to the row's.
+ */
+const stateEvents = new Map();
+
+/** `info` from a GET asked when the plugin's state-event count was `before`. */
+function settled(info, before) {
+  const row = list.get(info.id);
+  if (!row || (stateEvents.get(info.id) ?? 0) === before) return info;
+  return { ...info, state: row.info.state, lastError: row.info.lastError };
+}
 /** GET /server: the signature policy shown with each plugin. */
 let server = { requireSignature: false, trustedKeys: [] };
 
@@ -93,7 +106,8 @@ async function showApp() {
 }
 
 async function loadPlugins() {
-  list.replaceAll(await api('GET', '/plugins'));
+  const before = new Map(stateEvents);
+  list.replaceAll((await api('GET', '/plugins')).map((info) => settled(info, before.get(info.id) ?? 0)));
 }
 
 async function loadServer() {
@@ -108,8 +122,9 @@ async function loadServer() {
 }
 
 async function refresh(id) {
+  const before = stateEvents.get(id) ?? 0;
   try {
-    list.upsert(await api('GET', `/plugins/${encodeURIComponent(id)}`));
+    list.upsert(settled(await api('GET', `/plugins/${encodeURIComponent(id)}`), before));
   } catch (err) {
     if (err.status === 404) removed(list.get(id), { quiet: true });
   }
@@ -119,6 +134,7 @@ function updateState({ pluginId, state, lastError, nodeId: from }) {
   list.nodesChanged(pluginId);
   // In a cluster the feed carries every node's changes; a row shows this node's state.
   if (from && nodeId && from !== nodeId) return;
+  stateEvents.set(pluginId, (stateEvents.get(pluginId) ?? 0) + 1);
   const row = list.get(pluginId);
   if (!row) return refresh(pluginId);
   list.upsert({ ...row.info, state, lastError }, { errorAt: Date.now() });

@@ -37,6 +37,12 @@ export function pluginDetail(row, { server, removed, upsert }) {
   let detail = null;
   /** The state when the shown action error happened: once the state moves on, the error is stale. */
   let errorState = null;
+  /**
+   * Whether the feed has shown `errorState` yet. The GET that finds the state
+   * can answer before the feed brings the events that led there, and those
+   * older states are not a move on.
+   */
+  let errorStateSeen = false;
 
   async function loadDetail() {
     try {
@@ -69,7 +75,10 @@ export function pluginDetail(row, { server, removed, upsert }) {
   }
 
   function update(info) {
-    if (errorState !== null && info.state !== errorState) clearError();
+    if (errorState !== null) {
+      if (info.state === errorState) errorStateSeen = true;
+      else if (errorStateSeen) clearError();
+    }
     const lastError = info.lastError && !(errorState !== null && actionError.dataset.message === info.lastError)
       ? [h('span', {}, info.lastError), row.errorAt ? h('span', { class: 'muted' }, ' (', timeEl(row.errorAt), ')') : null]
       : null;
@@ -105,6 +114,7 @@ export function pluginDetail(row, { server, removed, upsert }) {
 
   function clearError() {
     errorState = null;
+    errorStateSeen = false;
     delete actionError.dataset.message;
     actionError.replaceChildren();
   }
@@ -125,13 +135,18 @@ export function pluginDetail(row, { server, removed, upsert }) {
     } else {
       actionError.replaceChildren(h('p', {}, `${verb} failed: ${err.message}`));
     }
-    errorState = row.info.state;
+    // The state the error left behind: a later move clears the error. Until
+    // it is known, the row's state stands in, and nothing clears the error.
+    let state = row.info.state;
+    errorState = state;
+    errorStateSeen = false;
     try {
-      // The state the error left behind: a later move clears the error.
-      errorState = (await api('GET', `${path}`)).state;
+      state = (await api('GET', path)).state;
     } catch {
       // Keep the state the row had.
     }
+    errorState = state;
+    errorStateSeen = row.info.state === state;
     update(row.info);
   }
 

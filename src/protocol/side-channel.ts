@@ -30,13 +30,12 @@ const CHANNEL_HIGH_WATER_BYTES = 1024 * 1024;
 
 /**
  * Reads on a channel land in slabs of this size, each read getting the slab's free tail (at
- * least CHANNEL_MIN_READ_BYTES), so one read can take most of what the kernel holds (about its
- * 208 KiB send buffer) where a plain socket reads 64 KiB at a time: fewer reads, wake-ups and
- * chunks downstream. A chunk keeps its slab alive, so slabs stay small: 1 MiB slabs measured
- * no better and pin four times the memory per chunk a slow reader holds.
+ * least CHANNEL_MIN_READ_BYTES), so one read takes whatever the kernel holds (about its 208 KiB
+ * send buffer) where a plain socket reads 64 KiB at a time: a third of the reads, wake-ups and
+ * chunks downstream. A chunk keeps its slab alive, so the waste is bounded by the free tail.
  */
-const CHANNEL_SLAB_BYTES = 256 * 1024;
-const CHANNEL_MIN_READ_BYTES = 64 * 1024;
+const CHANNEL_SLAB_BYTES = 1024 * 1024;
+const CHANNEL_MIN_READ_BYTES = 256 * 1024;
 
 /** A name the peer gave: a plain file name, so it cannot point outside the socket folder. */
 const CHANNEL_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,39}$/;

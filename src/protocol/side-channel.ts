@@ -22,20 +22,11 @@ export const DEFAULT_SIDE_CHANNEL_MIN_BYTES = 1024 * 1024;
 export const SIDE_CHANNEL_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
- * Stream buffering on the sending end of a channel socket (the reading end reads into slabs).
- * At Node's 16 KiB default a piped 64 KiB chunk fills the buffer at once, so every chunk paused
- * and resumed the source (the client's connection) and the pipe ran in lockstep with the reader.
+ * Stream buffering on both ends of a channel socket. At Node's 16 KiB default a piped 64 KiB
+ * chunk fills the buffer at once, so every chunk paused and resumed the source (the client's
+ * connection) and the pipe ran in lockstep with the reader.
  */
 const CHANNEL_HIGH_WATER_BYTES = 1024 * 1024;
-
-/**
- * Reads on a channel land in slabs of this size, each read getting the slab's free tail (at
- * least CHANNEL_MIN_READ_BYTES), so one read takes whatever the kernel holds (about its 208 KiB
- * send buffer) where a plain socket reads 64 KiB at a time: a third of the reads, wake-ups and
- * chunks downstream. A chunk keeps its slab alive, so the waste is bounded by the free tail.
- */
-const CHANNEL_SLAB_BYTES = 1024 * 1024;
-const CHANNEL_MIN_READ_BYTES = 256 * 1024;
 
 /** A name the peer gave: a plain file name, so it cannot point outside the socket folder. */
 const CHANNEL_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,39}$/;
@@ -134,17 +125,18 @@ export class ChannelReader {
   private expected = -1;
   private eof = false;
   private over = false;
-  private slab = Buffer.allocUnsafe(0);
-  private slabUsed = 0;
 
   constructor(
     socketPath: string,
     private readonly data: (chunk: Buffer) => void,
     private readonly done: (err: Error | null) => void,
   ) {
-    this.socket = net.createConnection({
-      path: socketPath,
-      onread: { buffer: () => this.readInto(), callback: (n: number, buf: Uint8Array) => this.read(n, buf) },
+    // Node takes highWaterMark on a connection too (its types miss it).
+    this.socket = net.createConnection({ path: socketPath, highWaterMark: CHANNEL_HIGH_WATER_BYTES } as net.IpcNetConnectOpts);
+    this.socket.on('data', (chunk: Buffer) => {
+      this.received += chunk.length;
+      if (this.expected >= 0 && this.received > this.expected) return this.finish(this.mismatch());
+      this.data(chunk);
     });
     this.socket.on('end', () => {
       this.eof = true;
@@ -154,24 +146,6 @@ export class ChannelReader {
     this.socket.on('close', () => {
       if (!this.eof) this.finish(new Error(`side channel closed after ${this.received} bytes, before its end`));
     });
-  }
-
-  /** Where the next read goes: the current slab's free tail, or a fresh slab when too little is left. */
-  private readInto(): Buffer {
-    if (this.slab.length - this.slabUsed < CHANNEL_MIN_READ_BYTES) {
-      this.slab = Buffer.allocUnsafe(CHANNEL_SLAB_BYTES);
-      this.slabUsed = 0;
-    }
-    return this.slab.subarray(this.slabUsed);
-  }
-
-  /** Always true: pause() and resume() are the only backpressure. */
-  private read(n: number, buf: Uint8Array): boolean {
-    this.slabUsed += n;
-    this.received += n;
-    if (this.expected >= 0 && this.received > this.expected) this.finish(this.mismatch());
-    else this.data(Buffer.from(buf.buffer, buf.byteOffset, n));
-    return true;
   }
 
   /** The sender's end frame: it wrote `count` bytes. */

@@ -188,7 +188,7 @@ export function apiService(host: ApiHost, plugin: PluginSupervisor, options: Api
   const streams = new ApiStreamServer(runs, {
     maxMessageBytes: options.maxMessageBytes,
     opened: host.metrics.apiStreamsOpened.labels({ plugin: id }),
-    calls: host.metrics.apiStreamCalls.labels({ plugin: id }),
+    calls: host.metrics.apiStreamCalls.series({ plugin: id }),
     batch: (work) => store.batch(work),
   });
   implementation.CallStream = streams.serve;

@@ -76,6 +76,9 @@ test('a ttl below 0 or too large is refused naming it, and nothing is written', 
     await expect(kv({ action: 'set', key: 'neg', value: 1, ttlMs })).rejects.toThrow(`KVSet: KV set of "neg": ttlMs ${ttlMs} is invalid; expected milliseconds from 0 (no expiry) to ${MAX_KV_TTL_MS}`);
   }
   expect(host.kv.keys()).toEqual([]);
+  // Seeding the test host directly takes the same rule.
+  expect(() => host.kv.set('seed', 1, -1)).toThrow(`KV set of "seed": ttlMs -1 is invalid`);
+  expect(host.kv.keys()).toEqual([]);
 });
 
 test('a bad key is refused with INVALID_ARGUMENT', async () => {

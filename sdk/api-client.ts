@@ -9,7 +9,7 @@ import type { PluginLogger } from '../src/protocol/plugin-log';
 import { jsonBytes, parseJsonBytes } from '../src/protocol/contract';
 import { ApiCallTooLarge, ApiStream, emptyApiResponse } from '../src/protocol/api-stream';
 import { Errors } from '../src/errors';
-import { messageTooLarge } from '../src/protocol/limits';
+import { checkKvTtl, messageTooLarge } from '../src/protocol/limits';
 import { createCluster } from './cluster';
 import type { ApiMap, HookOutcome, KVPage, KVSetOptions, KVStore, LogLevel, Logger, Manifest, PluginApi, SettingsMap } from './types';
 
@@ -94,11 +94,18 @@ export function createApi<Api extends ApiMap, Config extends SettingsMap>(
   const logger: Logger = { trace: log('trace'), debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 
   const setBytes = async (key: string, value: Uint8Array, options: KVSetOptions<Uint8Array> = {}): Promise<boolean> => {
+    let ttlMs: number;
+    try {
+      // Checked here: the wire field is unsigned, so a negative ttl would reach the host as a huge one.
+      ttlMs = checkKvTtl(key, options.ttlMs);
+    } catch (err) {
+      throw new PluginApiError('KVSet', 'INVALID_ARGUMENT', (err as Error).message);
+    }
     const compare = options.expected !== undefined || options.expectAbsent === true;
     const res = await call<{ ok: boolean }>('KVSet', {
       key,
       value: Buffer.from(value),
-      ttl_ms: options.ttlMs ?? 0,
+      ttl_ms: ttlMs,
       compare,
       expected: options.expected !== undefined ? Buffer.from(options.expected) : Buffer.alloc(0),
       expected_absent: options.expectAbsent === true,

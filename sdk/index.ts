@@ -5,6 +5,8 @@
 export { definePlugin, type Plugin, type ServeOptions } from './define';
 export { reject } from './rejection';
 export { PluginApiError } from './api-client';
+/** The longest KV `ttlMs` the host takes (0 is no expiry). */
+export { MAX_KV_TTL_MS } from '../src/protocol/limits';
 export type {
   ApiMap,
   ClusterApi,

@@ -20,7 +20,7 @@ import type { PluginLogRecord } from '../src/protocol/log-lines';
 import { callPermission } from '../src/manifest/permissions';
 import { ServeHttpCallExchange, type ExchangeReceiver, type PluginHttpExchange } from '../src/protocol/http-exchange';
 import { HttpExchangeStream } from '../src/protocol/http-exchange-stream';
-import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, messageTooLarge, resolveMaxMessageBytes } from '../src/protocol/limits';
+import { DEFAULT_FLOW_CONTROL_WINDOW_BYTES, checkKvTtl, messageTooLarge, resolveMaxMessageBytes } from '../src/protocol/limits';
 import { nodeEntryArgs } from '../src/protocol/process';
 import { TS_ENTRY, bundlePlugin } from './build';
 import { MemoryHost, type ApiImplementation, type Invocation, type LogRecord, type MemoryHostOptions, type PublishedEvent } from './test-host/memory-api';
@@ -259,7 +259,7 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
           return v === undefined ? undefined : (JSON.parse(v.toString('utf8')) as T);
         },
         getBytes: (key) => memory.kv.get(key),
-        set: (key, value, ttlMs) => void memory.kv.set(key, Buffer.from(JSON.stringify(value)), ttlMs),
+        set: (key, value, ttlMs) => void memory.kv.set(key, Buffer.from(JSON.stringify(value)), checkKvTtl(key, ttlMs)),
         keys: (prefix) => memory.kv.keys(prefix),
       },
       logs: memory.logs,

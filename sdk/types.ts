@@ -32,7 +32,7 @@ export type Logger = PluginLogger;
 
 /** Options of a KV write. */
 export interface KVSetOptions<V> {
-  /** Time to live in milliseconds; omitted or 0 keeps the value until deleted. */
+  /** Time to live in milliseconds, up to MAX_KV_TTL_MS; omitted or 0 keeps the value until deleted. A negative one is refused (the wire field is unsigned). */
   ttlMs?: number;
   /** Write only if the current value equals this (compared as stored bytes; for JSON, the JSON text). */
   expected?: V;

@@ -160,6 +160,9 @@ export const Errors = {
   API_METHOD_UNKNOWN: define('API_METHOD_UNKNOWN', 404, (method: string) => `the host has no API method ${JSON.stringify(method)}`),
   KV_BAD_KEY: define('KV_BAD_KEY', 400, (key: string) =>
     `KV key ${JSON.stringify(key.slice(0, 80))} is invalid: expected 1-256 bytes of UTF-8`),
+  KV_BAD_TTL: define('KV_BAD_TTL', 400, (key: string, ttl: unknown, max: number) =>
+    `KV set of ${JSON.stringify(key.slice(0, 80))}: ttlMs ${typeof ttl === 'number' || (typeof ttl === 'string' && /^\d+$/.test(ttl)) ? String(ttl) : JSON.stringify(ttl) ?? String(ttl)} is invalid; expected milliseconds from 0 (no expiry) to ${max}` +
+    (Number(ttl) >= 2 ** 63 ? ' (a negative ttl_ms written into the uint64 field arrives this large)' : '')),
   KV_VALUE_TOO_LARGE: define('KV_VALUE_TOO_LARGE', 413, (key: string, size: number, max: number) =>
     `KV value for ${JSON.stringify(key.slice(0, 80))} is ${size} bytes; the limit is ${max}`),
   BAD_API_REQUEST: define('BAD_API_REQUEST', 400, (field: string, expected: string) =>

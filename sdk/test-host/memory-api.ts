@@ -11,6 +11,7 @@ import { Errors, PlughostError } from '../../src/errors';
 import { ApiStreamServer, type ApiDone, type ApiRun } from '../../src/protocol/api-stream-server';
 import { MemoryCluster, clusterHandlers, type CallState } from '../../src/protocol/cluster-contract';
 import { statusError } from '../../src/protocol/contract';
+import { checkKvTtl } from '../../src/protocol/limits';
 import { HOST_TOPIC_PREFIX, allowsCall, allowsInvoke, callPermission, isHostTopic } from '../../src/manifest/permissions';
 import type { HookOutcome, JsonValue, LogLevel, Manifest, SettingsMap } from '../types';
 
@@ -176,7 +177,7 @@ export class MemoryHost {
       },
       KVSet: (req) => {
         const compare = req.compare ? { expected: req.expected as Buffer, absent: Boolean(req.expected_absent) } : undefined;
-        return { ok: this.kv.set(String(req.key), req.value as Buffer, Number(req.ttl_ms), compare) };
+        return { ok: this.kv.set(String(req.key), req.value as Buffer, checkKvTtl(String(req.key), req.ttl_ms), compare) };
       },
       KVGet: (req) => {
         checkKey(String(req.key));

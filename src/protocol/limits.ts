@@ -114,3 +114,22 @@ export function messageTooLarge(err: unknown, call: string, limit: number): Plug
   const applied = sizes ? Number(sizes[2]) : Number(/larger than (\d+)/.exec(text)?.[1] ?? limit);
   return Errors.MESSAGE_TOO_LARGE(call, size, applied, limit, text);
 }
+
+/**
+ * The longest KV time to live: the store's clock plus this stays an exact integer in JavaScript
+ * and a PostgreSQL timestamp. ttl_ms is a uint64 on the wire, so a negative ttl from a plugin
+ * arrives as a number near 2^64; every value above this is refused rather than stored as an
+ * expiry nobody asked for.
+ */
+export const MAX_KV_TTL_MS = Number.MAX_SAFE_INTEGER - Date.UTC(3000, 0);
+
+/**
+ * A KV write's time to live in whole milliseconds, 0 (no expiry) to MAX_KV_TTL_MS: from the
+ * SDK's `ttlMs` option (a number; a fraction rounds up, as the stores round an expiry) or from
+ * KVSetRequest.ttl_ms (a decimal string); anything else is KV_BAD_TTL naming the value.
+ */
+export function checkKvTtl(key: string, ttl: unknown): number {
+  const n = typeof ttl === 'string' && /^\d+$/.test(ttl) ? Number(ttl) : ttl === undefined ? 0 : ttl;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || n > MAX_KV_TTL_MS) throw Errors.KV_BAD_TTL(key, ttl, MAX_KV_TTL_MS);
+  return Math.ceil(n);
+}

@@ -11,6 +11,7 @@ import { clusterHandlers, type CallState } from '../protocol/cluster-contract';
 import { apiServiceDefinition } from '../protocol/api-stream';
 import type { ServiceRegistration } from '../protocol/broker';
 import { jsonBytes, parseJsonBytes } from '../protocol/contract';
+import { checkKvTtl } from '../protocol/limits';
 import { ApiStreamServer, type ApiDone, type ApiRun, type ApiStatus } from '../protocol/api-stream-server';
 import type { LogLevel } from '../protocol/log-lines';
 import type { Store } from '../store/store';
@@ -115,7 +116,7 @@ export function apiService(host: ApiHost, plugin: PluginSupervisor, options: Api
       const key = checkKey(req.key);
       const value = req.value as Buffer;
       if (value.length > MAX_KV_VALUE_BYTES) throw Errors.KV_VALUE_TOO_LARGE(key, value.length, MAX_KV_VALUE_BYTES);
-      const ttlMs = Number(req.ttl_ms ?? 0);
+      const ttlMs = checkKvTtl(key, req.ttl_ms);
       const compare = req.compare ? { expected: req.expected_absent ? null : (req.expected as Buffer) } : undefined;
       return { ok: await store.kvSet(id, key, value, { ttlMs, compare }) };
     },
@@ -188,7 +189,7 @@ export function apiService(host: ApiHost, plugin: PluginSupervisor, options: Api
   const streams = new ApiStreamServer(runs, {
     maxMessageBytes: options.maxMessageBytes,
     opened: host.metrics.apiStreamsOpened.labels({ plugin: id }),
-    calls: host.metrics.apiStreamCalls.labels({ plugin: id }),
+    calls: host.metrics.apiStreamCalls.series({ plugin: id }),
     batch: (work) => store.batch(work),
   });
   implementation.CallStream = streams.serve;

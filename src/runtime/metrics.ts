@@ -1,16 +1,15 @@
 /** The runtime's Prometheus metrics, in one registry the server exposes at /metrics. */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { PluginState } from '../store/store';
+import { type HistogramSeries, SeriesCounter, SeriesHistogram } from './metric-series';
 
 const STATES: PluginState[] = ['not_running', 'starting', 'running', 'failed_to_start', 'failed_to_stay_running', 'stopping'];
 /** How a hook call ended, as the hook histogram's `outcome` label says. */
 export type HookOutcome = 'ok' | 'rejected' | 'timeout' | 'error';
 /** How an API call ended, as the API histogram's `outcome` label says. */
 export type ApiOutcome = 'ok' | 'error';
-/** One histogram child: labels resolved once, observed per call. */
-export interface Series {
-  observe(seconds: number): void;
-}
+/** One histogram series: labels resolved once, observed per call. */
+export type Series = HistogramSeries;
 const HOOK_OUTCOMES: readonly HookOutcome[] = ['ok', 'rejected', 'timeout', 'error'];
 const API_OUTCOMES: readonly ApiOutcome[] = ['ok', 'error'];
 
@@ -18,19 +17,20 @@ const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 export class RuntimeMetrics {
   readonly registry = new Registry();
-  readonly hookDuration = new Histogram({
+  // The per-call metrics hold their series (metric-series.ts); the rest change rarely and stay prom-client's own.
+  readonly hookDuration = new SeriesHistogram({
     name: 'plughost_hook_duration_seconds',
     help: 'Duration of hook calls into plugins, by plugin, hook and outcome.',
     labelNames: ['plugin', 'hook', 'outcome'] as const,
     buckets: BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly apiDuration = new Histogram({
+  readonly apiDuration = new SeriesHistogram({
     name: 'plughost_api_call_duration_seconds',
     help: 'Duration of API calls from plugins into the host, by plugin, method and outcome.',
     labelNames: ['plugin', 'method', 'outcome'] as const,
     buckets: BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
   readonly hookStreamsOpened = new Counter({
     name: 'plughost_hook_streams_opened_total',
@@ -44,11 +44,11 @@ export class RuntimeMetrics {
     labelNames: ['plugin'] as const,
     registers: [this.registry],
   });
-  readonly apiStreamCalls = new Counter({
+  readonly apiStreamCalls = new SeriesCounter({
     name: 'plughost_api_stream_calls_total',
     help: 'API calls plugins made over API.CallStream (unary calls are counted by plughost_api_call_duration_seconds alone).',
     labelNames: ['plugin'] as const,
-    registers: [this.registry],
+    registry: this.registry,
   });
   readonly restarts = new Counter({
     name: 'plughost_plugin_restarts_total',
@@ -69,18 +69,18 @@ export class RuntimeMetrics {
     registers: [this.registry],
   });
 
-  /** Children of the hook and API histograms by plugin, then hook or method; resolving labels per call costs more than observing. */
+  /** The hook and API histograms' series by plugin, then hook or method: a call finds its series with two Map lookups. */
   private readonly hookChildren = new Map<string, Map<string, Record<HookOutcome, Series>>>();
   private readonly apiChildren = new Map<string, Map<string, Record<ApiOutcome, Series>>>();
 
   /** The hook histogram's series of one plugin and hook, one per outcome. */
   hookSeries(plugin: string, hook: string): Record<HookOutcome, Series> {
-    return children(this.hookChildren, this.hookDuration as Histogram<string>, 'hook', HOOK_OUTCOMES, plugin, hook);
+    return children(this.hookChildren, this.hookDuration, 'hook', HOOK_OUTCOMES, plugin, hook);
   }
 
   /** The API histogram's series of one plugin and method, one per outcome. */
   apiSeries(plugin: string, method: string): Record<ApiOutcome, Series> {
-    return children(this.apiChildren, this.apiDuration as Histogram<string>, 'method', API_OUTCOMES, plugin, method);
+    return children(this.apiChildren, this.apiDuration, 'method', API_OUTCOMES, plugin, method);
   }
 
   setState(plugin: string, current: PluginState): void {
@@ -91,7 +91,8 @@ export class RuntimeMetrics {
   async forget(plugin: string): Promise<void> {
     this.hookChildren.delete(plugin);
     this.apiChildren.delete(plugin);
-    for (const metric of [this.hookDuration, this.apiDuration, this.hookStreamsOpened, this.apiStreamsOpened, this.apiStreamCalls, this.restarts, this.state, this.droppedLogLines] as const) {
+    for (const metric of [this.hookDuration, this.apiDuration, this.apiStreamCalls]) metric.removeWhere('plugin', plugin);
+    for (const metric of [this.hookStreamsOpened, this.apiStreamsOpened, this.restarts, this.state, this.droppedLogLines] as const) {
       const { values } = await metric.get();
       const seen = new Set<string>();
       for (const { labels } of values) {
@@ -112,11 +113,11 @@ export function secondsSince(started: number): number {
   return (performance.now() - started) / 1000;
 }
 
-/** The cached children of `histogram` for (plugin, name), made on first use; a child adds no series until it observes. */
-function children<O extends string>(
+/** The cached series of `histogram` for (plugin, name), made on first use; a series adds no line to /metrics until it observes. */
+function children<O extends string, N extends 'hook' | 'method'>(
   cache: Map<string, Map<string, Record<O, Series>>>,
-  histogram: Histogram<string>,
-  nameLabel: 'hook' | 'method',
+  histogram: SeriesHistogram<'plugin' | N | 'outcome'>,
+  nameLabel: N,
   outcomes: readonly O[],
   plugin: string,
   name: string,
@@ -126,7 +127,7 @@ function children<O extends string>(
   let series = byName.get(name);
   if (!series) {
     series = {} as Record<O, Series>;
-    for (const outcome of outcomes) series[outcome] = histogram.labels({ plugin, [nameLabel]: name, outcome });
+    for (const outcome of outcomes) series[outcome] = histogram.series({ plugin, [nameLabel]: name, outcome } as Record<'plugin' | N | 'outcome', string>);
     byName.set(name, series);
   }
   return series;

@@ -17,6 +17,7 @@ import { Client, Pool, type PoolClient } from 'pg';
 import { Errors, PlughostError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
 import { checkClaimable, staleReason } from '../protocol/cluster-contract';
+import { MAX_KV_TTL_MS } from '../protocol/limits';
 import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
 import {
@@ -661,11 +662,9 @@ function ttlOf(ttlMs: number | undefined): number | null {
     throw Errors.STORE_BAD_ARGUMENT('ttlMs', ttlMs, 'milliseconds to live, more than 0 (0 or absent: no expiry)');
   }
   // The expiry is a bigint of ms on the database's clock; refuse what would overflow it.
-  if (ttlMs > MAX_TTL_MS) throw Errors.STORE_BAD_ARGUMENT('ttlMs', ttlMs, `at most ${MAX_TTL_MS} ms`);
+  if (ttlMs > MAX_KV_TTL_MS) throw Errors.STORE_BAD_ARGUMENT('ttlMs', ttlMs, `at most ${MAX_KV_TTL_MS} ms`);
   return Math.ceil(ttlMs);
 }
-
-const MAX_TTL_MS = Number.MAX_SAFE_INTEGER - Date.UTC(3000, 0);
 
 /**
  * The least byte string above every string that starts with `prefix`, or

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { Errors, PlughostError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
 import { checkClaimable, staleReason, ticketExpiry } from '../protocol/cluster-contract';
+import { MAX_KV_TTL_MS } from '../protocol/limits';
 import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
 import { migrate, schemaVersion, SCHEMA_VERSION } from './migrations';
 import {
@@ -708,6 +709,8 @@ function expiryOf(ttlMs: number | undefined, now: number): number | null {
   if (!Number.isFinite(ttlMs) || ttlMs < 0) {
     throw Errors.STORE_BAD_ARGUMENT('ttlMs', ttlMs, 'milliseconds to live, more than 0 (0 or absent: no expiry)');
   }
+  // As in PostgreSQL: an expiry past exact integers would be a far-future one nobody asked for.
+  if (ttlMs > MAX_KV_TTL_MS) throw Errors.STORE_BAD_ARGUMENT('ttlMs', ttlMs, `at most ${MAX_KV_TTL_MS} ms`);
   return Math.ceil(now + ttlMs);
 }
 

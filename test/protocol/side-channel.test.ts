@@ -104,6 +104,20 @@ test('EOF with a matching count completes; a short count or a missing end is a t
   channel.close();
 });
 
+test('a body of many reads arrives byte for byte, every chunk intact after the reads that came after it', async () => {
+  // Guards any read path that reuses memory between reads: a chunk handed out must never be overwritten.
+  const body = Buffer.from(Array.from({ length: 5 * 1024 * 1024 + 12_345 }, (_, i) => (i * 31 + (i >> 16)) & 0xff));
+  const { channel, outcome } = listen();
+  const got = read(channel.name, () => body.length);
+  const writer = new ChannelWriter(await outcome);
+  for (let at = 0; at < body.length; at += 100_000) await writer.write(body.subarray(at, at + 100_000));
+  writer.end();
+  const { bytes, err } = await got;
+  expect(err).toBeNull();
+  expect(bytes.equals(body)).toBe(true);
+  channel.close();
+});
+
 test('nobody connecting: the listener fails at its timeout and its file is gone; close() before that does the same', async () => {
   const { channel, outcome } = listen(50);
   await expect(outcome).rejects.toThrow(/nobody connected/);

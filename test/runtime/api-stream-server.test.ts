@@ -10,6 +10,7 @@ import pino from 'pino';
 import { PluginHost } from '../../src/runtime';
 import type { ApiTransportMode } from '../../src/runtime/types';
 import { SqliteStore } from '../../src/store';
+import { MAX_KV_TTL_MS } from '../../src/protocol/limits';
 import { fixtureBundle, type FixtureOptions } from './fixtures';
 import { tempDir, until } from '../helpers';
 
@@ -100,6 +101,33 @@ test('every kind of call answers the same over the stream as over unary calls, a
     lockedAgain: true,
     deleted: true,
   });
+});
+
+test('a KV ttl below 0, not finite, or past MAX_KV_TTL_MS is refused naming it: by the SDK on both transports, and by the host from a plugin without the SDK', async () => {
+  const over = MAX_KV_TTL_MS + 1;
+  for (const transport of ['stream', 'unary'] as const) {
+    const h = await hostWith(transport, [sdkPlugin, { id: 'com.test.contract' }]);
+    const refused = await hook(h, ID, 'Ttl', { ttls: [-1, -0.5, 'NaN', 'Infinity', over] });
+    expect(refused.stored).toBeNull();
+    const shown = ['-1', '-0.5', 'NaN', 'Infinity', String(over)];
+    refused.answers.forEach((answer: { error?: { code: string; message: string } }, i: number) => {
+      expect(answer.error?.code).toBe('INVALID_ARGUMENT');
+      expect(answer.error?.message).toContain(`KVSet: KV set of "ttl": ttlMs ${shown[i]} is invalid; expected milliseconds from 0 (no expiry) to ${MAX_KV_TTL_MS}`);
+    });
+    // 0 is no expiry, a fraction rounds up: both are writes.
+    expect(await hook(h, ID, 'Ttl', { ttls: [0, 1.5, 60_000] })).toEqual({ answers: [{ value: true }, { value: true }, { value: true }], stored: 60_000 });
+
+    // Without the SDK's check: -1 written into the uint64 field as Go's uint64(int64(-1)) does arrives near 2^64, and a
+    // value past MAX_KV_TTL_MS arrives as itself; the host refuses both rather than store an expiry nobody asked for.
+    for (const [ttlMs, shown] of [['18446744073709551615', '18446744073709551615 is invalid; .*a negative ttl_ms written into the uint64 field arrives this large'], [String(over), `${over} is invalid`]]) {
+      await expect(h.callHook('com.test.contract', 'Kv', { op: 'set', key: 'neg', value: 'x', ttlMs })).rejects.toThrow(new RegExp(`KV set of "neg": ttlMs ${shown}`));
+    }
+    expect(await hook(h, 'com.test.contract', 'Kv', { op: 'get', key: 'neg' })).toEqual({ found: false, value: null });
+    await h.close();
+    host = undefined;
+    work!.cleanup();
+    work = undefined;
+  }
 });
 
 test('a unary-only plugin (no SDK) keeps its unary calls on a host that offers the stream', async () => {

@@ -1,6 +1,7 @@
 /** KV as a plugin sees it through ctx.api.kv, against the harness's in-memory store. */
 import { createTestHost, type TestHost } from '../../sdk/testing';
 import { fixture } from '../helpers';
+import { MAX_KV_TTL_MS } from '../../sdk';
 
 type Op = { action: string; key?: string; value?: unknown; ttlMs?: number; expected?: unknown; expectAbsent?: boolean; prefix?: string; pageSize?: number; pageToken?: string };
 let host: TestHost<{ Kv: Op }>;
@@ -68,6 +69,16 @@ test('list by prefix in byte order across pages, and listPage tokens', async () 
   const first = await kv({ action: 'listPage', prefix: 'p:', pageSize: 3 });
   expect(first).toEqual({ keys: ['p:a', 'p:b', 'p:c'], nextPageToken: 'p:c' });
   expect(await kv({ action: 'listPage', prefix: 'p:', pageSize: 3, pageToken: 'p:c' })).toEqual({ keys: ['p:d', 'p:e'], nextPageToken: '' });
+});
+
+test('a ttl below 0 or too large is refused naming it, and nothing is written', async () => {
+  for (const ttlMs of [-1, -0.5, MAX_KV_TTL_MS + 1]) {
+    await expect(kv({ action: 'set', key: 'neg', value: 1, ttlMs })).rejects.toThrow(`KVSet: KV set of "neg": ttlMs ${ttlMs} is invalid; expected milliseconds from 0 (no expiry) to ${MAX_KV_TTL_MS}`);
+  }
+  expect(host.kv.keys()).toEqual([]);
+  // Seeding the test host directly takes the same rule.
+  expect(() => host.kv.set('seed', 1, -1)).toThrow(`KV set of "seed": ttlMs -1 is invalid`);
+  expect(host.kv.keys()).toEqual([]);
 });
 
 test('a bad key is refused with INVALID_ARGUMENT', async () => {

@@ -17,6 +17,7 @@ import { MemoryStore } from '../../src/conformance/memory-store';
 import { PostgresStore, SqliteStore } from '../../src/store';
 import type { PluginRecord, Store } from '../../src/store';
 import { BUNDLE_CHUNK_BYTES } from '../../src/store/store';
+import { MAX_KV_TTL_MS } from '../../src/protocol/limits';
 import { rejected } from '../fixtures/expect-error';
 import { tempDir } from '../helpers';
 import { adminQuery, freshDatabase, havePg, type FreshDatabase } from '../helpers/postgres';
@@ -307,8 +308,9 @@ describe.each(harnesses)('Store contract: $name', (h) => {
       expect(await store.kvGet('p1', 'k')).toEqual(b('v2'));
     });
 
-    it('refuses a negative, NaN or infinite TTL with STORE_BAD_ARGUMENT and writes nothing', async () => {
-      for (const ttlMs of [-1, -0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+    it('refuses a negative, NaN, infinite or over-MAX_KV_TTL_MS TTL with STORE_BAD_ARGUMENT and writes nothing', async () => {
+      // 2^64 - 1: what a negative ttl written into the uint64 wire field arrives as.
+      for (const ttlMs of [-1, -0.5, Number.NaN, Number.POSITIVE_INFINITY, MAX_KV_TTL_MS + 1, 2 ** 64 - 1]) {
         const err = await rejected(store.kvSet('p1', 'k', b('v'), { ttlMs }));
         expect(isError(err, Errors.STORE_BAD_ARGUMENT)).toBe(true);
         expect(err.message).toContain('ttlMs');

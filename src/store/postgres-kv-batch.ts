@@ -19,13 +19,14 @@
  * STORE_BATCH_ROLLED_BACK, as SQLite's batch does; the calls after it run in
  * a new transaction.
  */
-import type { Pool, PoolClient, QueryResult } from 'pg';
+import type { Pool, PoolClient, QueryConfig, QueryResult } from 'pg';
 import { Errors } from '../errors';
 
-/** One KV call waiting for its batch: the statement it runs, and where its outcome goes. */
+/** One KV call waiting for its batch: its statement, whether it writes, and where its outcome goes. */
 interface BatchedCall {
   method: string;
-  run(client: PoolClient): Promise<QueryResult>;
+  statement: QueryConfig;
+  writes: boolean;
   resolve(result: QueryResult): void;
   reject(err: Error): void;
 }
@@ -44,13 +45,22 @@ export class KvBatch {
 
   constructor(private readonly host: BatchHost) {}
 
-  /** Joins the batch: `run` is called with the batch's connection inside its transaction. */
-  add(method: string, run: (client: PoolClient) => Promise<QueryResult>): Promise<QueryResult> {
-    return new Promise<QueryResult>((resolve, reject) => this.calls.push({ method, run, resolve, reject }));
+  /** Joins the batch: `statement` runs on the batch's connection inside its transaction. */
+  add(method: string, statement: QueryConfig, writes: boolean): Promise<QueryResult> {
+    return new Promise<QueryResult>((resolve, reject) => this.calls.push({ method, statement, writes, resolve, reject }));
   }
 
-  /** Runs the calls in as few transactions as their outcomes allow; settles every call's promise; never rejects. */
+  /**
+   * Runs the calls in as few transactions as their outcomes allow; settles
+   * every call's promise; never rejects. A lone call, or calls that only
+   * read, have no commit to share: each runs alone on the pool, as outside a
+   * batch, so they cost one round trip each and run side by side.
+   */
   async commit(): Promise<void> {
+    if (this.calls.length === 1 || !this.calls.some((c) => c.writes)) {
+      for (const call of this.calls) this.alone(call);
+      return;
+    }
     let pending = this.calls;
     while (pending.length > 0) {
       if (this.host.closed()) {
@@ -80,6 +90,14 @@ export class KvBatch {
     }
   }
 
+  private alone(call: BatchedCall): void {
+    if (this.host.closed()) {
+      call.reject(Errors.STORE_CLOSED(this.host.where, call.method));
+      return;
+    }
+    this.host.pool.query(call.statement).then(call.resolve, (err: unknown) => call.reject(this.host.asStoreError(err)));
+  }
+
   /** One transaction over `calls`; returns the calls still to run (none once it committed or could not end). */
   private async attempt(client: PoolClient, calls: BatchedCall[], markBroken: () => void): Promise<BatchedCall[]> {
     try {
@@ -92,7 +110,7 @@ export class KvBatch {
     const results: QueryResult[] = [];
     for (let i = 0; i < calls.length; i++) {
       try {
-        results.push(await calls[i].run(client));
+        results.push(await client.query(calls[i].statement));
       } catch (err) {
         await client.query('ROLLBACK').catch(markBroken);
         calls[i].reject(this.host.asStoreError(err));

@@ -530,12 +530,12 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** A KV statement: inside batch() it joins the open batch's transaction, else it runs alone as query() does. */
+  /** A KV statement: inside batch() it joins the open batch, else it runs alone as query() does. */
   private kvQuery<R extends object = Record<string, unknown>>(method: string, sql: string | Prepared, params: unknown[]): Promise<QueryResult<R>> {
     const batch = this.open;
     if (!batch || this.closed) return this.query<R>(method, sql, params);
-    const config = typeof sql === 'string' ? { text: sql, values: params } : { ...sql, values: params };
-    return batch.add(method, (client) => client.query(config)) as Promise<QueryResult<R>>;
+    const statement = typeof sql === 'string' ? { text: sql, values: params } : { ...sql, values: params };
+    return batch.add(method, statement, method !== 'kvGet') as Promise<QueryResult<R>>;
   }
 
   private async query<R extends object = Record<string, unknown>>(method: string, sql: string | Prepared, params: unknown[] = []) {

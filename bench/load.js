@@ -27,7 +27,9 @@ const pino = require('pino');
 const { packBundle } = require('../dist/src/bundle');
 const { startServer } = require('../dist/src/server');
 const { SqliteStore } = require('../dist/src/store/sqlite-store');
-const { percentile, round, table } = require('./lib');
+const { spawn } = require('node:child_process');
+const grpc = require('@grpc/grpc-js');
+const { RAW_STREAM, percentile, round, table } = require('./lib');
 
 const DEFAULTS = { plugins: 50, hooks: 100_000, inflight: 256, kvRate: 10_000, kvSeconds: 30, httpRequests: 20_000, httpConcurrency: 64 };
 /** The whole run is bounded: past this, it stops and fails. */
@@ -242,6 +244,57 @@ async function httpPhase(url, ids, opts) {
   }
 }
 
+/** Messages per second the floor measure answers, one at a time: what one of 50 plugins gets at a KV rate of 10,000/s (each op is two). */
+const FLOOR_RATE = 400;
+const FLOOR_SECONDS = 3;
+
+/**
+ * The cost floor of a message answered alone: a bare grpc-js server with no
+ * protocol layer (bench/fixtures/bare-server.js) echoing one message at a
+ * time at FLOOR_RATE, its CPU µs per message. Each KV op wakes its plugin
+ * twice for one message each (the hook call, then the API call's answer)
+ * when the plugin's calls do not overlap, so 2 × this is what any node
+ * plugin on grpc-js spends per op at that shape, before any work of ours.
+ */
+async function floorPerMessage(work) {
+  const socket = path.join(work, 'floor.sock');
+  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'bare-server.js'), socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const client = new (grpc.makeGenericClientConstructor(RAW_STREAM, 'Raw'))(`unix:${socket}`, grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0 });
+  try {
+    await new Promise((resolve, reject) => {
+      child.stdout.once('data', resolve);
+      child.once('exit', (code) => reject(new Error(`bare-server exited with ${code}`)));
+    });
+    const stream = client.Stream();
+    let answered;
+    let failed;
+    stream.on('data', () => answered());
+    stream.on('error', (err) => failed?.(err));
+    const ended = new Promise((resolve) => stream.on('status', resolve));
+    const echo = () => new Promise((resolve, reject) => {
+      answered = resolve;
+      failed = reject;
+      stream.write(Buffer.alloc(64, 1));
+    });
+    for (let i = 0; i < 500; i++) await echo();
+    const n = FLOOR_RATE * FLOOR_SECONDS;
+    const before = processCpuMs(child.pid);
+    const begin = Date.now();
+    for (let i = 0; i < n; i++) {
+      await echo();
+      const wait = begin + ((i + 1) * 1000) / FLOOR_RATE - Date.now();
+      if (wait > 0) await sleep(wait);
+    }
+    const usPerMessage = round(((processCpuMs(child.pid) - before) * 1000) / n, 0);
+    stream.end();
+    await ended;
+    return { ratePerSecond: FLOOR_RATE, serverCpuUsPerMessage: usPerMessage };
+  } finally {
+    client.close();
+    child.kill('SIGKILL');
+  }
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'phload-'));
@@ -279,9 +332,10 @@ async function main() {
     results.push(kvResult);
     cpu = cpuSample(pids);
     results.push(measured(summary('http', await httpPhase(server.url, ids, opts), { concurrency: opts.httpConcurrency, rssAfterMiB: rssMiB() })));
+    const floor = await floorPerMessage(work);
     rss.end = rssMiB();
     const stillRunning = (await server.host.list()).filter((p) => p.state === 'running' && p.restarts === 0).length;
-    const report = { options: opts, plugins: ids.length, pluginsRunningWithoutRestart: stillRunning, rssMiB: rss, results, node: process.version, cpus: os.cpus().length };
+    const report = { options: opts, plugins: ids.length, pluginsRunningWithoutRestart: stillRunning, rssMiB: rss, results, floor, node: process.version, cpus: os.cpus().length };
     if (opts.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       console.log(`${ids.length} plugins (${opts.raw ? "raw contract, unary calls" : "SDK, streamed data path"}), ${stillRunning} still running with no restart; host RSS MiB: start ${rss.start}, after setup ${rss.afterSetup}, end ${rss.end}`);
@@ -304,6 +358,8 @@ async function main() {
           })),
         ),
       );
+      console.log(`\nfloor: a bare grpc-js echo server answering one message at a time at ${floor.ratePerSecond}/s spends ${floor.serverCpuUsPerMessage} µs CPU per message;`);
+      console.log(`a KV op is two such messages in its plugin, so ${opts.kvRate} ops/s needs at least ${round((2 * floor.serverCpuUsPerMessage * opts.kvRate) / 1e6, 2)} CPU seconds per second in the plugins alone (this machine has ${os.cpus().length} cores)`);
       for (const r of results) if (r.firstFailure) console.log(`${r.phase}: first failure: ${r.firstFailure}`);
     }
     const bad = results.some((r) => r.errors > 0 || r.lost > 0) || stillRunning !== ids.length;

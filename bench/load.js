@@ -7,7 +7,9 @@
  *   http:  GETs through /plugins/:id/ at a fixed concurrency.
  * Every phase checks what comes back (each answer carries its own request), so
  * "lost" counts anything missing or mixed up; KV writes are read back from the
- * SQLite file afterwards. Reports p50/p99, errors, lost, rates and host RSS per
+ * SQLite file afterwards. Reports p50/p99, errors, lost, rates, host RSS, and the
+ * CPU time per op of the host process and of all plugin processes together
+ * (from /proc; the machine's busy share counts every process on it) per
  * phase; exits 1 when anything failed or was lost. Not a pass/fail test of speed.
  *
  * The plugins are SDK plugins (bench/fixtures/load/plugin.js), so the runs go over the streamed
@@ -25,13 +27,17 @@ const pino = require('pino');
 const { packBundle } = require('../dist/src/bundle');
 const { startServer } = require('../dist/src/server');
 const { SqliteStore } = require('../dist/src/store/sqlite-store');
-const { percentile, round, table } = require('./lib');
+const { spawn } = require('node:child_process');
+const grpc = require('@grpc/grpc-js');
+const { RAW_STREAM, percentile, round, table } = require('./lib');
 
 const DEFAULTS = { plugins: 50, hooks: 100_000, inflight: 256, kvRate: 10_000, kvSeconds: 30, httpRequests: 20_000, httpConcurrency: 64 };
 /** The whole run is bounded: past this, it stops and fails. */
 const WATCHDOG_MS = 15 * 60_000;
 /** KV operations waiting at once before the pacer holds back (and the achieved rate shows it). */
 const KV_MAX_INFLIGHT = 1024;
+/** Linux's USER_HZ, the unit of /proc CPU times. */
+const CLOCK_TICKS = 100;
 
 function parseArgs(argv) {
   const opts = { ...DEFAULTS, json: false, raw: false };
@@ -47,6 +53,41 @@ function parseArgs(argv) {
     }
   }
   return opts;
+}
+
+/** CPU ms (user+system) of one process from /proc, or 0 once it is gone. */
+function processCpuMs(pid) {
+  try {
+    // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** The machine's CPU ms busy and idle (all cores) since boot, and the host's and its plugins' own CPU ms: a phase's cost per op is the difference. */
+function cpuSample(pluginPids) {
+  const [, ...t] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const idle = t[3] + t[4];
+  const busy = t.slice(0, 8).reduce((a, b) => a + b, 0) - idle;
+  return {
+    machineBusy: (busy * 1000) / CLOCK_TICKS,
+    machineIdle: (idle * 1000) / CLOCK_TICKS,
+    host: processCpuMs(process.pid),
+    plugins: pluginPids.reduce((sum, pid) => sum + processCpuMs(pid), 0),
+  };
+}
+
+/** CPU µs per op of the host and of all plugins together, and how busy the machine was (every process on it, ours or not). */
+function cpuUse(before, after, ops) {
+  const d = (k) => after[k] - before[k];
+  return {
+    hostCpuUsPerOp: round((d('host') * 1000) / ops, 0),
+    pluginsCpuUsPerOp: round((d('plugins') * 1000) / ops, 0),
+    machineBusyPct: round((100 * d('machineBusy')) / (d('machineBusy') + d('machineIdle')), 0),
+  };
 }
 
 const rssMiB = () => round(process.memoryUsage().rss / (1024 * 1024), 0);
@@ -203,6 +244,57 @@ async function httpPhase(url, ids, opts) {
   }
 }
 
+/** Messages per second the floor measure answers, one at a time: what one of 50 plugins gets at a KV rate of 10,000/s (each op is two). */
+const FLOOR_RATE = 400;
+const FLOOR_SECONDS = 3;
+
+/**
+ * The cost floor of a message answered alone: a bare grpc-js server with no
+ * protocol layer (bench/fixtures/bare-server.js) echoing one message at a
+ * time at FLOOR_RATE, its CPU µs per message. Each KV op wakes its plugin
+ * twice for one message each (the hook call, then the API call's answer)
+ * when the plugin's calls do not overlap, so 2 × this is what any node
+ * plugin on grpc-js spends per op at that shape, before any work of ours.
+ */
+async function floorPerMessage(work) {
+  const socket = path.join(work, 'floor.sock');
+  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'bare-server.js'), socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const client = new (grpc.makeGenericClientConstructor(RAW_STREAM, 'Raw'))(`unix:${socket}`, grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0 });
+  try {
+    await new Promise((resolve, reject) => {
+      child.stdout.once('data', resolve);
+      child.once('exit', (code) => reject(new Error(`bare-server exited with ${code}`)));
+    });
+    const stream = client.Stream();
+    let answered;
+    let failed;
+    stream.on('data', () => answered());
+    stream.on('error', (err) => failed?.(err));
+    const ended = new Promise((resolve) => stream.on('status', resolve));
+    const echo = () => new Promise((resolve, reject) => {
+      answered = resolve;
+      failed = reject;
+      stream.write(Buffer.alloc(64, 1));
+    });
+    for (let i = 0; i < 500; i++) await echo();
+    const n = FLOOR_RATE * FLOOR_SECONDS;
+    const before = processCpuMs(child.pid);
+    const begin = Date.now();
+    for (let i = 0; i < n; i++) {
+      await echo();
+      const wait = begin + ((i + 1) * 1000) / FLOOR_RATE - Date.now();
+      if (wait > 0) await sleep(wait);
+    }
+    const usPerMessage = round(((processCpuMs(child.pid) - before) * 1000) / n, 0);
+    stream.end();
+    await ended;
+    return { ratePerSecond: FLOOR_RATE, serverCpuUsPerMessage: usPerMessage };
+  } finally {
+    client.close();
+    child.kill('SIGKILL');
+  }
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'phload-'));
@@ -217,29 +309,40 @@ async function main() {
     // Warm-up, then the baseline every later RSS is compared with.
     await pool(Math.min(2000, opts.hooks), 64, (i) => server.host.callHook(ids[i % ids.length], 'Echo', { i }));
     rss.afterSetup = rssMiB();
+    const pids = (await server.host.list()).map((p) => p.pid).filter((pid) => pid !== undefined);
     const results = [];
-    results.push(summary('hooks', await hooksPhase(server.host, ids, opts), { rssAfterMiB: rssMiB() }));
+    let cpu = cpuSample(pids);
+    const measured = (r) => {
+      const now = cpuSample(pids);
+      Object.assign(r, cpuUse(cpu, now, r.ops));
+      cpu = now;
+      return r;
+    };
+    results.push(measured(summary('hooks', await hooksPhase(server.host, ids, opts), { rssAfterMiB: rssMiB() })));
     const kv = await kvPhase(server.host, ids, opts);
+    const kvCpu = cpuSample(pids);
     const missing = await verifyKv(path.join(work, 'data'), kv.acked);
-    results.push(
-      summary('kv', { ...kv, failures: [...kv.failures, ...Array.from({ length: missing }, () => 'lost: acknowledged write missing')] }, {
-        targetPerSecond: opts.kvRate,
-        achievedPerSecond: round((kv.latencies.length + kv.failures.length) / kv.seconds, 0),
-        acknowledgedWrites: kv.acked.length,
-        rssAfterMiB: rssMiB(),
-      }),
-    );
-    results.push(summary('http', await httpPhase(server.url, ids, opts), { concurrency: opts.httpConcurrency, rssAfterMiB: rssMiB() }));
+    const kvResult = summary('kv', { ...kv, failures: [...kv.failures, ...Array.from({ length: missing }, () => 'lost: acknowledged write missing')] }, {
+      targetPerSecond: opts.kvRate,
+      achievedPerSecond: round((kv.latencies.length + kv.failures.length) / kv.seconds, 0),
+      acknowledgedWrites: kv.acked.length,
+      rssAfterMiB: rssMiB(),
+    });
+    Object.assign(kvResult, cpuUse(cpu, kvCpu, kvResult.ops));
+    results.push(kvResult);
+    cpu = cpuSample(pids);
+    results.push(measured(summary('http', await httpPhase(server.url, ids, opts), { concurrency: opts.httpConcurrency, rssAfterMiB: rssMiB() })));
+    const floor = await floorPerMessage(work);
     rss.end = rssMiB();
     const stillRunning = (await server.host.list()).filter((p) => p.state === 'running' && p.restarts === 0).length;
-    const report = { options: opts, plugins: ids.length, pluginsRunningWithoutRestart: stillRunning, rssMiB: rss, results, node: process.version, cpus: os.cpus().length };
+    const report = { options: opts, plugins: ids.length, pluginsRunningWithoutRestart: stillRunning, rssMiB: rss, results, floor, node: process.version, cpus: os.cpus().length };
     if (opts.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       console.log(`${ids.length} plugins (${opts.raw ? "raw contract, unary calls" : "SDK, streamed data path"}), ${stillRunning} still running with no restart; host RSS MiB: start ${rss.start}, after setup ${rss.afterSetup}, end ${rss.end}`);
       console.log(
         table(
           'load (loopback; p50/p99 in ms)',
-          ['phase', 'ops', 'errors', 'lost', 'p50', 'p99', 'ops/s', 'RSS after'],
+          ['phase', 'ops', 'errors', 'lost', 'p50', 'p99', 'ops/s', 'host CPU µs/op', 'plugins CPU µs/op', 'machine busy %', 'RSS after'],
           results.map((r) => ({
             phase: r.phase,
             ops: r.ops,
@@ -248,10 +351,15 @@ async function main() {
             p50: r.p50Ms,
             p99: r.p99Ms,
             'ops/s': r.phase === 'kv' ? `${r.achievedPerSecond} (target ${r.targetPerSecond})` : r.perSecond,
+            'host CPU µs/op': r.hostCpuUsPerOp,
+            'plugins CPU µs/op': r.pluginsCpuUsPerOp,
+            'machine busy %': r.machineBusyPct,
             'RSS after': r.rssAfterMiB,
           })),
         ),
       );
+      console.log(`\nfloor: a bare grpc-js echo server answering one message at a time at ${floor.ratePerSecond}/s spends ${floor.serverCpuUsPerMessage} µs CPU per message;`);
+      console.log(`a KV op is two such messages in its plugin, so ${opts.kvRate} ops/s needs at least ${round((2 * floor.serverCpuUsPerMessage * opts.kvRate) / 1e6, 2)} CPU seconds per second in the plugins alone (this machine has ${os.cpus().length} cores)`);
       for (const r of results) if (r.firstFailure) console.log(`${r.phase}: first failure: ${r.firstFailure}`);
     }
     const bad = results.some((r) => r.errors > 0 || r.lost > 0) || stillRunning !== ids.length;

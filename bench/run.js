@@ -21,6 +21,7 @@ const SUITES = [
   { name: 'server', module: './server', print: printGeneric },
   { name: 'cluster', module: './cluster', print: (r) => require('./cluster').print(r) },
   { name: 'api', module: './api', print: (r) => require('./api').print(r) },
+  { name: 'pg-batch', module: './pg-batch', print: printGeneric },
 ];
 
 function printProtocol(r) {

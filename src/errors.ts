@@ -322,8 +322,8 @@ export const Errors = {
   STORE_BUNDLE_CORRUPT: define('STORE_BUNDLE_CORRUPT', 500, (sha256: string, why: string) =>
     `the stored bundle sha256 ${sha256} is corrupt: ${why}; reinstall the bundle to store it again`,
     (sha256: string) => ({ sha256 })),
-  STORE_BATCH_ROLLED_BACK: define('STORE_BATCH_ROLLED_BACK', 500, (file: string, why: string) =>
-    `the SQLite database ${quote(file)} rolled back a transaction of batched writes, so this write was not kept: ${why}; write it again`),
+  STORE_BATCH_ROLLED_BACK: define('STORE_BATCH_ROLLED_BACK', 500, (database: string, why: string) =>
+    `the database ${quote(database)} rolled back a transaction of batched KV calls, so nothing this call wrote was kept: ${why}; make the call again`),
   STORE_BAD_ARGUMENT: define('STORE_BAD_ARGUMENT', 400, (name: string, value: unknown, expected: string) =>
     `store argument ${name} is ${JSON.stringify(value) ?? String(value)}; expected ${expected}`),
   // ---- provisioning ----

@@ -50,5 +50,6 @@ export function jsonBytes(value: unknown): Buffer {
 /** Bytes of a JSON field back to a value; empty bytes give `fallback`. */
 export function parseJsonBytes<T>(bytes: Buffer | Uint8Array | undefined, fallback: T): T {
   if (!bytes || bytes.length === 0) return fallback;
-  return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
+  // A view, not Buffer.from(bytes), which copies a Buffer: the payload is read once, here.
+  return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as T;
 }

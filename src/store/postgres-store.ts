@@ -13,12 +13,13 @@
  * database.
  */
 import type { Readable } from 'node:stream';
-import { Client, Pool, type PoolClient } from 'pg';
+import { Client, Pool, type PoolClient, type QueryResult } from 'pg';
 import { Errors, PlughostError } from '../errors';
 import type { Manifest, PluginConfig } from '../manifest';
 import { checkClaimable, staleReason } from '../protocol/cluster-contract';
 import { MAX_KV_TTL_MS } from '../protocol/limits';
 import { checkSha256, verifyingStream, writeChunks } from './bundle-chunks';
+import { KvBatch, type BatchHost } from './postgres-kv-batch';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from './postgres-migrations';
 import {
   definedFields, type JobClaimResult, type KvPage, type KvSetOptions, type LockGrant, type LockLease, type PluginPatch, type PluginRecord,
@@ -112,6 +113,9 @@ export class PostgresStore implements Store {
   readonly feed: ClusterFeed;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Inside batch(): the KV calls made so far, committed together when batch's work returns. */
+  private open: KvBatch | undefined;
+  private readonly batchHost: BatchHost;
 
   /**
    * Connects and migrates under an advisory lock, so hosts starting together
@@ -147,6 +151,7 @@ export class PostgresStore implements Store {
   private constructor(pool: Pool, where: string, sweepIntervalMs: number, listen: ListenOptions) {
     this.pool = pool;
     this.where = where;
+    this.batchHost = { pool, where, closed: () => this.closed, asStoreError: (err) => asStoreError(err, where) };
     this.feed = {
       head: () => this.feedHead(),
       read: (after, limit) => this.feedRead(after, limit),
@@ -235,13 +240,27 @@ export class PostgresStore implements Store {
     return rows.map(toObserved);
   }
 
-  /** Each call takes its own pooled connection and commits alone: work runs as it is. */
+  /**
+   * The KV calls `work` makes (but kvList) share one transaction on one
+   * pooled connection, begun once `work` has returned and committed after
+   * its last call; each call's promise settles after that COMMIT, and a call
+   * the server refuses fails alone (src/store/postgres-kv-batch.ts). Other
+   * methods called inside run on their own connections, as always.
+   */
   batch(work: () => void): void {
-    work();
+    if (this.open) return work();
+    const batch = new KvBatch(this.batchHost);
+    this.open = batch;
+    try {
+      work();
+    } finally {
+      this.open = undefined;
+      void batch.commit();
+    }
   }
 
   async kvGet(pluginId: string, key: string): Promise<Buffer | undefined> {
-    const { rows } = await this.query<{ value: Buffer }>('kvGet', KV.get, [pluginId, keyBytes(key)]);
+    const { rows } = await this.kvQuery<{ value: Buffer }>('kvGet', KV.get, [pluginId, keyBytes(key)]);
     return rows[0]?.value;
   }
 
@@ -249,15 +268,15 @@ export class PostgresStore implements Store {
     const ttl = ttlOf(options.ttlMs);
     const params = [pluginId, keyBytes(key), value, ttl];
     if (!options.compare) {
-      await this.query('kvSet', KV.set, params);
+      await this.kvQuery('kvSet', KV.set, params);
       return true;
     }
-    if (options.compare.expected === null) return (await this.query('kvSet', KV.setIfAbsent, params)).rowCount === 1;
-    return (await this.query('kvSet', KV.setIfEqual, [...params, options.compare.expected])).rowCount === 1;
+    if (options.compare.expected === null) return (await this.kvQuery('kvSet', KV.setIfAbsent, params)).rowCount === 1;
+    return (await this.kvQuery('kvSet', KV.setIfEqual, [...params, options.compare.expected])).rowCount === 1;
   }
 
   async kvDelete(pluginId: string, key: string): Promise<boolean> {
-    const { rows } = await this.query<{ live: boolean }>('kvDelete', KV.delete, [pluginId, keyBytes(key)]);
+    const { rows } = await this.kvQuery<{ live: boolean }>('kvDelete', KV.delete, [pluginId, keyBytes(key)]);
     return rows[0]?.live === true;
   }
 
@@ -278,7 +297,7 @@ export class PostgresStore implements Store {
   }
 
   async kvDeleteAll(pluginId: string): Promise<number> {
-    const { rows } = await this.query<{ live: string }>('kvDeleteAll',
+    const { rows } = await this.kvQuery<{ live: string }>('kvDeleteAll',
       `WITH gone AS (DELETE FROM plughost_kv WHERE plugin_id = $1 RETURNING ${LIVE} AS live)
        SELECT count(*) FILTER (WHERE live) AS live FROM gone`, [pluginId]);
     return Number(rows[0].live);
@@ -510,6 +529,14 @@ export class PostgresStore implements Store {
       total += rowCount ?? 0;
       if ((rowCount ?? 0) < SWEEP_BATCH) return total;
     }
+  }
+
+  /** A KV statement: inside batch() it joins the open batch, else it runs alone as query() does. */
+  private kvQuery<R extends object = Record<string, unknown>>(method: string, sql: string | Prepared, params: unknown[]): Promise<QueryResult<R>> {
+    const batch = this.open;
+    if (!batch || this.closed) return this.query<R>(method, sql, params);
+    const statement = typeof sql === 'string' ? { text: sql, values: params } : { ...sql, values: params };
+    return batch.add(method, statement, method !== 'kvGet') as Promise<QueryResult<R>>;
   }
 
   private async query<R extends object = Record<string, unknown>>(method: string, sql: string | Prepared, params: unknown[] = []) {

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { Client } from 'pg';
 import { Errors, isError, PlughostError } from '../../src/errors';
 import { PostgresStore } from '../../src/store';
 import { PG_MIGRATIONS, PG_SCHEMA_VERSION } from '../../src/store/postgres-migrations';
@@ -243,6 +244,157 @@ describeIfPg('PostgresStore')('PostgresStore', () => {
       expect(await adminQuery('SELECT sha256 FROM plughost_bundles', [], db.name)).toEqual([]);
       await store.putBundle(sha256, bytes);
       expect((await store.getBundle(sha256))?.size).toBe(bytes.length);
+    });
+  });
+
+  describe('batches (the KV calls of one CallStream message)', () => {
+    /** How each promise came out: its value, or its error's code. */
+    const outcome = (p: Promise<unknown>): Promise<unknown> =>
+      p.then((value) => ({ value }), (err: Error & { code?: string }) => ({ error: err.code ?? err.message }));
+    /** The transaction ids that wrote the rows of `keys`: one for rows written in one transaction. */
+    const writers = async (keys: string[]): Promise<string[]> =>
+      (await adminQuery<{ xmin: string }>('SELECT DISTINCT xmin::text AS xmin FROM plughost_kv WHERE plugin_id = $1 AND key = ANY($2)',
+        ['p', keys.map(b)], db.name)).map((r) => r.xmin);
+
+    it('commits the calls in one transaction; a call the server refuses fails alone and the others are kept', async () => {
+      const store = await open();
+      await store.kvSet('p', 'old', b('kept'));
+      const calls: Promise<unknown>[] = [];
+      store.batch(() => {
+        calls.push(store.kvSet('p', 'a', b('1')));
+        calls.push(store.kvSet('p', 'bad-ttl', b('x'), { ttlMs: -5 }));
+        // A statement PostgreSQL refuses (value NOT NULL): it aborts the transaction, which is begun again without it.
+        calls.push(store.kvSet('p', 'null', null as unknown as Buffer));
+        calls.push(store.kvSet('p', 'a', b('2'), { compare: { expected: null } }));
+        calls.push(store.kvSet('p', 'a', b('3'), { compare: { expected: b('1') } }));
+        calls.push(store.kvGet('p', 'a'));
+        calls.push(store.kvDelete('p', 'old'));
+        calls.push(store.kvSet('p', 'z', b('last')));
+      });
+      const outcomes = await Promise.all(calls.map(outcome));
+      expect(outcomes).toEqual([
+        { value: true },
+        { error: Errors.STORE_BAD_ARGUMENT.code },
+        { error: Errors.STORE_UNAVAILABLE.code },
+        { value: false },
+        { value: true },
+        { value: b('3') },
+        { value: true },
+        { value: true },
+      ]);
+      expect(await writers(['a', 'z'])).toHaveLength(1);
+      expect(await store.kvGet('p', 'a')).toEqual(b('3'));
+      expect(await store.kvGet('p', 'z')).toEqual(b('last'));
+      expect(await store.kvGet('p', 'old')).toBeUndefined();
+      expect(await store.kvGet('p', 'null')).toBeUndefined();
+    });
+
+    it('answers no call before the COMMIT: a batch held behind a lock leaves every call waiting, then all are kept', async () => {
+      const store = await open();
+      await store.kvSet('p', 'held', b('0'));
+      const holder = new Client({ connectionString: db.url });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query("UPDATE plughost_kv SET value = 'x' WHERE plugin_id = 'p' AND key = $1", [b('held')]);
+        const settled: string[] = [];
+        const calls: Array<Promise<unknown>> = [];
+        store.batch(() => {
+          calls.push(store.kvSet('p', 'first', b('1')).then((v) => { settled.push('first'); return v; }));
+          calls.push(store.kvSet('p', 'held', b('2')).then((v) => { settled.push('held'); return v; }));
+        });
+        await until(async () => (await adminQuery("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", [db.name])).length > 0,
+          'the batch waiting on the held row');
+        // 'first' ran before the lock, but its transaction has not committed: not answered, not visible.
+        expect(settled).toEqual([]);
+        expect(await adminQuery("SELECT 1 FROM plughost_kv WHERE key = 'first'::bytea", [], db.name)).toEqual([]);
+        await holder.query('COMMIT');
+        expect(await Promise.all(calls)).toEqual([true, true]);
+        expect(await store.kvGet('p', 'held')).toEqual(b('2'));
+        expect(await writers(['first', 'held'])).toHaveLength(1);
+      } finally {
+        await holder.end();
+      }
+    });
+
+    it('fails every call of a transaction PostgreSQL rolled back (a deadlock), and the calls after it begin a new one', async () => {
+      const store = await open();
+      await store.kvSet('p', 'mine', b('0'));
+      await store.kvSet('p', 'theirs', b('0'));
+      const other = new Client({ connectionString: db.url });
+      await other.connect();
+      try {
+        // Only the batch's session looks for the deadlock (after its 1 s deadlock_timeout), so the batch is the one rolled back.
+        await other.query("SET deadlock_timeout = '1h'");
+        await other.query('BEGIN');
+        await other.query("UPDATE plughost_kv SET value = 'o' WHERE plugin_id = 'p' AND key = 'theirs'::bytea");
+        const calls: Promise<unknown>[] = [];
+        store.batch(() => {
+          calls.push(store.kvSet('p', 'mine', b('1')));
+          calls.push(store.kvSet('p', 'theirs', b('1')));
+          calls.push(store.kvSet('p', 'after', b('a')));
+        });
+        const settled = Promise.all(calls.map(outcome));
+        await until(async () => (await adminQuery("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", [db.name])).length > 0,
+          'the batch waiting on the other session\'s row');
+        // The other session now waits on the batch's row: a deadlock.
+        const theirs = other.query("UPDATE plughost_kv SET value = 'o' WHERE plugin_id = 'p' AND key = 'mine'::bytea");
+        // The other session goes on once the batch is rolled back (or at once, were the batch's rows committed already).
+        await theirs;
+        await other.query('COMMIT');
+        const outcomes = await settled;
+        expect(outcomes).toEqual([
+          { error: Errors.STORE_BATCH_ROLLED_BACK.code },
+          { error: Errors.STORE_UNAVAILABLE.code },
+          { value: true },
+        ]);
+        expect(await calls[0].catch((err: Error) => err.message)).toContain('deadlock detected');
+        expect(await store.kvGet('p', 'mine')).toEqual(b('o'));
+        expect(await store.kvGet('p', 'after')).toEqual(b('a'));
+      } finally {
+        await other.end();
+      }
+    });
+
+    it('a session ended under a batch fails its calls with our errors (no unhandled error), and the next batch runs', async () => {
+      const store = await open();
+      await store.kvSet('p', 'held', b('0'));
+      const holder = new Client({ connectionString: db.url, application_name: 'holder' });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query("UPDATE plughost_kv SET value = 'x' WHERE plugin_id = 'p' AND key = 'held'::bytea");
+        const calls: Promise<unknown>[] = [];
+        store.batch(() => {
+          calls.push(store.kvSet('p', 'first', b('1')));
+          calls.push(store.kvSet('p', 'held', b('2')));
+        });
+        const settled = Promise.all(calls.map(outcome));
+        await until(async () => (await adminQuery("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", [db.name])).length > 0,
+          'the batch waiting on the held row');
+        await adminQuery("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'plughost' AND wait_event_type = 'Lock'", [db.name]);
+        expect(await settled).toEqual([
+          { error: Errors.STORE_BATCH_ROLLED_BACK.code },
+          { error: Errors.STORE_UNAVAILABLE.code },
+        ]);
+        await holder.query('ROLLBACK');
+        const next: Promise<unknown>[] = [];
+        store.batch(() => {
+          next.push(store.kvSet('p', 'first', b('again')));
+          next.push(store.kvGet('p', 'first'));
+        });
+        expect(await Promise.all(next)).toEqual([true, b('again')]);
+      } finally {
+        await holder.end();
+      }
+    });
+
+    it('a call made inside a batch after close() is STORE_CLOSED', async () => {
+      const store = await open();
+      await store.close();
+      const calls: Promise<unknown>[] = [];
+      store.batch(() => calls.push(store.kvSet('p', 'k', b('v'))));
+      expect(await Promise.all(calls.map(outcome))).toEqual([{ error: Errors.STORE_CLOSED.code }]);
     });
   });
 

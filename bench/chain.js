@@ -12,9 +12,12 @@
  * - plughost: host.filter('Filter') on one SDK plugin; ten callHook calls in a
  *   row to that plugin; host.filter('Chain') across ten SDK plugins.
  *
- * Every Node process gets WARM_EACH calls first. Each figure is the p50 of the whole sequence; "chain ÷ one" is the ratio
- * issue 15 aims at ≤ 10, "chain ÷ same" what ten processes cost over ten calls
- * to one. Rounds alternate over every side (gohost runs its three blocks in one
+ * Every Node process gets WARM_EACH calls first. Each figure is the p50 of
+ * the whole sequence: "chain ÷ one" is the ratio issue 15 aims at ≤ 10,
+ * "chain ÷ same" what ten processes cost over ten calls to one. Beside them,
+ * for the Node sides, the CPU time the server processes spent per call
+ * (/proc schedstat), which tells slower work apart from waiting for a CPU.
+ * Rounds alternate over every side (gohost runs its three blocks in one
  * process per round, their order rotated), each figure the median over rounds.
  *
  *   npm run bench -- chain                       # or: node bench/chain.js
@@ -70,7 +73,7 @@ async function startFloor(count, nodeFlags) {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const say = (i) => unary(servers[i].client, 'Say', { text: 'x' });
-  return { say, close };
+  return { say, close, pids: servers.map((s) => s.child.pid) };
 }
 
 /** gohost -mode chain once: its three blocks, in `order`, over `count` fresh plugin processes. */
@@ -90,10 +93,32 @@ function goRound(peers, count, n, order) {
   return Object.fromEntries(KINDS.map((k) => [k, out[`${k}_p50_us`]]));
 }
 
-/** p50 of each of the three sequences, in `order`, n times each after a warm-up. */
-async function blocks(calls, n, order) {
+/** On-CPU ns of every thread of `pids`, from /proc/<pid>/task/<tid>/schedstat (Linux; 0 elsewhere). */
+function cpuNs(pids) {
+  let ns = 0;
+  for (const pid of pids) {
+    try {
+      for (const tid of fs.readdirSync(`/proc/${pid}/task`)) ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      return 0;
+    }
+  }
+  return ns;
+}
+
+/**
+ * p50 of each of the three sequences, in `order`, n times each after a warm-up; and the CPU time
+ * the server processes `pids` spent per call in the timed part, which tells work (or slower work)
+ * apart from waiting.
+ */
+async function blocks(calls, n, order, pids) {
   const out = {};
-  for (const kind of order) out[kind] = (await sequential(calls[kind], n, WARMUP)).p50_us;
+  for (const kind of order) {
+    await sequential(calls[kind], Math.min(n, WARMUP), 0);
+    const before = cpuNs(pids);
+    out[kind] = (await sequential(calls[kind], n, 0)).p50_us;
+    out[`${kind}_cpu`] = (cpuNs(pids) - before) / 1000 / (n * (kind === 'one' ? 1 : CHAIN));
+  }
   return out;
 }
 
@@ -111,6 +136,7 @@ async function run(options = {}) {
     if (chained.rejected || chained.payload.n !== CHAIN) throw new Error(`bench chain: chain answered ${JSON.stringify(chained)}`);
     floor = await startFloor(CHAIN, nodeFlags);
     const solo = CHAIN_PLUGINS.find((p) => p.role === 'solo').id;
+    const pluginPids = [...host.supervisors.values()].map((sup) => sup.pid);
     for (let i = 0; i < WARM_EACH; i++) {
       await host.filter('Chain', PAYLOAD);
       await host.filter('Filter', PAYLOAD);
@@ -134,6 +160,7 @@ async function run(options = {}) {
             },
             opts.n,
             order,
+            floor.pids,
           ),
       },
       {
@@ -150,6 +177,7 @@ async function run(options = {}) {
             },
             opts.n,
             order,
+            pluginPids,
           ),
       },
     ];
@@ -175,6 +203,9 @@ async function run(options = {}) {
         per_step_chain_us: round(p50.chain / CHAIN),
         'chain÷one': `${round(p50.chain / p50.one, 2)}×`,
         'chain÷same': `${round(p50.chain / p50.same, 2)}×`,
+        // gohost's plugin processes are its own children, out of this process's sight.
+        server_cpu_us_per_call_same: s.key === 'go' ? '' : round(median(runs[s.key].map((x) => x.same_cpu))),
+        server_cpu_us_per_call_chain: s.key === 'go' ? '' : round(median(runs[s.key].map((x) => x.chain_cpu))),
       };
     });
     return {

@@ -20,12 +20,8 @@
  *   SERVER_NODE_FLAGS='--single-threaded' node bench/chain-cpu.js
  */
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { spawn } = require('node:child_process');
-const grpc = require('@grpc/grpc-js');
-const { loadProtos } = require('../dist/src/protocol/proto.js');
-const { median, round, unary } = require('./lib');
+const { startFloor } = require('./chain');
+const { median, round } = require('./lib');
 
 const env = (name, fallback) => Number(process.env[name] || fallback);
 const SERVERS = env('SERVERS', 10);
@@ -55,18 +51,9 @@ function sum(pids) {
 }
 
 async function main() {
-  const Echo = loadProtos(['echo.proto'], [path.join(__dirname, '..', 'test', 'fixtures', 'proto')]).echo.Echo;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'phcc-'));
-  const servers = [];
+  const floor = await startFloor(SERVERS, FLAGS);
   try {
-    for (let i = 0; i < SERVERS; i++) {
-      const socket = path.join(dir, `s${i}.sock`);
-      const child = spawn(process.execPath, [...FLAGS, path.join(__dirname, 'fixtures', 'bare-server.js'), socket], { stdio: ['ignore', 'pipe', 'inherit'] });
-      servers.push({ child });
-      await new Promise((resolve) => child.stdout.once('data', resolve));
-      servers[i].client = new Echo(`unix:${socket}`, grpc.credentials.createInsecure());
-    }
-    const say = (i) => unary(servers[i].client, 'Say', { text: 'x' });
+    const say = floor.say;
     for (let i = 0; i < SERVERS; i++) for (let k = 0; k < WARM; k++) await say(i);
     const big = Buffer.alloc(EVICT_MIB * 1024 * 1024, 1);
     let sink = 0;
@@ -74,7 +61,7 @@ async function main() {
       for (let i = 0; i < big.length; i += 64) sink += big[i];
     };
     const modes = { same: () => say(0), rotate: (k) => say(k % SERVERS), evict: () => (evict(), say(0)) };
-    const pids = servers.map((s) => s.child.pid);
+    const pids = floor.pids;
     const kinds = Object.keys(modes);
     const runs = Object.fromEntries(kinds.map((k) => [k, []]));
     for (let r = 0; r < ROUNDS; r++) {
@@ -109,11 +96,7 @@ async function main() {
       console.log(JSON.stringify({ servers: SERVERS, flags: FLAGS.join(' '), mode: kind, ...row }));
     }
   } finally {
-    for (const s of servers) {
-      s.client?.close();
-      s.child.kill('SIGKILL');
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
+    floor.close();
   }
 }
 

@@ -225,7 +225,7 @@ function print(r) {
   console.log(`machine: ${JSON.stringify(r.machine)}`);
 }
 
-module.exports = { run, print };
+module.exports = { run, print, startFloor };
 
 if (require.main === module) {
   run({ progress: true }).then(print, (err) => {

@@ -22,7 +22,7 @@
  *
  *   npm run bench -- chain                       # or: node bench/chain.js
  *   BENCH_PLUGIN_NODE_FLAGS='--single-threaded' node bench/chain.js
- *     (node flags for the floor's server processes, to try one out)
+ *     (node flags for the floor's servers and plughost's plugins, to try one out)
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -106,6 +106,17 @@ function cpuNs(pids) {
   return ns;
 }
 
+/** Bench only: starts node plugins with `flags` before their entry, by wrapping the runtime's launchCommand (read at each launch). */
+function withPluginNodeFlags(flags) {
+  if (!flags.length) return;
+  const launch = require('../dist/src/runtime/memory-limit.js');
+  const plain = launch.launchCommand;
+  launch.launchCommand = (...args) => {
+    const cmd = plain(...args);
+    return cmd.cmd === process.execPath ? { ...cmd, args: [...flags, ...cmd.args] } : cmd;
+  };
+}
+
 /**
  * p50 of each of the three sequences, in `order`, n times each after a warm-up; and the CPU time
  * the server processes `pids` spent per call in the timed part, which tells work (or slower work)
@@ -130,6 +141,7 @@ async function run(options = {}) {
   let host;
   let floor;
   try {
+    withPluginNodeFlags(nodeFlags);
     const bundles = await buildBundles(work, CHAIN_PLUGINS);
     host = await startHost(work, bundles, 'stream', CHAIN_PLUGINS, 'chain');
     const chained = await host.filter('Chain', PAYLOAD);
@@ -165,7 +177,7 @@ async function run(options = {}) {
       },
       {
         key: 'plughost',
-        what: 'plughost: host.filter over SDK plugins (RunHookBatchStream)',
+        what: `plughost: host.filter over SDK plugins (RunHookBatchStream)${nodeFlags.length ? ` (plugins: ${nodeFlags.join(' ')})` : ''}`,
         run: (order) =>
           blocks(
             {

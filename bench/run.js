@@ -18,6 +18,7 @@ const SUITES = [
   { name: 'spawn', module: './spawn', print: printGeneric },
   { name: 'runtime', module: './runtime', print: printGeneric },
   { name: 'hooks', module: './hooks', print: printGeneric },
+  { name: 'chain', module: './chain', print: (r) => require('./chain').print(r) },
   { name: 'server', module: './server', print: printGeneric },
   { name: 'cluster', module: './cluster', print: (r) => require('./cluster').print(r) },
   { name: 'api', module: './api', print: (r) => require('./api').print(r) },

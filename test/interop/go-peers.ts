@@ -6,7 +6,7 @@
 import * as path from 'path';
 
 export interface GoPeers {
-  /** go-plugin host binary (flags: -plugin, -automtls, -mode call|bench, ...). */
+  /** go-plugin host binary (flags: -plugin, -automtls, -mode call|bench|chain, ...). */
   gohost: string;
   /** go-plugin plugin binary serving grpctest.Test under plugin name "test". */
   goplugin: string;

@@ -112,3 +112,22 @@ maybe('(b) a go-plugin 1.0.1 host launches our servePlugin plugin', () => {
     expect(kv.greeting).toBe('hello from gohost');
   });
 });
+
+maybe('gohost -mode chain, the go-plugin side of bench/chain.js', () => {
+  const chain = (...extra: string[]) => spawnSync(peers.gohost, ['-mode', 'chain', '-plugin', peers.goplugin, '-n', '5', ...extra], { encoding: 'utf8', timeout: 60_000 });
+
+  test('times one call, calls in a row to one plugin, and one call to each of several plugin processes', () => {
+    const res = chain('-plugins', '3');
+    const out = res.stdout.trim().split('\n').pop() ?? '';
+    if (res.status !== 0) throw new Error(`gohost failed (${res.status}): ${out}\n${res.stderr}`);
+    const got = JSON.parse(out) as Record<string, number>;
+    expect(got.plugins).toBe(3);
+    for (const key of ['one_p50_us', 'one_p99_us', 'same_p50_us', 'same_p99_us', 'chain_p50_us', 'chain_p99_us']) expect(got[key]).toBeGreaterThan(0);
+  });
+
+  test('an -order naming no block fails with the name it got', () => {
+    const res = chain('-plugins', '1', '-order', 'one,twice');
+    expect(res.status).toBe(1);
+    expect(JSON.parse(res.stdout.trim()).error).toContain('"twice"');
+  });
+});

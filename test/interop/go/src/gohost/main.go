@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -267,6 +268,74 @@ func runBench(o *options, n, concurrency, total, spawns int) (map[string]interfa
 	return res, nil
 }
 
+// runChain measures what a filter chain costs in go-plugin itself: one
+// Double, ten Doubles in a row to the same plugin, and one Double to each of
+// `plugins` plugin processes in turn (a chain step per plugin). Each figure is
+// the time of the whole sequence, so chain ÷ one is the ratio plughost's
+// 10-plugin filter chain is held to. Blocks of n run in the order given by
+// -order, so a caller alternating rounds can vary which block goes first.
+func runChain(o *options, plugins, n int, order string) (map[string]interface{}, error) {
+	clients := make([]*testClient, plugins)
+	for i := range clients {
+		c := newClient(o)
+		defer c.Kill()
+		tc, err := dispense(c)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %d: %v", i, err)
+		}
+		clients[i] = tc
+	}
+	warm := n / 10
+	if warm < 200 {
+		warm = 200
+	}
+	for _, tc := range clients {
+		for i := 0; i < warm; i++ {
+			if err := double(tc, int32(i)); err != nil {
+				return nil, fmt.Errorf("warm-up: %v", err)
+			}
+		}
+	}
+	blocks := map[string]func(i int) error{
+		"one": func(i int) error { return double(clients[0], int32(i)) },
+		"same": func(i int) error {
+			for k := 0; k < plugins; k++ {
+				if err := double(clients[0], int32(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		"chain": func(i int) error {
+			for _, tc := range clients {
+				if err := double(tc, int32(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	res := map[string]interface{}{"plugins": plugins}
+	for _, name := range strings.Split(order, ",") {
+		block, ok := blocks[name]
+		if !ok {
+			return nil, fmt.Errorf("chain: unknown block %q in -order (want one, same, chain)", name)
+		}
+		lat := make([]time.Duration, n)
+		for i := 0; i < n; i++ {
+			t0 := time.Now()
+			if err := block(i); err != nil {
+				return nil, fmt.Errorf("%s: %v", name, err)
+			}
+			lat[i] = time.Since(t0)
+		}
+		sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+		res[name+"_p50_us"] = round1(float64(percentile(lat, 0.50)) / float64(time.Microsecond))
+		res[name+"_p99_us"] = round1(float64(percentile(lat, 0.99)) / float64(time.Microsecond))
+	}
+	return res, nil
+}
+
 func emit(v interface{}) {
 	b, _ := json.Marshal(v)
 	os.Stdout.Write(append(b, '\n'))
@@ -280,12 +349,14 @@ func fail(err error) {
 func main() {
 	pluginPath := flag.String("plugin", "", "path of the plugin executable (required)")
 	autoMTLS := flag.Bool("automtls", false, "enable go-plugin AutoMTLS")
-	mode := flag.String("mode", "call", "call|bench")
+	mode := flag.String("mode", "call", "call|bench|chain")
 	n := flag.Int("n", 5000, "bench: sequential call count")
 	concurrency := flag.Int("concurrency", 64, "bench: calls in flight")
 	total := flag.Int("total", 20000, "bench: total concurrent calls")
 	spawns := flag.Int("spawns", 10, "bench: number of spawn-to-first-call launches")
 	bidi := flag.Bool("bidirectional", true, "call: exercise Bidirectional (broker dial-back); -bidirectional=false skips it")
+	plugins := flag.Int("plugins", 10, "chain: number of plugin processes in the chain")
+	order := flag.String("order", "one,same,chain", "chain: the blocks to measure, in this order")
 	logJSON := flag.Bool("log-json", false, "write the host's hclog output (plugin log records included) to stderr as JSON lines")
 	flag.Parse()
 
@@ -293,7 +364,7 @@ func main() {
 		fail(fmt.Errorf("-plugin is required"))
 	}
 	level := hclog.Info
-	if *mode == "bench" {
+	if *mode == "bench" || *mode == "chain" {
 		level = hclog.Warn
 	}
 	o := &options{
@@ -320,8 +391,14 @@ func main() {
 		} else {
 			res, err = runBench(o, *n, *concurrency, *total, *spawns)
 		}
+	case "chain":
+		if *n < 1 || *plugins < 1 {
+			err = fmt.Errorf("chain: -n and -plugins must be >= 1")
+		} else {
+			res, err = runChain(o, *plugins, *n, *order)
+		}
 	default:
-		err = fmt.Errorf("unknown -mode %q (want call or bench)", *mode)
+		err = fmt.Errorf("unknown -mode %q (want call, bench or chain)", *mode)
 	}
 	if err != nil {
 		fail(err)

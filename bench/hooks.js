@@ -41,10 +41,10 @@ const IN_FLIGHT = 64;
 const WARMUP = 200;
 /** Only the plugins these rows call: the solo one and the chain. */
 const HOOK_PLUGINS = PLUGINS.filter((p) => p.role === 'solo' || p.role === 'chain');
-/** Hosts: unary RunHook, RunHookStream alone, RunHookBatchStream (the default). */
+/** Hosts: unary RunHook, RunHookStream alone (defaults.hookBatching false), RunHookBatchStream (the default). */
 const HOSTS = [
   { key: 'unary', transport: 'unary', what: 'unary RunHook' },
-  { key: 'stream', transport: 'stream', what: 'RunHookStream', unbatched: true },
+  { key: 'stream', transport: 'stream', what: 'RunHookStream', defaults: { hookBatching: false } },
   { key: 'batched', transport: 'stream', what: 'RunHookBatchStream (default)' },
 ];
 
@@ -81,12 +81,6 @@ async function startFloorStream(frame) {
   };
 }
 
-/** Makes `host` send hook calls over RunHookStream although its plugins also offer the batched stream. */
-function unbatch(host) {
-  // Bench only: HookTransport reads `batched` when it opens its stream, which the first call does.
-  for (const sup of host.supervisors.values()) sup.hookTransport.options.batched = false;
-}
-
 async function measure(call, n, total) {
   const seq = await sequential(call, n, WARMUP);
   return { ...seq, perSecond: await throughput(call, total, IN_FLIGHT) };
@@ -108,10 +102,7 @@ async function run(options = {}) {
   const closers = [];
   try {
     const bundles = await buildBundles(work, HOOK_PLUGINS);
-    for (const h of HOSTS) {
-      hosts[h.key] = await startHost(work, bundles, h.transport, HOOK_PLUGINS, h.key);
-      if (h.unbatched) unbatch(hosts[h.key]);
-    }
+    for (const h of HOSTS) hosts[h.key] = await startHost(work, bundles, h.transport, HOOK_PLUGINS, h.key, h.defaults);
     const frame = hookFrame();
     const bare = await startBare();
     closers.push(() => bare.close());

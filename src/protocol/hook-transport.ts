@@ -24,7 +24,7 @@ export interface HookRequest extends RunHookRequest {
 export interface HookTransportOptions {
   /** True when the plugin lists RunHookStream or RunHookBatchStream and the host's hookTransport is 'stream'. */
   streamed: boolean;
-  /** True when it lists RunHookBatchStream: calls ready in one turn then share a message. */
+  /** True when it lists RunHookBatchStream (and the host's hookBatching is on): calls ready in one turn then share a message. */
   batched: boolean;
   maxMessageBytes: number;
   onStreamOpened(): void;

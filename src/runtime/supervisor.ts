@@ -331,7 +331,7 @@ export class PluginSupervisor {
       this.hooks = hooks;
       this.hookTransport = new HookTransport(hooks, {
         streamed: this.host.defaults.hookTransport === 'stream' && (this.implemented.methods.has('RunHookStream') || this.implemented.methods.has('RunHookBatchStream')),
-        batched: this.implemented.methods.has('RunHookBatchStream'),
+        batched: this.host.defaults.hookBatching && this.implemented.methods.has('RunHookBatchStream'),
         maxMessageBytes: this.host.defaults.maxMessageBytes,
         onStreamOpened: () => this.host.onHookStreamOpened(this.id),
         onStreamEnded: (err) => {

@@ -107,6 +107,13 @@ export interface RuntimeDefaults {
    */
   hookTransport: HookTransportMode;
   /**
+   * With hookTransport 'stream', whether hook calls to a plugin that also lists
+   * RunHookBatchStream (every SDK plugin) share one message per event-loop turn when several
+   * are in flight. false sends them over RunHookStream, one message per call, as to plugins
+   * that list only that. Default true.
+   */
+  hookBatching: boolean;
+  /**
    * 'stream': the host offers plugins API.CallStream (OnActivateRequest.api_features), and the
    * SDK then sends its API calls over one stream per activation, batched per event-loop turn
    * (docs/protocol.md). 'unary': the host offers nothing, so every plugin makes unary API calls,

@@ -102,6 +102,31 @@ test("hookTransport 'unary' sends an SDK plugin's calls as unary RunHook", () =>
     expect(await streamsOpened(h, 'com.test.unary')).toBe(0);
   }));
 
+test('hookBatching false sends an SDK plugin its calls over RunHookStream, one per message; by default they go over RunHookBatchStream', async () => {
+  for (const hookBatching of [false, true]) {
+    await withHost({ hookBatching }, async (h, enable) => {
+      const id = 'com.test.methods';
+      await enable({ id, program: 'runtime/stream-method-plugin.js' });
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => h.callHook(id, 'Echo', { i })));
+      expect(answers.map((a) => a.payload)).toEqual(Array.from({ length: 50 }, (_, i) => ({ i, by: id })));
+      expect((await h.callHook(id, 'Streams', {})).payload).toEqual(hookBatching ? { RunHookStream: 0, RunHookBatchStream: 1 } : { RunHookStream: 1, RunHookBatchStream: 0 });
+    });
+  }
+});
+
+test('a hookBatching that is not a boolean is refused when the host opens, naming the option', async () => {
+  const work = tempDir();
+  try {
+    for (const bad of ['false', 0, null]) {
+      await expect(
+        PluginHost.open({ dataDir: path.join(work.dir, 'data'), logger: pino({ level: 'silent' }), defaults: { hookBatching: bad as unknown as boolean } }),
+      ).rejects.toMatchObject({ code: Errors.HOST_BAD_OPTION.code, message: expect.stringContaining('defaults.hookBatching') });
+    }
+  } finally {
+    work.cleanup();
+  }
+});
+
 test('a call past its deadline fails with the deadline error while the calls beside it on the same stream are answered', () =>
   withHost({}, async (h, enable) => {
     const id = 'com.test.slow';

@@ -114,6 +114,13 @@ export interface RuntimeDefaults {
    */
   hookBatching: boolean;
   /**
+   * Whether the batched hook stream goes over a second connection to the plugin made with
+   * node:http2 directly (same socket, certificates and limits) instead of the grpc-js channel,
+   * which costs per message more than HTTP/2 itself. A plugin that cannot be reached that way
+   * keeps the grpc-js channel (with a warning in its log). Default true.
+   */
+  hookHttp2: boolean;
+  /**
    * 'stream': the host offers plugins API.CallStream (OnActivateRequest.api_features), and the
    * SDK then sends its API calls over one stream per activation, batched per event-loop turn
    * (docs/protocol.md). 'unary': the host offers nothing, so every plugin makes unary API calls,

@@ -109,21 +109,40 @@ test('hookBatching false sends an SDK plugin its calls over RunHookStream, one p
       await enable({ id, program: 'runtime/stream-method-plugin.js' });
       const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => h.callHook(id, 'Echo', { i })));
       expect(answers.map((a) => a.payload)).toEqual(Array.from({ length: 50 }, (_, i) => ({ i, by: id })));
-      expect((await h.callHook(id, 'Streams', {})).payload).toEqual(hookBatching ? { RunHookStream: 0, RunHookBatchStream: 1 } : { RunHookStream: 1, RunHookBatchStream: 0 });
+      expect((await h.callHook(id, 'Streams', {})).payload).toMatchObject(hookBatching ? { RunHookStream: 0, RunHookBatchStream: 1 } : { RunHookStream: 1, RunHookBatchStream: 0 });
     });
   }
 });
 
-test('a hookBatching that is not a boolean is refused when the host opens, naming the option', async () => {
+test('a hookBatching or hookHttp2 that is not a boolean is refused when the host opens, naming the option', async () => {
   const work = tempDir();
   try {
-    for (const bad of ['false', 0, null]) {
-      await expect(
-        PluginHost.open({ dataDir: path.join(work.dir, 'data'), logger: pino({ level: 'silent' }), defaults: { hookBatching: bad as unknown as boolean } }),
-      ).rejects.toMatchObject({ code: Errors.HOST_BAD_OPTION.code, message: expect.stringContaining('defaults.hookBatching') });
+    for (const name of ['hookBatching', 'hookHttp2']) {
+      for (const bad of ['false', 0, null]) {
+        await expect(
+          PluginHost.open({ dataDir: path.join(work.dir, 'data'), logger: pino({ level: 'silent' }), defaults: { [name]: bad as unknown as boolean } }),
+        ).rejects.toMatchObject({ code: Errors.HOST_BAD_OPTION.code, message: expect.stringContaining(`defaults.${name}`) });
+      }
     }
   } finally {
     work.cleanup();
+  }
+});
+
+test('the batched stream goes over the direct HTTP/2 connection (no grpc-js user-agent), with AutoMTLS too; hookHttp2 false keeps it on the grpc-js channel', async () => {
+  for (const defaults of [{}, { autoMTLS: true }, { hookHttp2: false }]) {
+    await withHost(defaults, async (h, enable) => {
+      const id = 'com.test.direct';
+      await enable({ id, program: 'runtime/stream-method-plugin.js' });
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => h.callHook(id, 'Echo', { i })));
+      expect(answers.map((a) => a.payload)).toEqual(Array.from({ length: 50 }, (_, i) => ({ i, by: id })));
+      // Larger than the HTTP/2 frames and first window it arrives in: read whole across many chunks.
+      const big = 'x'.repeat(3 * MiB);
+      expect((await h.callHook(id, 'Echo', { big })).payload).toEqual({ big, by: id });
+      const direct = defaults.hookHttp2 !== false;
+      expect((await h.callHook(id, 'Streams', {})).payload).toEqual({ RunHookStream: 0, RunHookBatchStream: 1, agents: [direct ? 'none' : 'grpc-node-js'] });
+      expect(h.logs(id).filter((l) => l.level === 'warn')).toEqual([]);
+    });
   }
 });
 

@@ -11,7 +11,8 @@
  * - hooks through PluginHost (host.filter('Filter'), one SDK plugin whose
  *   handler changes the payload) over unary RunHook, RunHookStream (one call
  *   per message) and RunHookBatchStream (calls ready in one turn share a
- *   message), from three hosts running the same bundles;
+ *   message) on the grpc-js channel and on the host's direct HTTP/2 connection
+ *   (the default), from four hosts running the same bundles;
  * - the 10-plugin filter chain on each host, and its ratio to the 1-plugin filter;
  *   beside it, on the default host, what a step costs without the chain's code:
  *   ten callHook calls in a row to the one plugin, and one to each of the ten
@@ -41,11 +42,16 @@ const IN_FLIGHT = 64;
 const WARMUP = 200;
 /** Only the plugins these rows call: the solo one and the chain. */
 const HOOK_PLUGINS = PLUGINS.filter((p) => p.role === 'solo' || p.role === 'chain');
-/** Hosts: unary RunHook, RunHookStream alone (defaults.hookBatching false), RunHookBatchStream (the default). */
+/**
+ * Hosts: unary RunHook, RunHookStream alone (defaults.hookBatching false), RunHookBatchStream
+ * on the grpc-js channel (defaults.hookHttp2 false), RunHookBatchStream on the direct HTTP/2
+ * connection (the default).
+ */
 const HOSTS = [
   { key: 'unary', transport: 'unary', what: 'unary RunHook' },
   { key: 'stream', transport: 'stream', what: 'RunHookStream', defaults: { hookBatching: false } },
-  { key: 'batched', transport: 'stream', what: 'RunHookBatchStream (default)' },
+  { key: 'grpcjs', transport: 'stream', what: 'RunHookBatchStream over grpc-js', defaults: { hookHttp2: false } },
+  { key: 'batched', transport: 'stream', what: 'RunHookBatchStream over direct HTTP/2 (default)' },
 ];
 
 /** One hook call's frame as the host writes it on RunHookBatchStream: the floor stream echoes this many bytes. */

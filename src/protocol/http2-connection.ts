@@ -54,8 +54,9 @@ export class Http2Connection {
   /** Connects; resolves once the plugin's HTTP/2 settings arrived, rejects on any error first or after `timeoutMs`. */
   static open(target: Http2Target, timeoutMs: number): Promise<Http2Connection> {
     return new Promise((resolve, reject) => {
+      const socket = dial(target);
       const session = http2.connect(`${target.tls ? 'https' : 'http'}://${TLS_SERVER_NAME}`, {
-        createConnection: () => dial(target),
+        createConnection: () => socket,
         settings: { initialWindowSize: Math.max(target.windowBytes, DEFAULT_WINDOW_BYTES) },
         // As grpc-js: node's own bound on buffered session memory degrades badly when reached.
         maxSessionMemory: Number.MAX_SAFE_INTEGER,
@@ -63,6 +64,8 @@ export class Http2Connection {
       const fail = (err: Error): void => {
         clearTimeout(timer);
         session.destroy();
+        // A peer that ended its side leaves ours open under a session that already closed.
+        socket.destroy();
         reject(err);
       };
       const closed = (): void => fail(new Error('the plugin closed the connection before its HTTP/2 settings'));
@@ -144,10 +147,16 @@ export class Http2CallStream<In> extends EventEmitter {
     stream.on('trailers', (trailers) => this.settle(trailers));
     stream.on('data', (chunk: Buffer) => this.read(chunk));
     stream.on('error', (err: Error) => this.fail(grpc.status.UNAVAILABLE, err.message));
+    // Every message has been read: the call is over, whether or not this side has ended its own.
+    stream.on('end', () => {
+      // A stream cut under it (its session closed, a reset) ends too: 'close' tells why.
+      if (!this.status && stream.destroyed) return;
+      this.fail(grpc.status.INTERNAL, 'the plugin ended the stream without a gRPC status');
+      this.finish();
+    });
     stream.on('close', () => {
       this.fail(stream.rstCode === http2.constants.NGHTTP2_CANCEL ? grpc.status.CANCELLED : grpc.status.UNAVAILABLE, `the stream closed without a status (HTTP/2 code ${stream.rstCode})`);
-      this.ended = true;
-      this.emit('status', this.status);
+      this.finish();
     });
   }
 
@@ -229,6 +238,14 @@ export class Http2CallStream<In> extends EventEmitter {
   /** Records the call's status unless one is already known. */
   private fail(code: grpc.status, details: string): void {
     this.status ??= { code, details, metadata: new grpc.Metadata() };
+  }
+
+  /** Emits the status, once, and releases the stream (a server that answered with its status reads nothing more). */
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (!this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
+    this.emit('status', this.status);
   }
 
   /** Ends the call from this side with `code`: what grpc-js does with a message it cannot take. */

@@ -326,7 +326,7 @@ export class PluginClient {
   async openHttp2(timeoutMs: number): Promise<Http2Connection> {
     const { tls, flowControlWindowBytes, maxMessageBytes } = this.internals;
     const conn = await Http2Connection.open({ network: this.network, address: this.address, tls, windowBytes: flowControlWindowBytes, maxMessageBytes }, timeoutMs);
-    if (this.closed) conn.close();
+    if (this.closed) conn.destroy();
     else this.http2.push(conn);
     return conn;
   }
@@ -398,7 +398,7 @@ export class PluginClient {
 
   private closeConnections(): void {
     this.closed = true;
-    for (const conn of this.http2.splice(0)) conn.close();
+    for (const conn of this.http2.splice(0)) conn.destroy();
     this.stdioCall?.cancel();
     for (const c of this.clients.splice(0)) c.close();
     this.channel.close();

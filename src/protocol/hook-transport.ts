@@ -63,7 +63,7 @@ export class HookTransport {
     if (!streamed || !batched || !openHttp2) return undefined;
     try {
       const conn = await openHttp2(timeoutMs);
-      if (this.closed) conn.close();
+      if (this.closed) conn.destroy();
       else this.http2 = conn;
       return undefined;
     } catch (err) {
@@ -86,7 +86,12 @@ export class HookTransport {
     return this.stream.call(request, timeoutMs);
   }
 
-  /** Fails the stream's calls in flight with `reason`, ends the stream, and refuses later calls. */
+  /**
+   * Fails the stream's calls in flight with `reason`, ends the stream, and
+   * refuses later calls. The direct connection closes once its stream has
+   * (the plugin answers a half-close by ending its side); the PluginClient
+   * destroys it with the plugin's other connections at the latest.
+   */
   close(reason: string): void {
     this.closed ??= statusError(grpc.status.UNAVAILABLE, reason);
     this.interrupt(reason);

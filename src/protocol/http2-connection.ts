@@ -99,8 +99,13 @@ export class Http2Connection {
     return new Http2CallStream(stream, decode, this.maxMessageBytes);
   }
 
-  /** Ends the connection and every stream on it at once. */
+  /** Takes no more streams and ends the connection once those open have ended (a half-closed one when the plugin ends its side). */
   close(): void {
+    if (this.usable) this.session.close();
+  }
+
+  /** Ends the connection and every stream on it at once. */
+  destroy(): void {
     this.session.destroy();
   }
 }

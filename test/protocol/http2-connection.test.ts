@@ -73,7 +73,7 @@ describe.each(['tcp', 'unix'])('HookStream over a direct connection (%s)', (netw
   });
 
   afterEach(() => {
-    conn.close();
+    conn.destroy();
     server.forceShutdown();
     work.cleanup();
   });
@@ -106,11 +106,11 @@ describe.each(['tcp', 'unix'])('HookStream over a direct connection (%s)', (netw
     next.close('the test ended');
   });
 
-  test('closing the connection fails the calls in flight at once, and it is no longer usable', async () => {
+  test('destroying the connection (as at a plugin stop) fails the calls in flight at once, and it is no longer usable', async () => {
     const stream = new HookStream({} as HooksClient, undefined, LIMIT, conn);
     const held = failure(stream.call(request('hold'), 60_000));
     expect(String((await stream.call(request('x'), 60_000)).payload)).toBe('x');
-    conn.close();
+    conn.destroy();
     expect(await held).toMatchObject({ code: grpc.status.UNAVAILABLE, message: expect.stringContaining('the hook stream to the plugin broke') });
     expect(conn.usable).toBe(false);
   });
@@ -121,7 +121,7 @@ describe.each(['tcp', 'unix'])('HookStream over a direct connection (%s)', (netw
       const stream = new HookStream({} as HooksClient, undefined, LIMIT, small);
       expect(await failure(stream.call(request('big:2048'), 10_000))).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED, message: expect.stringMatching(/larger than max \(\d+ vs\. 1024\)/) });
     } finally {
-      small.close();
+      small.destroy();
     }
   });
 
@@ -205,7 +205,7 @@ describe('HookTransport', () => {
     const t = transport(async (ms) => (conn = await Http2Connection.open(target, ms)), () => broke());
     expect(await t.prepare(5_000)).toBeUndefined();
     expect(String((await t.call(request('direct'), 10_000)).payload)).toBe('direct');
-    conn!.close();
+    conn!.destroy();
     // The stream on it broke; the next call opens one on the channel.
     await streamBroke;
     expect(String((await t.call(request('channel'), 10_000)).payload)).toBe('channel');

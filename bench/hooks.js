@@ -11,8 +11,8 @@
  * - hooks through PluginHost (host.filter('Filter'), one SDK plugin whose
  *   handler changes the payload) over unary RunHook, RunHookStream (one call
  *   per message) and RunHookBatchStream (calls ready in one turn share a
- *   message) on the grpc-js channel and on the host's direct HTTP/2 connection
- *   (the default), from four hosts running the same bundles;
+ *   message) on the grpc-js channel (the default) and on a direct HTTP/2
+ *   connection (hookHttp2), from four hosts running the same bundles;
  * - the 10-plugin filter chain on each host, and its ratio to the 1-plugin filter;
  *   beside it, on the default host, what a step costs without the chain's code:
  *   ten callHook calls in a row to the one plugin, and one to each of the ten
@@ -44,14 +44,14 @@ const WARMUP = 200;
 const HOOK_PLUGINS = PLUGINS.filter((p) => p.role === 'solo' || p.role === 'chain');
 /**
  * Hosts: unary RunHook, RunHookStream alone (defaults.hookBatching false), RunHookBatchStream
- * on the grpc-js channel (defaults.hookHttp2 false), RunHookBatchStream on the direct HTTP/2
- * connection (the default).
+ * on the grpc-js channel (the default), RunHookBatchStream on a direct HTTP/2 connection
+ * (defaults.hookHttp2 true).
  */
 const HOSTS = [
   { key: 'unary', transport: 'unary', what: 'unary RunHook' },
   { key: 'stream', transport: 'stream', what: 'RunHookStream', defaults: { hookBatching: false } },
-  { key: 'grpcjs', transport: 'stream', what: 'RunHookBatchStream over grpc-js', defaults: { hookHttp2: false } },
-  { key: 'batched', transport: 'stream', what: 'RunHookBatchStream over direct HTTP/2 (default)' },
+  { key: 'batched', transport: 'stream', what: 'RunHookBatchStream (default)' },
+  { key: 'http2', transport: 'stream', what: 'RunHookBatchStream over direct HTTP/2 (hookHttp2)', defaults: { hookHttp2: true } },
 ];
 
 /** One hook call's frame as the host writes it on RunHookBatchStream: the floor stream echoes this many bytes. */

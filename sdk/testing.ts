@@ -13,7 +13,6 @@ import type * as grpc from '@grpc/grpc-js';
 import type { HooksClient } from '../src/gen/plughost/v1/Hooks';
 import type { BrokerServer } from '../src/protocol/broker';
 import { PluginClient } from '../src/protocol/client';
-import { DEFAULT_START_TIMEOUT_MS } from '../src/protocol/constants';
 import { contract, parseJsonBytes } from '../src/protocol/contract';
 import { API_STREAM_FEATURE, apiServiceDefinition } from '../src/protocol/api-stream';
 import { HookTransport } from '../src/protocol/hook-transport';
@@ -200,13 +199,10 @@ export async function createTestHost<Hooks extends HookMap = HookMap, Api extend
         streamed: streamed && (implemented.methods.includes('RunHookBatchStream') || implemented.methods.includes('RunHookStream')),
         batched: implemented.methods.includes('RunHookBatchStream'),
         maxMessageBytes,
-        openHttp2: (timeoutMs) => plugin!.openHttp2(timeoutMs),
         onStreamOpened: () => void hookStreamsOpened++,
         onStreamEnded: () => undefined,
       });
     transports = { stream: transport(true), unary: transport(false) };
-    // As a host: the batched stream on a direct HTTP/2 connection when the plugin can be reached that way, else on grpc-js.
-    await transports.stream.prepare(options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
     const hookTransport = options.hookTransport ?? 'stream';
 
     const outcome = <T>(sent: T, res: { payload: Buffer; rejected: boolean; reason: string }): HookOutcome<T> =>

@@ -81,7 +81,7 @@ export const DEFAULTS: RuntimeDefaults = {
   pidsLimit: 1024,
   hookTransport: 'stream',
   hookBatching: true,
-  hookHttp2: true,
+  hookHttp2: false,
   apiTransport: 'stream',
 };
 

@@ -339,7 +339,7 @@ export class PluginSupervisor {
           if (this.isLive(attempt)) this.log('warn', `${errorMessage(err)}; the next hook call opens a new stream`);
         },
       });
-      // Beside OnActivate: the direct connection is ready by the first hook call, or the stream uses grpc-js.
+      // With hookHttp2, beside OnActivate: the direct connection is ready by the first hook call, or the stream uses grpc-js.
       const http2 = this.hookTransport.prepare(startMs).then((why) => {
         if (why && this.isLive(attempt)) this.log('warn', `hook calls go over the grpc-js channel: a direct HTTP/2 connection to the plugin failed (${why})`);
       });

@@ -116,8 +116,9 @@ export interface RuntimeDefaults {
   /**
    * Whether the batched hook stream goes over a second connection to the plugin made with
    * node:http2 directly (same socket, certificates and limits) instead of the grpc-js channel,
-   * which costs per message more than HTTP/2 itself. A plugin that cannot be reached that way
-   * keeps the grpc-js channel (with a warning in its log). Default true.
+   * skipping grpc-js's per-message layers. A plugin that cannot be reached that way keeps the
+   * grpc-js channel (with a warning in its log). Default false: in bench/hooks.js it was faster
+   * on a busy machine and slower on a quiet one, not a clear win yet.
    */
   hookHttp2: boolean;
   /**

@@ -129,8 +129,8 @@ test('a hookBatching or hookHttp2 that is not a boolean is refused when the host
   }
 });
 
-test('the batched stream goes over the direct HTTP/2 connection (no grpc-js user-agent), with AutoMTLS too; hookHttp2 false keeps it on the grpc-js channel', async () => {
-  for (const defaults of [{}, { autoMTLS: true }, { hookHttp2: false }]) {
+test('hookHttp2 sends the batched stream over a direct HTTP/2 connection (no grpc-js user-agent), with AutoMTLS too; by default it goes over the grpc-js channel', async () => {
+  for (const defaults of [{ hookHttp2: true }, { hookHttp2: true, autoMTLS: true }, {}]) {
     await withHost(defaults, async (h, enable) => {
       const id = 'com.test.direct';
       await enable({ id, program: 'runtime/stream-method-plugin.js' });
@@ -139,12 +139,30 @@ test('the batched stream goes over the direct HTTP/2 connection (no grpc-js user
       // Larger than the HTTP/2 frames and first window it arrives in: read whole across many chunks.
       const big = 'x'.repeat(3 * MiB);
       expect((await h.callHook(id, 'Echo', { big })).payload).toEqual({ big, by: id });
-      const direct = defaults.hookHttp2 !== false;
+      const direct = defaults.hookHttp2 === true;
       expect((await h.callHook(id, 'Streams', {})).payload).toEqual({ RunHookStream: 0, RunHookBatchStream: 1, agents: [direct ? 'none' : 'grpc-node-js'] });
       expect(h.logs(id).filter((l) => l.level === 'warn')).toEqual([]);
     });
   }
 });
+
+test('with hookHttp2, a call past its deadline fails alone beside answered calls, and a plugin that crashes mid-call fails every call in flight at once', () =>
+  withHost({ hookHttp2: true }, async (h, enable) => {
+    const id = 'com.test.direct-slow';
+    await enable({ id, program: STREAM_PLUGIN, limits: { hook_timeout_ms: 3000 } });
+    const slow = failure(h.callHook(id, 'Sleep', { ms: 60_000 }));
+    const fast = await Promise.all(Array.from({ length: 20 }, (_, i) => h.callHook(id, 'Echo', { i })));
+    expect(fast.map((a) => a.payload)).toEqual(Array.from({ length: 20 }, (_, i) => ({ i, by: id })));
+    expect(await slow).toMatchObject({ code: Errors.HOOK_TIMEOUT.code, message: Errors.HOOK_TIMEOUT(id, 'Sleep', 3000).message });
+    const crashing = 'com.test.direct-crash';
+    await enable({ id: crashing, program: STREAM_PLUGIN, limits: { hook_timeout_ms: 20_000 } });
+    const inFlight = Array.from({ length: 5 }, () => failure(h.callHook(crashing, 'Sleep', { ms: 60_000 })));
+    const crash = failure(h.callHook(crashing, 'Crash', {}));
+    // The deadline is 20 s: a call that waited for it would still be pending at half of it.
+    const outcomes = await within(Promise.all([crash, ...inFlight]), 10_000);
+    expect(outcomes).not.toBe('still pending');
+    for (const outcome of outcomes as unknown[]) expect(outcome).toMatchObject({ code: Errors.HOOK_FAILED.code });
+  }));
 
 test('a call past its deadline fails with the deadline error while the calls beside it on the same stream are answered', () =>
   withHost({}, async (h, enable) => {

@@ -2,9 +2,10 @@
  * A second connection to a plugin, over node:http2 directly, for the host's
  * hottest stream (Hooks.RunHookBatchStream). grpc-js passes every message of
  * a stream through its call, interceptor, load-balancing and subchannel
- * layers each way; on a long-lived stream of small messages skipping them
- * took 7-30% off a hook's p50 (bench/hooks.js on a 2-core machine: the more,
- * the busier its cores).
+ * layers each way. Skipping them (PluginHost's defaults.hookHttp2) took
+ * 16-31% off a hook's p50 in bench/hooks.js on a busy 2-core machine, but
+ * added 12-31% on a quiet one, for reasons not yet known: so it is an
+ * option, off by default.
  * Here a message is what gRPC puts on the wire and no more: a POST to the
  * method's path with `content-type: application/grpc` and `te: trailers`,
  * each message a 5-byte prefix (compressed flag, big-endian length) and its

@@ -11,7 +11,8 @@
  * - hooks through PluginHost (host.filter('Filter'), one SDK plugin whose
  *   handler changes the payload) over unary RunHook, RunHookStream (one call
  *   per message) and RunHookBatchStream (calls ready in one turn share a
- *   message), from three hosts running the same bundles;
+ *   message) on the grpc-js channel (the default) and on a direct HTTP/2
+ *   connection (hookHttp2), from four hosts running the same bundles;
  * - the 10-plugin filter chain on each host, and its ratio to the 1-plugin filter;
  *   beside it, on the default host, what a step costs without the chain's code:
  *   ten callHook calls in a row to the one plugin, and one to each of the ten
@@ -41,11 +42,16 @@ const IN_FLIGHT = 64;
 const WARMUP = 200;
 /** Only the plugins these rows call: the solo one and the chain. */
 const HOOK_PLUGINS = PLUGINS.filter((p) => p.role === 'solo' || p.role === 'chain');
-/** Hosts: unary RunHook, RunHookStream alone, RunHookBatchStream (the default). */
+/**
+ * Hosts: unary RunHook, RunHookStream alone (defaults.hookBatching false), RunHookBatchStream
+ * on the grpc-js channel (the default), RunHookBatchStream on a direct HTTP/2 connection
+ * (defaults.hookHttp2 true).
+ */
 const HOSTS = [
   { key: 'unary', transport: 'unary', what: 'unary RunHook' },
-  { key: 'stream', transport: 'stream', what: 'RunHookStream', unbatched: true },
+  { key: 'stream', transport: 'stream', what: 'RunHookStream', defaults: { hookBatching: false } },
   { key: 'batched', transport: 'stream', what: 'RunHookBatchStream (default)' },
+  { key: 'http2', transport: 'stream', what: 'RunHookBatchStream over direct HTTP/2 (hookHttp2)', defaults: { hookHttp2: true } },
 ];
 
 /** One hook call's frame as the host writes it on RunHookBatchStream: the floor stream echoes this many bytes. */
@@ -81,12 +87,6 @@ async function startFloorStream(frame) {
   };
 }
 
-/** Makes `host` send hook calls over RunHookStream although its plugins also offer the batched stream. */
-function unbatch(host) {
-  // Bench only: HookTransport reads `batched` when it opens its stream, which the first call does.
-  for (const sup of host.supervisors.values()) sup.hookTransport.options.batched = false;
-}
-
 async function measure(call, n, total) {
   const seq = await sequential(call, n, WARMUP);
   return { ...seq, perSecond: await throughput(call, total, IN_FLIGHT) };
@@ -108,10 +108,7 @@ async function run(options = {}) {
   const closers = [];
   try {
     const bundles = await buildBundles(work, HOOK_PLUGINS);
-    for (const h of HOSTS) {
-      hosts[h.key] = await startHost(work, bundles, h.transport, HOOK_PLUGINS, h.key);
-      if (h.unbatched) unbatch(hosts[h.key]);
-    }
+    for (const h of HOSTS) hosts[h.key] = await startHost(work, bundles, h.transport, HOOK_PLUGINS, h.key, h.defaults);
     const frame = hookFrame();
     const bare = await startBare();
     closers.push(() => bare.close());

@@ -73,8 +73,9 @@ async function startBare() {
   };
 }
 
-async function startHost(work, bundles, hookTransport, plugins = PLUGINS, label = hookTransport) {
-  const host = await PluginHost.open({ dataDir: path.join(work, `data-${label}`), logger: pino({ level: 'silent' }), defaults: { hookTransport } });
+/** A host with `defaults.hookTransport` set to `hookTransport` (and any other `defaults`) running `plugins` from `bundles`. */
+async function startHost(work, bundles, hookTransport, plugins = PLUGINS, label = hookTransport, defaults = {}) {
+  const host = await PluginHost.open({ dataDir: path.join(work, `data-${label}`), logger: pino({ level: 'silent' }), defaults: { ...defaults, hookTransport } });
   for (const bundle of bundles) await host.install(bundle);
   await Promise.all(plugins.map((p) => host.enable(p.id)));
   return host;

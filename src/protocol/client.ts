@@ -29,6 +29,7 @@ import {
 } from './constants';
 import { trackPlugin } from './exit-cleanup';
 import { parseHandshakeLine, type HandshakeLine, type Network } from './handshake';
+import { Http2Connection } from './http2-connection';
 import { channelWindowOptions } from './http2-window';
 import { FLOW_CONTROL_WINDOW_ENV, MAX_MESSAGE_BYTES_ENV, messageSizeOptions, resolveFlowControlWindow, resolveMaxMessageBytes } from './limits';
 import { dialTarget } from './listen';
@@ -145,6 +146,9 @@ export class PluginClient {
 
   private readonly credentials: grpc.ChannelCredentials;
   private readonly clients: grpc.Client[] = [];
+  private readonly http2: Http2Connection[] = [];
+  /** Set once closeConnections() ran: a connection that opens after it is closed at once. */
+  private closed = false;
   private stdioCall: grpc.ClientReadableStream<StdioData__Output> | undefined;
   private exitInfo: ExitInfo | null = null;
   private killing: Promise<ExitInfo> | undefined;
@@ -313,6 +317,20 @@ export class PluginClient {
     return c;
   }
 
+  /**
+   * A connection to the plugin over node:http2 directly, beside the grpc-js
+   * channel (same address, certificates, window and message limit), for the
+   * streams that gain from skipping grpc-js (see http2-connection.ts); closed
+   * with the plugin's other connections.
+   */
+  async openHttp2(timeoutMs: number): Promise<Http2Connection> {
+    const { tls, flowControlWindowBytes, maxMessageBytes } = this.internals;
+    const conn = await Http2Connection.open({ network: this.network, address: this.address, tls, windowBytes: flowControlWindowBytes, maxMessageBytes }, timeoutMs);
+    if (this.closed) conn.destroy();
+    else this.http2.push(conn);
+    return conn;
+  }
+
   /** Health.Check for service "plugin"; throws unless it answers SERVING. */
   async ping(timeoutMs = 5_000): Promise<void> {
     const health = this.client(standardServices().health);
@@ -379,6 +397,8 @@ export class PluginClient {
   }
 
   private closeConnections(): void {
+    this.closed = true;
+    for (const conn of this.http2.splice(0)) conn.destroy();
     this.stdioCall?.cancel();
     for (const c of this.clients.splice(0)) c.close();
     this.channel.close();

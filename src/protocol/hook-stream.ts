@@ -12,6 +12,7 @@ import type { RunHookRequest } from '../gen/plughost/v1/RunHookRequest';
 import type { RunHookResponse__Output } from '../gen/plughost/v1/RunHookResponse';
 import type { RunHookStreamResponse__Output } from '../gen/plughost/v1/RunHookStreamResponse';
 import { CallStream, type CallStreamShape, type Settle } from './call-stream';
+import type { Http2Connection } from './http2-connection';
 import { decodeHookAnswers, encodeHookCall, type HookAnswer } from './hook-codec';
 
 /** An answer with neither `response` nor `error` (proto3 omits an all-default response): "unchanged". */
@@ -33,7 +34,11 @@ export class HookStream extends CallStream<RunHookRequest, RunHookResponse__Outp
    * `batchLimit` (the message size limit) opens RunHookBatchStream instead of
    * RunHookStream. `onEnded` hears why the stream ended, unless close() ended it.
    */
-  constructor(hooks: HooksClient, onEnded?: (err: grpc.ServiceError) => void, batchLimit?: number) {
+  /**
+   * The batched stream goes over `http2` when given (a connection beside the
+   * grpc-js channel, see http2-connection.ts), else over the channel.
+   */
+  constructor(hooks: HooksClient, onEnded?: (err: grpc.ServiceError) => void, batchLimit?: number, http2?: Http2Connection) {
     if (batchLimit === undefined) {
       super(hooks.RunHookStream() as grpc.ClientDuplexStream<unknown, unknown>, SINGLE as CallStreamShape<RunHookRequest, RunHookResponse__Output, unknown>, onEnded);
       return;
@@ -46,7 +51,7 @@ export class HookStream extends CallStream<RunHookRequest, RunHookResponse__Outp
         for (const a of answers) settle(a.callId, a.response ?? UNCHANGED, a.error, a.code);
       },
     };
-    const duplex = (hooks as unknown as grpc.Client).makeBidiStreamRequest(BATCH_PATH, (bytes: Buffer) => bytes, decodeHookAnswers);
+    const duplex = http2 ? http2.stream(BATCH_PATH, decodeHookAnswers) : (hooks as unknown as grpc.Client).makeBidiStreamRequest(BATCH_PATH, (bytes: Buffer) => bytes, decodeHookAnswers);
     super(duplex as grpc.ClientDuplexStream<unknown, unknown>, shape as CallStreamShape<RunHookRequest, RunHookResponse__Output, unknown>, onEnded);
   }
 }

@@ -80,6 +80,8 @@ export const DEFAULTS: RuntimeDefaults = {
   memoryWatchdogIntervalMs: 500,
   pidsLimit: 1024,
   hookTransport: 'stream',
+  hookBatching: true,
+  hookHttp2: false,
   apiTransport: 'stream',
 };
 
@@ -168,6 +170,9 @@ export class PluginHost<H extends HookMap = HookMap, A extends ApiMethods = ApiM
     const minBytes = this.defaults.httpSideChannelMinBytes;
     // The plugin is told it per exchange in a uint32 field.
     if (!Number.isInteger(minBytes) || minBytes < 1 || minBytes > 0xffff_ffff) throw Errors.HOST_BAD_OPTION('defaults.httpSideChannelMinBytes', minBytes, 'a whole number of bytes from 1 to 4294967295');
+    for (const name of ['hookBatching', 'hookHttp2'] as const) {
+      if (typeof this.defaults[name] !== 'boolean') throw Errors.HOST_BAD_OPTION(`defaults.${name}`, this.defaults[name], 'true or false');
+    }
     this.api = options.api ?? ({} as A);
   }
 

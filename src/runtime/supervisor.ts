@@ -331,12 +331,17 @@ export class PluginSupervisor {
       this.hooks = hooks;
       this.hookTransport = new HookTransport(hooks, {
         streamed: this.host.defaults.hookTransport === 'stream' && (this.implemented.methods.has('RunHookStream') || this.implemented.methods.has('RunHookBatchStream')),
-        batched: this.implemented.methods.has('RunHookBatchStream'),
+        batched: this.host.defaults.hookBatching && this.implemented.methods.has('RunHookBatchStream'),
         maxMessageBytes: this.host.defaults.maxMessageBytes,
+        openHttp2: this.host.defaults.hookHttp2 ? (timeoutMs) => client.openHttp2(timeoutMs) : undefined,
         onStreamOpened: () => this.host.onHookStreamOpened(this.id),
         onStreamEnded: (err) => {
           if (this.isLive(attempt)) this.log('warn', `${errorMessage(err)}; the next hook call opens a new stream`);
         },
+      });
+      // With hookHttp2, beside OnActivate: the direct connection is ready by the first hook call, or the stream uses grpc-js.
+      const http2 = this.hookTransport.prepare(startMs).then((why) => {
+        if (why && this.isLive(attempt)) this.log('warn', `hook calls go over the grpc-js channel: a direct HTTP/2 connection to the plugin failed (${why})`);
       });
       if (this.implemented.methods.has('OnActivate')) {
         await callUnary(
@@ -347,6 +352,7 @@ export class PluginSupervisor {
           throw Errors.ACTIVATION_FAILED(this.id, 'OnActivate', errorMessage(err));
         });
       }
+      await http2;
     } catch (err) {
       this.attempt++;
       await this.teardown('the plugin failed to start');

@@ -107,6 +107,21 @@ export interface RuntimeDefaults {
    */
   hookTransport: HookTransportMode;
   /**
+   * With hookTransport 'stream', whether hook calls to a plugin that also lists
+   * RunHookBatchStream (every SDK plugin) share one message per event-loop turn when several
+   * are in flight. false sends them over RunHookStream, one message per call, as to plugins
+   * that list only that. Default true.
+   */
+  hookBatching: boolean;
+  /**
+   * Whether the batched hook stream goes over a second connection to the plugin made with
+   * node:http2 directly (same socket, certificates and limits) instead of the grpc-js channel,
+   * skipping grpc-js's per-message layers. A plugin that cannot be reached that way keeps the
+   * grpc-js channel (with a warning in its log). Default false: in bench/hooks.js it was faster
+   * on a busy machine and slower on a quiet one, not a clear win yet.
+   */
+  hookHttp2: boolean;
+  /**
    * 'stream': the host offers plugins API.CallStream (OnActivateRequest.api_features), and the
    * SDK then sends its API calls over one stream per activation, batched per event-loop turn
    * (docs/protocol.md). 'unary': the host offers nothing, so every plugin makes unary API calls,

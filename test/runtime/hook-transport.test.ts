@@ -102,6 +102,68 @@ test("hookTransport 'unary' sends an SDK plugin's calls as unary RunHook", () =>
     expect(await streamsOpened(h, 'com.test.unary')).toBe(0);
   }));
 
+test('hookBatching false sends an SDK plugin its calls over RunHookStream, one per message; by default they go over RunHookBatchStream', async () => {
+  for (const hookBatching of [false, true]) {
+    await withHost({ hookBatching }, async (h, enable) => {
+      const id = 'com.test.methods';
+      await enable({ id, program: 'runtime/stream-method-plugin.js' });
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => h.callHook(id, 'Echo', { i })));
+      expect(answers.map((a) => a.payload)).toEqual(Array.from({ length: 50 }, (_, i) => ({ i, by: id })));
+      expect((await h.callHook(id, 'Streams', {})).payload).toMatchObject(hookBatching ? { RunHookStream: 0, RunHookBatchStream: 1 } : { RunHookStream: 1, RunHookBatchStream: 0 });
+    });
+  }
+});
+
+test('a hookBatching or hookHttp2 that is not a boolean is refused when the host opens, naming the option', async () => {
+  const work = tempDir();
+  try {
+    for (const name of ['hookBatching', 'hookHttp2']) {
+      for (const bad of ['false', 0, null]) {
+        await expect(
+          PluginHost.open({ dataDir: path.join(work.dir, 'data'), logger: pino({ level: 'silent' }), defaults: { [name]: bad as unknown as boolean } }),
+        ).rejects.toMatchObject({ code: Errors.HOST_BAD_OPTION.code, message: expect.stringContaining(`defaults.${name}`) });
+      }
+    }
+  } finally {
+    work.cleanup();
+  }
+});
+
+test('hookHttp2 sends the batched stream over a direct HTTP/2 connection (no grpc-js user-agent), with AutoMTLS too; by default it goes over the grpc-js channel', async () => {
+  for (const defaults of [{ hookHttp2: true }, { hookHttp2: true, autoMTLS: true }, {}]) {
+    await withHost(defaults, async (h, enable) => {
+      const id = 'com.test.direct';
+      await enable({ id, program: 'runtime/stream-method-plugin.js' });
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => h.callHook(id, 'Echo', { i })));
+      expect(answers.map((a) => a.payload)).toEqual(Array.from({ length: 50 }, (_, i) => ({ i, by: id })));
+      // Larger than the HTTP/2 frames and first window it arrives in: read whole across many chunks.
+      const big = 'x'.repeat(3 * MiB);
+      expect((await h.callHook(id, 'Echo', { big })).payload).toEqual({ big, by: id });
+      const direct = defaults.hookHttp2 === true;
+      expect((await h.callHook(id, 'Streams', {})).payload).toEqual({ RunHookStream: 0, RunHookBatchStream: 1, agents: [direct ? 'none' : 'grpc-node-js'] });
+      expect(h.logs(id).filter((l) => l.level === 'warn')).toEqual([]);
+    });
+  }
+});
+
+test('with hookHttp2, a call past its deadline fails alone beside answered calls, and a plugin that crashes mid-call fails every call in flight at once', () =>
+  withHost({ hookHttp2: true }, async (h, enable) => {
+    const id = 'com.test.direct-slow';
+    await enable({ id, program: STREAM_PLUGIN, limits: { hook_timeout_ms: 3000 } });
+    const slow = failure(h.callHook(id, 'Sleep', { ms: 60_000 }));
+    const fast = await Promise.all(Array.from({ length: 20 }, (_, i) => h.callHook(id, 'Echo', { i })));
+    expect(fast.map((a) => a.payload)).toEqual(Array.from({ length: 20 }, (_, i) => ({ i, by: id })));
+    expect(await slow).toMatchObject({ code: Errors.HOOK_TIMEOUT.code, message: Errors.HOOK_TIMEOUT(id, 'Sleep', 3000).message });
+    const crashing = 'com.test.direct-crash';
+    await enable({ id: crashing, program: STREAM_PLUGIN, limits: { hook_timeout_ms: 20_000 } });
+    const inFlight = Array.from({ length: 5 }, () => failure(h.callHook(crashing, 'Sleep', { ms: 60_000 })));
+    const crash = failure(h.callHook(crashing, 'Crash', {}));
+    // The deadline is 20 s: a call that waited for it would still be pending at half of it.
+    const outcomes = await within(Promise.all([crash, ...inFlight]), 10_000);
+    expect(outcomes).not.toBe('still pending');
+    for (const outcome of outcomes as unknown[]) expect(outcome).toMatchObject({ code: Errors.HOOK_FAILED.code });
+  }));
+
 test('a call past its deadline fails with the deadline error while the calls beside it on the same stream are answered', () =>
   withHost({}, async (h, enable) => {
     const id = 'com.test.slow';

@@ -229,3 +229,35 @@ test('over the message limit, a request goes alone as unary and a response fails
     expect((await h.callHook(id, 'Inflate', { bytes: 10 })).payload).toEqual({ data: 'x'.repeat(10) });
     expect(await streamsOpened(h, id)).toBe(1);
   }));
+
+test.each([false, true])(
+  'hookHttp2 %s: a plugin that stops reading (SIGSTOP) with 32 MiB of calls sent to it fails each call at its deadline while another plugin answers; once it reads again its late answers are dropped and the same stream carries new calls',
+  (hookHttp2) =>
+    withHost({ hookHttp2 }, async (h, enable) => {
+      const id = 'com.test.deaf';
+      const other = 'com.test.other';
+      await enable({ id, program: STREAM_PLUGIN, limits: { hook_timeout_ms: 3000 } });
+      await enable({ id: other, program: STREAM_PLUGIN });
+      expect((await h.callHook(id, 'Echo', { i: 0 })).payload).toEqual({ i: 0, by: id });
+      const { pid } = await h.get(id);
+      process.kill(pid!, 'SIGSTOP');
+      try {
+        // More than any flow-control window between the two: the host's writes back up.
+        const big = 'b'.repeat(512 * 1024);
+        const calls = Array.from({ length: 64 }, (_, i) => failure(h.callHook(id, 'Sleep', { ms: 0, i, big })));
+        const beside = await Promise.all(Array.from({ length: 20 }, (_, i) => h.callHook(other, 'Echo', { i })));
+        expect(beside.map((a) => a.payload)).toEqual(Array.from({ length: 20 }, (_, i) => ({ i, by: other })));
+        const outcomes = await within(Promise.all(calls), 30_000);
+        expect(outcomes).toEqual(Array.from({ length: 64 }, () => expect.objectContaining({ code: Errors.HOOK_TIMEOUT.code })));
+      } finally {
+        process.kill(pid!, 'SIGCONT');
+      }
+      // It reads the backlog and answers calls nobody waits for now; then a new call gets its own answer.
+      await until(() => h.callHook(id, 'Echo', { i: 'after' }).then((a) => (a.payload as { i: string }).i === 'after', () => false), 'an answer after SIGCONT', 40_000);
+      expect((await h.callHook(id, 'Echo', { i: 'again' })).payload).toEqual({ i: 'again', by: id });
+      expect(await streamsOpened(h, id)).toBe(1);
+      expect((await h.get(id)).pid).toBe(pid);
+      expect(h.logs(id).filter((l) => l.level === 'error')).toEqual([]);
+    }),
+  90_000,
+);

@@ -32,11 +32,9 @@ const SINGLE: CallStreamShape<RunHookRequest, RunHookResponse__Output, RunHookSt
 export class HookStream extends CallStream<RunHookRequest, RunHookResponse__Output, unknown> {
   /**
    * `batchLimit` (the message size limit) opens RunHookBatchStream instead of
-   * RunHookStream. `onEnded` hears why the stream ended, unless close() ended it.
-   */
-  /**
-   * The batched stream goes over `http2` when given (a connection beside the
-   * grpc-js channel, see http2-connection.ts), else over the channel.
+   * RunHookStream, over `http2` when given (a connection beside the grpc-js
+   * channel, see http2-connection.ts), else over the channel. `onEnded` hears
+   * why the stream ended, unless close() ended it.
    */
   constructor(hooks: HooksClient, onEnded?: (err: grpc.ServiceError) => void, batchLimit?: number, http2?: Http2Connection) {
     if (batchLimit === undefined) {

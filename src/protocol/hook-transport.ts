@@ -6,8 +6,8 @@
  * raw-contract ones, often serve only that). One per launch of a plugin: the
  * stream opens on the first hook call, opens again on the next call after it
  * broke, and closes with the launch. The batched stream goes over a direct
- * HTTP/2 connection when prepare() opened one (see http2-connection.ts). The runtime's supervisor and the SDK's
- * test host both send hook calls through it.
+ * HTTP/2 connection when prepare() opened one (see http2-connection.ts). The
+ * runtime's supervisor and the SDK's test host both send hook calls through it.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { RunHookRequest } from '../gen/plughost/v1/RunHookRequest';
